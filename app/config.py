@@ -1,0 +1,145 @@
+"""Settings: one immutable object built from the environment and an optional `.env` file."""
+
+from __future__ import annotations
+
+import os
+import secrets
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from dotenv import dotenv_values
+
+DEFAULT_MODEL = 'gpt-4o-mini'
+DEMO_MODEL = 'demo'
+# Default cap on a request body: big enough for long multi-turn histories, small enough to refuse abuse.
+DEFAULT_MAX_REQUEST_BYTES = 1_000_000
+# Default cap on max_tokens a client may ask for.
+DEFAULT_MAX_TOKENS_LIMIT = 32_768
+# Seconds the upstream may stay silent (connect, or between two chunks) before the request fails as a timeout.
+DEFAULT_UPSTREAM_TIMEOUT = 60.0
+# Pause between two demo-model tokens: about the pace of a hosted model.
+DEFAULT_DEMO_TOKEN_DELAY = 0.02
+
+
+class ConfigError(ValueError):
+    """A setting has a value the app cannot start with; the message is one line, fit for a terminal."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything the app reads from its environment."""
+
+    api_key: str | None = field(default=None, repr=False)
+    base_url: str | None = None
+    model: str = DEFAULT_MODEL
+    host: str = '127.0.0.1'
+    port: int = 8080
+    storage_secret: str = field(default_factory=lambda: secrets.token_urlsafe(32), repr=False)
+    api_tokens: frozenset[str] = field(default=frozenset(), repr=False)
+    allowed_models: tuple[str, ...] = ()
+    max_request_bytes: int = DEFAULT_MAX_REQUEST_BYTES
+    max_tokens_limit: int = DEFAULT_MAX_TOKENS_LIMIT
+    upstream_timeout: float = DEFAULT_UPSTREAM_TIMEOUT
+    upstream_retries: int = 2
+    demo_token_delay: float = DEFAULT_DEMO_TOKEN_DELAY
+
+    @property
+    def demo(self) -> bool:
+        """True when no real model is configured: replies come from the built-in demo model."""
+        return self.api_key is None and self.base_url is None
+
+    @property
+    def models(self) -> tuple[str, ...]:
+        """Models a client may ask for; the first is the default."""
+        return self.allowed_models or (self.model,)
+
+    @property
+    def upstream_url(self) -> str:
+        """Base URL the SDK talks to: the configured server, or this process's own demo endpoint."""
+        if self.base_url:
+            return self.base_url
+        host = '127.0.0.1' if self.host in {'', '0.0.0.0', '::'} else self.host
+        if ':' in host:
+            host = f'[{host}]'
+        return f'http://{host}:{self.port}/demo/v1'
+
+    @property
+    def secrets(self) -> tuple[str, ...]:
+        """Values that must never appear in any output."""
+        return tuple(s for s in (self.api_key, self.storage_secret, *self.api_tokens) if s)
+
+
+def load_settings(environ: Mapping[str, str] | None = None, env_file: str | Path | None = '.env') -> Settings:
+    """Build settings from `environ` (default: os.environ) over the values in `env_file`; real environment wins."""
+    values: dict[str, str] = {}
+    if env_file is not None and Path(env_file).is_file():
+        values.update({k: v for k, v in dotenv_values(env_file).items() if v is not None})
+    values.update(os.environ if environ is None else environ)
+
+    def get(name: str) -> str | None:
+        value = values.get(name, '').strip()
+        return value or None
+
+    model = get('OPENAI_MODEL') or (DEMO_MODEL if get('OPENAI_API_KEY') is None and get('OPENAI_BASE_URL') is None
+                                    else DEFAULT_MODEL)
+    allowed = _split(get('ALLOWED_MODELS'))
+    kwargs: dict[str, object] = {
+        'api_key': get('OPENAI_API_KEY'),
+        'base_url': _url('OPENAI_BASE_URL', get('OPENAI_BASE_URL')),
+        'model': model,
+        'host': get('HOST') or '127.0.0.1',
+        'port': _int('PORT', get('PORT'), 8080, 1, 65535),
+        'api_tokens': frozenset(_split(get('API_TOKENS'))),
+        'allowed_models': tuple(allowed) if allowed else (),
+        'max_request_bytes': _int('MAX_REQUEST_BYTES', get('MAX_REQUEST_BYTES'), DEFAULT_MAX_REQUEST_BYTES, 1, 2**31),
+        'max_tokens_limit': _int('MAX_TOKENS_LIMIT', get('MAX_TOKENS_LIMIT'), DEFAULT_MAX_TOKENS_LIMIT, 1, 2**31),
+        'upstream_timeout': _float('UPSTREAM_TIMEOUT', get('UPSTREAM_TIMEOUT'), DEFAULT_UPSTREAM_TIMEOUT),
+        'upstream_retries': _int('UPSTREAM_RETRIES', get('UPSTREAM_RETRIES'), 2, 0, 10),
+        'demo_token_delay': _float('DEMO_TOKEN_DELAY', get('DEMO_TOKEN_DELAY'), DEFAULT_DEMO_TOKEN_DELAY, low=0.0),
+    }
+    if secret := get('STORAGE_SECRET'):
+        kwargs['storage_secret'] = secret
+    return Settings(**kwargs)  # type: ignore[arg-type]
+
+
+def _split(value: str | None) -> list[str]:
+    return [part.strip() for part in (value or '').split(',') if part.strip()]
+
+
+def _int(name: str, value: str | None, default: int, low: int, high: int) -> int:
+    if value is None:
+        return default
+    try:
+        number = int(value)
+    except ValueError:
+        raise ConfigError(f'{name} must be a whole number, got {value!r}') from None
+    if not low <= number <= high:
+        raise ConfigError(f'{name} must be between {low} and {high}, got {number}')
+    return number
+
+
+def _float(name: str, value: str | None, default: float, *, low: float = 0.001) -> float:
+    if value is None:
+        return default
+    try:
+        number = float(value)
+    except ValueError:
+        raise ConfigError(f'{name} must be a number of seconds, got {value!r}') from None
+    if not low <= number <= 3600:
+        raise ConfigError(f'{name} must be between {low} and 3600 seconds, got {number}')
+    return number
+
+
+def _url(name: str, value: str | None) -> str | None:
+    if value is None:
+        return None
+    parts = urlsplit(value)
+    if parts.scheme not in {'http', 'https'} or not parts.hostname:
+        raise ConfigError(f'{name} must be an http(s) URL such as http://localhost:11434/v1, got {value!r}')
+    try:
+        parts.port  # noqa: B018  # raises on a malformed port
+    except ValueError:
+        raise ConfigError(f'{name} has an invalid port: {value!r}') from None
+    return value.rstrip('/')

@@ -1,0 +1,145 @@
+"""Relaying one upstream reply to an HTTP client as NDJSON or SSE, with disconnect detection.
+
+The response is a bare ASGI app rather than Starlette's StreamingResponse: it watches for the client's
+disconnect while waiting on the upstream (so a client that leaves closes the upstream at once, not at the
+next write), and it holds the status line back until the reply really started, so an upstream failure
+before the first delta is still an HTTP error.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+import uuid
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+from starlette.responses import Response
+from starlette.types import Receive, Scope, Send
+
+from . import protocol
+from .errors import ChatError
+from .upstream import Upstream
+from .validation import ChatRequest
+
+log = logging.getLogger(__name__)
+
+# While no token has arrived, a ping line goes out this often so proxies do not cut an idle connection.
+PING_INTERVAL = 15.0
+
+
+async def reply_events(upstream: Upstream, request: ChatRequest,
+                       ping_interval: float = PING_INTERVAL) -> AsyncIterator[dict[str, Any]]:
+    """The stream's objects: start, pings until the first token, chunk/reasoning lines, then done.
+
+    Raises ChatError for a failure; the caller turns it into an HTTP error or a final error line.
+    """
+    async with upstream.stream(request.messages, model=request.model, **request.params) as reply:
+        yield protocol.start(f'chat-{uuid.uuid4().hex}', request.model)
+        deltas = reply.deltas()
+        parts: list[str] = []
+        try:
+            first = asyncio.ensure_future(anext(deltas, None))
+            while True:
+                finished, _ = await asyncio.wait({first}, timeout=ping_interval)
+                if finished:
+                    break
+                yield protocol.ping()
+            item = first.result()
+            if item is not None:
+                kind, text = item
+                if kind == 'content':
+                    parts.append(text)
+                    yield protocol.chunk(text)
+                else:
+                    yield protocol.reasoning(text)
+                async for kind, text in deltas:
+                    if kind == 'content':
+                        parts.append(text)
+                        yield protocol.chunk(text)
+                    else:
+                        yield protocol.reasoning(text)
+        finally:
+            if not first.done():
+                first.cancel()
+            await deltas.aclose()
+        end = time.perf_counter()
+        ttft = None if reply.first_delta_at is None else round(reply.first_delta_at - reply.started, 4)
+        yield protocol.done(''.join(parts), finish_reason=reply.finish_reason, usage=reply.usage,
+                            timing={'ttft_s': ttft, 'total_s': round(end - reply.started, 4)})
+
+
+def error_response(error: ChatError) -> tuple[int, list[tuple[bytes, bytes]], bytes]:
+    """Status, headers and body of a JSON error answer."""
+    headers = [(b'content-type', b'application/json')]
+    if error.retry_after:
+        headers.append((b'retry-after', error.retry_after.encode()))
+    return error.status, headers, protocol.ndjson({'error': error.to_dict()})
+
+
+class ReplyResponse(Response):
+    """ASGI response that streams `events` to the client, encoded by `encode`."""
+
+    def __init__(self, events: AsyncIterator[dict[str, Any]], *, sse: bool = False) -> None:
+        # Response.__init__ is skipped on purpose: this class renders its own status, headers and body.
+        self.status_code = 200
+        self.background = None
+        self.events = events
+        self.encode: Callable[[dict[str, Any]], bytes] = protocol.sse if sse else protocol.ndjson
+        self.media_type = protocol.SSE if sse else protocol.NDJSON  # type: ignore[misc]
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        relay = asyncio.ensure_future(self._relay(send))
+        watcher = asyncio.ensure_future(_wait_for_disconnect(receive))
+        try:
+            await asyncio.wait({relay, watcher}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for task in (relay, watcher):
+                task.cancel()
+            # Wait for the relay to unwind: that is where the upstream connection gets closed.
+            await asyncio.gather(relay, watcher, return_exceptions=True)
+        if relay.done() and not relay.cancelled() and (error := relay.exception()) is not None:
+            raise error
+
+    async def _relay(self, send: Send) -> None:
+        events = self.events
+        held: list[bytes] = []
+        try:
+            # Hold the status line until the stream is really going (a delta, a ping or the end).
+            async for event in events:
+                held.append(self.encode(event))
+                if event['type'] != 'start':
+                    break
+        except Exception as exc:
+            status, headers, body = error_response(_as_chat_error(exc))
+            await send({'type': 'http.response.start', 'status': status, 'headers': headers})
+            await send({'type': 'http.response.body', 'body': body})
+            return
+        headers = [(b'content-type', self.media_type.encode())]
+        headers += [(k.lower().encode(), v.encode()) for k, v in protocol.STREAM_HEADERS.items()]
+        await send({'type': 'http.response.start', 'status': 200, 'headers': headers})
+        await send({'type': 'http.response.body', 'body': b''.join(held), 'more_body': True})
+        try:
+            async for event in events:
+                await send({'type': 'http.response.body', 'body': self.encode(event), 'more_body': True})
+        except Exception as exc:
+            error = _as_chat_error(exc)
+            await send({'type': 'http.response.body', 'body': self.encode(protocol.error(error.code, error.message)),
+                        'more_body': True})
+        finally:
+            await events.aclose()  # type: ignore[attr-defined]
+        await send({'type': 'http.response.body', 'body': b''})
+
+
+def _as_chat_error(exc: Exception) -> ChatError:
+    if isinstance(exc, ChatError):
+        return exc
+    # A bug, not an upstream failure: log the type only (an exception's text could carry request data).
+    log.error('reply stream failed: %s', type(exc).__name__)
+    return ChatError('internal_error', 'The server failed while relaying the reply.', 500)
+
+
+async def _wait_for_disconnect(receive: Receive) -> None:
+    while (await receive())['type'] != 'http.disconnect':
+        pass

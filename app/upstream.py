@@ -1,0 +1,188 @@
+"""The upstream model server: the only module that talks to the `openai` SDK.
+
+Replies are read as raw SSE bytes from the SDK's streaming response and parsed with orjson: the SDK keeps
+auth, retries before the first byte and error mapping, while we skip building a typed object per chunk.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import httpx2
+import openai
+import orjson
+
+from .config import Settings
+from .errors import ChatError, redact
+
+# Seconds allowed to open the TCP/TLS connection to the upstream.
+CONNECT_TIMEOUT = 10.0
+
+DeltaKind = Literal['content', 'reasoning']
+
+
+@dataclass(slots=True)
+class Reply:
+    """One streamed completion: iterate it for (kind, text) deltas; the metadata fills in as chunks arrive."""
+
+    _chunks: AsyncIterator[bytes] = field(repr=False)
+    _secrets: Sequence[str] = field(repr=False, default=())
+    id: str | None = None
+    model: str | None = None
+    finish_reason: str | None = None
+    usage: dict[str, int] | None = None
+    started: float = field(default_factory=time.perf_counter)
+    first_delta_at: float | None = None
+
+    async def deltas(self) -> AsyncIterator[tuple[DeltaKind, str]]:
+        """Yield each content or reasoning delta as it arrives; raise ChatError on a failure mid-stream."""
+        buffer = b''
+        data: list[bytes] = []
+        try:
+            async for chunk in self._chunks:
+                buffer += chunk
+                *lines, buffer = buffer.split(b'\n')
+                for raw in lines:
+                    line = raw.rstrip(b'\r')
+                    if line.startswith(b'data:'):
+                        data.append(line[6:] if line[5:6] == b' ' else line[5:])
+                        continue
+                    if line or not data:
+                        continue  # comments, `event:`/`id:` fields, or blank lines between events
+                    payload = b'\n'.join(data)
+                    data.clear()
+                    if payload == b'[DONE]':
+                        return
+                    for delta in self._parse(payload):
+                        yield delta
+        except httpx2.TimeoutException:
+            raise ChatError('upstream_timeout', 'The model server stopped sending data (timed out).', 504) from None
+        except httpx2.TransportError:
+            raise ChatError('upstream_disconnected', 'The connection to the model server broke mid-reply.',
+                            502) from None
+        if data:  # a final event not followed by a blank line
+            payload = b'\n'.join(data)
+            if payload != b'[DONE]':
+                for delta in self._parse(payload):
+                    yield delta
+
+    def _parse(self, payload: bytes) -> list[tuple[DeltaKind, str]]:
+        try:
+            event = orjson.loads(payload)
+        except orjson.JSONDecodeError:
+            raise ChatError('bad_upstream_response', 'The model server sent data that is not JSON.', 502) from None
+        if not isinstance(event, dict):
+            raise ChatError('bad_upstream_response', 'The model server sent an unexpected event.', 502)
+        if error := event.get('error'):
+            message = error.get('message') if isinstance(error, dict) else str(error)
+            text = redact(str(message or 'unknown error'), self._secrets)[:500]
+            raise ChatError('upstream_error', f'The model server reported an error mid-reply: {text}', 502)
+        self.id = self.id or event.get('id')
+        self.model = self.model or event.get('model')
+        if usage := event.get('usage'):
+            self.usage = {k: v for k, v in usage.items() if k in {'prompt_tokens', 'completion_tokens', 'total_tokens'}}
+        out: list[tuple[DeltaKind, str]] = []
+        for choice in event.get('choices') or ():
+            if choice.get('index', 0) != 0:
+                continue
+            if reason := choice.get('finish_reason'):
+                self.finish_reason = reason
+            delta = choice.get('delta') or {}
+            if reasoning := delta.get('reasoning_content') or delta.get('reasoning'):
+                out.append(('reasoning', reasoning))
+            if content := delta.get('content'):
+                out.append(('content', content))
+        if out and self.first_delta_at is None:
+            self.first_delta_at = time.perf_counter()
+        return out
+
+
+class Upstream:
+    """Owns the SDK client; `stream()` opens one streamed chat completion and always closes it."""
+
+    def __init__(self, settings: Settings, *, api_key: str | None = None) -> None:
+        self._settings = settings
+        self._api_key = api_key or settings.api_key or 'no-key-needed'
+        self._client: openai.AsyncOpenAI | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    @property
+    def client(self) -> openai.AsyncOpenAI:
+        """The SDK client, made on first use inside the running loop (its aiohttp session binds to that loop)."""
+        loop = asyncio.get_running_loop()
+        if self._client is None or self._loop is not loop:
+            timeout = httpx2.Timeout(self._settings.upstream_timeout, connect=CONNECT_TIMEOUT)
+            self._client = openai.AsyncOpenAI(
+                api_key=self._api_key,
+                base_url=self._settings.upstream_url,
+                timeout=timeout,
+                max_retries=self._settings.upstream_retries,
+                http_client=openai.DefaultAioHttpClient(timeout=timeout),
+            )
+            self._loop = loop
+        return self._client
+
+    async def aclose(self) -> None:
+        """Release the HTTP connection pool."""
+        if self._client is not None:
+            await self._client.close()
+            self._client = None
+
+    @asynccontextmanager
+    async def stream(self, messages: Sequence[dict[str, Any]], *, model: str | None = None,
+                     **params: Any) -> AsyncIterator[Reply]:
+        """Start a streamed completion; the HTTP response is closed on every exit: done, error or cancelled."""
+        secrets = (self._api_key, *self._settings.secrets)
+        request = self.client.chat.completions.with_streaming_response.create(
+            model=model or self._settings.model,
+            messages=list(messages),  # type: ignore[arg-type]
+            stream=True,
+            stream_options={'include_usage': True},
+            **{k: v for k, v in params.items() if v is not None},
+        )
+        started = time.perf_counter()
+        try:
+            response = await request.__aenter__()
+        except openai.APIError as error:
+            raise _map_error(error, secrets) from None
+        try:
+            yield Reply(response.iter_bytes(), secrets, started=started)
+        finally:
+            # Shielded so a second cancellation cannot skip closing the connection (the upstream would keep going).
+            await asyncio.shield(request.__aexit__(None, None, None))
+
+
+def _map_error(error: openai.APIError, secrets: Sequence[str]) -> ChatError:
+    """Turn an SDK error into a message a person can act on, with no credentials in it."""
+    if isinstance(error, openai.APITimeoutError):
+        return ChatError('upstream_timeout', 'The model server did not answer in time.', 504)
+    if isinstance(error, openai.APIConnectionError):
+        return ChatError('upstream_unreachable', 'Could not connect to the model server.', 502)
+    if isinstance(error, openai.AuthenticationError | openai.PermissionDeniedError):
+        return ChatError('upstream_auth', "The model server refused this server's credentials "
+                         '(check OPENAI_API_KEY on the server).', 502)
+    if isinstance(error, openai.RateLimitError):
+        retry_after = error.response.headers.get('retry-after')
+        return ChatError('rate_limited', 'The model server is rate limiting requests; try again shortly.', 429,
+                         retry_after=retry_after)
+    if isinstance(error, openai.APIStatusError):
+        detail = redact(_upstream_message(error), secrets)[:300]
+        if error.status_code >= 500:
+            return ChatError('upstream_unavailable', f'The model server failed ({error.status_code}).', 502)
+        return ChatError('upstream_rejected', f'The model server rejected the request ({error.status_code}): {detail}',
+                         502)
+    return ChatError('upstream_error', 'The model server returned an unexpected error.', 502)
+
+
+def _upstream_message(error: openai.APIStatusError) -> str:
+    body = error.body
+    if isinstance(body, dict):
+        inner = body.get('error', body)
+        if isinstance(inner, dict) and isinstance(inner.get('message'), str):
+            return str(inner['message'])
+    return 'no details'

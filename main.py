@@ -1,0 +1,48 @@
+"""Wiring: settings, the upstream client, the chat page, the API routes; then serve."""
+
+import sys
+import uuid
+
+import uvicorn
+from fastapi import FastAPI
+from nicegui import app as nicegui_app
+from nicegui import helpers, ui
+
+from app import api, demo
+from app.config import ConfigError, load_settings
+from app.conversation import Conversation, Conversations
+from app.upstream import Upstream
+from components import chat
+
+try:
+    settings = load_settings()
+except ConfigError as error:
+    sys.exit(f'Configuration error: {error}')
+
+upstream = Upstream(settings)
+conversations = Conversations(lambda: Conversation(upstream, settings.model))
+nicegui_app.on_shutdown(upstream.aclose)
+
+
+async def root() -> None:
+    """The chat page; its conversation lives on the server, keyed by browser tab, so a reload keeps it."""
+    await ui.context.client.connected()
+    key = nicegui_app.storage.tab.setdefault('conversation', uuid.uuid4().hex)
+    chat.create(conversations.get(key), model=settings.model, demo=settings.demo)
+
+
+# The API lives on a parent app, outside NiceGUI's per-route middlewares (gzip would buffer the stream).
+server = FastAPI(title='NiceChat', summary='Chat with OpenAI-compatible models; raw NDJSON streaming API.')
+server.include_router(api.create_router(settings, upstream))
+if settings.demo:
+    server.include_router(demo.create_router(settings.demo_token_delay))
+
+if helpers.is_user_simulation():  # NiceGUI's `user` test fixture drives its own app in-process
+    ui.run(root, title='NiceChat', storage_secret=settings.storage_secret)
+else:
+    ui.run_with(server, root=root, title='NiceChat', storage_secret=settings.storage_secret)
+    if __name__ == '__main__':
+        mode = 'demo mode' if settings.demo else f'model {settings.model} at {settings.upstream_url}'
+        print(f'NiceChat on http://{settings.host}:{settings.port} ({mode})', flush=True)
+        uvicorn.run(server, host=settings.host, port=settings.port, ws='wsproto', access_log=False,
+                    log_level='warning')
