@@ -1,0 +1,194 @@
+"""A scriptable OpenAI-compatible server on loopback, speaking the real SSE wire format.
+
+It runs on its own thread and event loop (like a remote server would), answers
+`POST /v1/chat/completions`, and records every request: body, headers, and whether and when the client
+went away before the reply ended. Tests queue a `Script` per request to choose pacing, HTTP errors,
+a mid-stream error event, or a dropped connection.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import threading
+import time
+from collections import deque
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass
+class Script:
+    """How the fake answers one request."""
+
+    tokens: list[str] = field(default_factory=lambda: ['Hello', ',', ' world', '!'])
+    delay: float = 0.0  # seconds before each token
+    first_delay: float = 0.0  # extra seconds before the first token
+    status: int = 200  # a non-200 answers with an OpenAI-style JSON error instead of a stream
+    error_message: str = 'scripted failure'
+    retry_after: str | None = None
+    error_after: int | None = None  # send a `data: {"error": ...}` event after this many tokens
+    drop_after: int | None = None  # abort the TCP connection after this many tokens
+    reasoning: list[str] = field(default_factory=list)
+    finish_reason: str = 'stop'
+    usage: dict[str, int] | None = field(default_factory=lambda: {'prompt_tokens': 5, 'completion_tokens': 4,
+                                                                   'total_tokens': 9})
+
+
+@dataclass
+class Record:
+    """What the fake saw of one request."""
+
+    path: str
+    headers: dict[str, str]
+    body: dict[str, Any]
+    started: float = field(default_factory=time.monotonic)
+    tokens_sent: int = 0
+    completed: bool = False
+    disconnected_at: float | None = None  # monotonic time the client closed the connection early
+    disconnected: threading.Event = field(default_factory=threading.Event)
+    finished: threading.Event = field(default_factory=threading.Event)
+
+    @property
+    def messages(self) -> list[dict[str, Any]]:
+        """The `messages` the client sent."""
+        return list(self.body.get('messages', []))
+
+
+class FakeUpstream:
+    """The server; `url` is the base URL to give the SDK (ends in /v1)."""
+
+    def __init__(self) -> None:
+        self.scripts: deque[Script] = deque()
+        self.default = Script()
+        self.records: list[Record] = []
+        self._loop = asyncio.new_event_loop()
+        self._started = threading.Event()
+        self._thread = threading.Thread(target=self._run, name='fake-upstream', daemon=True)
+        self.port = 0
+
+    @property
+    def url(self) -> str:
+        """Base URL for the SDK."""
+        return f'http://127.0.0.1:{self.port}/v1'
+
+    def start(self) -> FakeUpstream:
+        """Start serving on a free loopback port."""
+        self._thread.start()
+        if not self._started.wait(10):
+            raise RuntimeError('fake upstream did not start')
+        return self
+
+    def stop(self) -> None:
+        """Stop the server thread."""
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join(5)
+
+    def reset(self) -> None:
+        """Forget scripts and records (between tests)."""
+        self.scripts.clear()
+        self.default = Script()
+        self.records.clear()
+
+    def queue(self, *scripts: Script) -> None:
+        """Answer the next requests with these scripts, in order; then with `default`."""
+        self.scripts.extend(scripts)
+
+    def wait_for_request(self, count: int = 1, timeout: float = 10) -> Record:
+        """Block until at least `count` requests arrived; return the last one."""
+        deadline = time.monotonic() + timeout
+        while len(self.records) < count:
+            if time.monotonic() > deadline:
+                raise TimeoutError(f'expected {count} upstream request(s), got {len(self.records)}')
+            time.sleep(0.005)
+        return self.records[count - 1]
+
+    def _run(self) -> None:
+        asyncio.set_event_loop(self._loop)
+        server = self._loop.run_until_complete(asyncio.start_server(self._handle, '127.0.0.1', 0))
+        self.port = server.sockets[0].getsockname()[1]
+        self._started.set()
+        self._loop.run_forever()
+        server.close()
+
+    async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            head = await reader.readuntil(b'\r\n\r\n')
+        except (asyncio.IncompleteReadError, ConnectionError):
+            writer.close()
+            return
+        request_line, *header_lines = head.decode('latin-1').split('\r\n')
+        headers = {k.strip().lower(): v.strip() for k, _, v in (h.partition(':') for h in header_lines if h)}
+        body = await reader.readexactly(int(headers.get('content-length', '0')))
+        path = request_line.split(' ')[1]
+        record = Record(path, headers, json.loads(body or b'{}'))
+        self.records.append(record)
+        script = self.scripts.popleft() if self.scripts else self.default
+        watcher = asyncio.ensure_future(self._watch_disconnect(reader, record))
+        try:
+            await self._answer(writer, record, script)
+        except ConnectionError:
+            record.disconnected_at = record.disconnected_at or time.monotonic()
+            record.disconnected.set()
+        finally:
+            watcher.cancel()
+            record.finished.set()
+            writer.close()
+
+    async def _watch_disconnect(self, reader: asyncio.StreamReader, record: Record) -> None:
+        await reader.read()  # returns b'' at EOF: the client closed its side
+        if not record.completed:
+            record.disconnected_at = time.monotonic()
+            record.disconnected.set()
+
+    async def _answer(self, writer: asyncio.StreamWriter, record: Record, script: Script) -> None:
+        if script.status != 200:
+            payload = json.dumps({'error': {'message': script.error_message, 'type': 'scripted', 'code': None}})
+            extra = f'Retry-After: {script.retry_after}\r\n' if script.retry_after else ''
+            writer.write(f'HTTP/1.1 {script.status} Scripted\r\nContent-Type: application/json\r\n{extra}'
+                         f'Content-Length: {len(payload)}\r\nConnection: close\r\n\r\n{payload}'.encode())
+            await writer.drain()
+            record.completed = True
+            return
+        writer.write(b'HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nTransfer-Encoding: chunked\r\n'
+                     b'Connection: close\r\n\r\n')
+        model = record.body.get('model', 'fake-model')
+        base = {'id': 'chatcmpl-fake', 'object': 'chat.completion.chunk', 'created': 0, 'model': model}
+
+        async def send(obj: dict[str, Any] | str) -> None:
+            data = obj if isinstance(obj, str) else json.dumps(obj)
+            event = f'data: {data}\n\n'.encode()
+            writer.write(f'{len(event):x}\r\n'.encode() + event + b'\r\n')
+            await writer.drain()
+            if record.disconnected.is_set():
+                raise ConnectionResetError('client went away')
+
+        def delta(**fields: Any) -> dict[str, Any]:
+            return {**base, 'choices': [{'index': 0, 'delta': fields, 'finish_reason': None}]}
+
+        await send(delta(role='assistant', content=''))
+        if script.first_delay:
+            await asyncio.sleep(script.first_delay)
+        for text in script.reasoning:
+            await send(delta(reasoning_content=text))
+        for index, token in enumerate(script.tokens):
+            if script.error_after == index:
+                record.completed = True  # the client is expected to hang up after an error event
+                await send({'error': {'message': script.error_message, 'type': 'server_error'}})
+                break
+            if script.drop_after == index:
+                writer.transport.abort()
+                record.completed = True
+                return
+            if script.delay:
+                await asyncio.sleep(script.delay)
+            await send(delta(content=token))
+            record.tokens_sent += 1
+        else:
+            await send({**base, 'choices': [{'index': 0, 'delta': {}, 'finish_reason': script.finish_reason}]})
+            if script.usage is not None and (record.body.get('stream_options') or {}).get('include_usage'):
+                await send({**base, 'choices': [], 'usage': script.usage})
+            record.completed = True  # the client may hang up as soon as it has [DONE]
+            await send('[DONE]')
+        writer.write(b'0\r\n\r\n')
+        await writer.drain()
