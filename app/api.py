@@ -34,7 +34,7 @@ def create_router(settings: Settings, upstream: Upstream) -> APIRouter:
         except ChatError as error:
             return error_json(error)
         wants_sse = 'text/event-stream' in request.headers.get('accept', '')
-        return ReplyResponse(reply_events(upstream, chat_request), sse=wants_sse)
+        return ReplyResponse(reply_events(upstream, chat_request, settings.ping_interval), sse=wants_sse)
 
     return router
 

@@ -19,6 +19,9 @@ DEFAULT_MAX_REQUEST_BYTES = 1_000_000
 DEFAULT_MAX_TOKENS_LIMIT = 32_768
 # Seconds the upstream may stay silent (connect, or between two chunks) before the request fails as a timeout.
 DEFAULT_UPSTREAM_TIMEOUT = 60.0
+# While no token has arrived, an API stream sends a ping line this often, so proxies do not cut an idle
+# connection (nginx's default proxy_read_timeout is 60 s; 15 s leaves room for stricter ones).
+DEFAULT_PING_INTERVAL = 15.0
 # Pause between two demo-model tokens: about the pace of a hosted model.
 DEFAULT_DEMO_TOKEN_DELAY = 0.02
 
@@ -44,6 +47,7 @@ class Settings:
     upstream_timeout: float = DEFAULT_UPSTREAM_TIMEOUT
     upstream_retries: int = 2
     demo_token_delay: float = DEFAULT_DEMO_TOKEN_DELAY
+    ping_interval: float = DEFAULT_PING_INTERVAL
 
     @property
     def demo(self) -> bool:
@@ -98,6 +102,7 @@ def load_settings(environ: Mapping[str, str] | None = None, env_file: str | Path
         'upstream_timeout': _float('UPSTREAM_TIMEOUT', get('UPSTREAM_TIMEOUT'), DEFAULT_UPSTREAM_TIMEOUT),
         'upstream_retries': _int('UPSTREAM_RETRIES', get('UPSTREAM_RETRIES'), 2, 0, 10),
         'demo_token_delay': _float('DEMO_TOKEN_DELAY', get('DEMO_TOKEN_DELAY'), DEFAULT_DEMO_TOKEN_DELAY, low=0.0),
+        'ping_interval': _float('PING_INTERVAL', get('PING_INTERVAL'), DEFAULT_PING_INTERVAL, low=0.05),
     }
     if secret := get('STORAGE_SECRET'):
         kwargs['storage_secret'] = secret

@@ -19,18 +19,16 @@ from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
 from . import protocol
+from .config import DEFAULT_PING_INTERVAL
 from .errors import ChatError
 from .upstream import Upstream
 from .validation import ChatRequest
 
 log = logging.getLogger(__name__)
 
-# While no token has arrived, a ping line goes out this often so proxies do not cut an idle connection.
-PING_INTERVAL = 15.0
-
 
 async def reply_events(upstream: Upstream, request: ChatRequest,
-                       ping_interval: float = PING_INTERVAL) -> AsyncIterator[dict[str, Any]]:
+                       ping_interval: float = DEFAULT_PING_INTERVAL) -> AsyncIterator[dict[str, Any]]:
     """The stream's objects: start, pings until the first token, chunk/reasoning lines, then done.
 
     Raises ChatError for a failure; the caller turns it into an HTTP error or a final error line.
