@@ -159,9 +159,12 @@ class Upstream:
 
 def _map_error(error: openai.APIError, secrets: Sequence[str]) -> ChatError:
     """Turn an SDK error into a message a person can act on, with no credentials in it."""
-    if isinstance(error, openai.APITimeoutError):
-        return ChatError('upstream_timeout', 'The model server did not answer in time.', 504)
     if isinstance(error, openai.APIConnectionError):
+        # The aiohttp transport reports a refused connection as a connect *timeout*: look at the real cause.
+        causes = _causes(error)
+        timed_out = any(isinstance(c, TimeoutError) for c in causes) or not any(isinstance(c, OSError) for c in causes)
+        if isinstance(error, openai.APITimeoutError) and timed_out:
+            return ChatError('upstream_timeout', 'The model server did not answer in time.', 504)
         return ChatError('upstream_unreachable', 'Could not connect to the model server.', 502)
     if isinstance(error, openai.AuthenticationError | openai.PermissionDeniedError):
         return ChatError('upstream_auth', "The model server refused this server's credentials "
@@ -177,6 +180,15 @@ def _map_error(error: openai.APIError, secrets: Sequence[str]) -> ChatError:
         return ChatError('upstream_rejected', f'The model server rejected the request ({error.status_code}): {detail}',
                          502)
     return ChatError('upstream_error', 'The model server returned an unexpected error.', 502)
+
+
+def _causes(error: BaseException) -> list[BaseException]:
+    chain: list[BaseException] = []
+    cause = error.__cause__ or error.__context__
+    while cause is not None and cause not in chain:
+        chain.append(cause)
+        cause = cause.__cause__ or cause.__context__
+    return chain
 
 
 def _upstream_message(error: openai.APIStatusError) -> str:

@@ -40,9 +40,9 @@ class ChatPage:
                 self.prompt = ui.textarea(placeholder='Message (Enter sends, Shift+Enter for a new line)') \
                     .props('autofocus autogrow outlined dense rows=1').classes('grow')
                 self.prompt.on('keydown.enter', self.send, js_handler=ENTER_SENDS)
-                self.send_button = ui.button(icon='send', on_click=self.send).props('aria-label=Send')
+                self.send_button = ui.button(icon='send', on_click=self.send).props('aria-label=Send').mark('send')
                 self.stop_button = ui.button('Stop', icon='stop', on_click=self.stop, color='red') \
-                    .props('aria-label=Stop')
+                    .props('aria-label=Stop').mark('stop')
         for message in conversation.messages:
             self.on_message(message)
         self._set_busy(conversation.busy)

@@ -7,12 +7,15 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from contextlib import AsyncExitStack
 from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
 import pytest
+from nicegui.testing import User
+from nicegui.testing.user_simulation import user_simulation
 
 from tests.fake_upstream import FakeUpstream
 
@@ -55,6 +58,21 @@ def configured(upstream: FakeUpstream, monkeypatch: pytest.MonkeyPatch) -> FakeU
     for name, value in app_env(upstream).items():
         monkeypatch.setenv(name, value)
     return upstream
+
+
+@pytest.fixture
+async def user_factory(upstream: FakeUpstream, monkeypatch: pytest.MonkeyPatch,
+                       caplog: pytest.LogCaptureFixture) -> AsyncIterator[Callable[..., Awaitable[User]]]:
+    """Make a simulated user of the app loaded with the test settings overridden by keyword arguments."""
+    async with AsyncExitStack() as stack:
+        async def make(**env: str) -> User:
+            for name, value in (app_env(upstream) | env).items():
+                monkeypatch.setenv(name, value)
+            return await stack.enter_async_context(user_simulation(main_file=ROOT / 'main.py'))
+
+        yield make
+    if any(record.levelname == 'ERROR' for record in caplog.get_records('call')):
+        pytest.fail('There were unexpected ERROR logs.', pytrace=False)
 
 
 def free_port() -> int:

@@ -1,0 +1,175 @@
+"""The chat page through NiceGUI's simulated user, against the fake upstream over real HTTP.
+
+Replies are checked with `should_see` on the page's text, so these tests hold whatever renders the message.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import pytest
+from nicegui import ui
+from nicegui.testing import User
+
+from tests.conftest import SECRET_KEY, app_env
+from tests.fake_upstream import FakeUpstream, Record, Script
+
+# should_see polls every 0.1 s by default; a streamed reply may need a few seconds on a loaded CI machine.
+STREAM_RETRIES = 50
+
+
+async def open_chat(user: User) -> None:
+    """Open the page and wait for it: it is built once the browser's socket has connected."""
+    await user.open('/')
+    await user.should_see(marker='send')
+
+
+async def send(user: User, text: str) -> None:
+    user.find(ui.textarea).type(text)
+    user.find(marker='send').click()
+
+
+async def finished(record: Record) -> None:
+    """Wait until the fake upstream is done with a request (completed or abandoned by the client)."""
+    assert await asyncio.to_thread(record.finished.wait, 10), 'upstream request never finished'
+
+
+async def test_reply_streams_into_the_conversation(configured: FakeUpstream, user: User) -> None:
+    configured.queue(Script(tokens=['Hello', ' from', ' the', ' model']))
+    await open_chat(user)
+    await send(user, 'Hi there')
+    await user.should_see('Hi there')
+    await user.should_see('Hello from the model', retries=STREAM_RETRIES)
+    await user.should_not_see('Demo mode')
+    assert configured.records[0].messages == [{'role': 'user', 'content': 'Hi there'}]
+    assert user.find(ui.textarea).elements.pop().value == ''
+
+
+async def test_enter_sends_and_conversation_is_multi_turn(configured: FakeUpstream, user: User) -> None:
+    configured.queue(Script(tokens=['First', ' answer']), Script(tokens=['Second', ' answer']))
+    await open_chat(user)
+    user.find(ui.textarea).type('question one').trigger('keydown.enter')
+    await user.should_see('First answer', retries=STREAM_RETRIES)
+    await user.should_see(marker='send')  # the reply has finished: Send is back
+    user.find(ui.textarea).type('question two').trigger('keydown.enter')
+    await user.should_see('Second answer', retries=STREAM_RETRIES)
+    assert configured.records[1].messages == [
+        {'role': 'user', 'content': 'question one'},
+        {'role': 'assistant', 'content': 'First answer'},
+        {'role': 'user', 'content': 'question two'},
+    ]
+
+
+async def test_empty_prompt_sends_nothing(configured: FakeUpstream, user: User) -> None:
+    await open_chat(user)
+    user.find(ui.textarea).type('   \n ')
+    user.find(marker='send').click()
+    await user.should_not_see(marker='stop')
+    assert configured.records == []
+
+
+async def test_stop_cancels_the_upstream_request(configured: FakeUpstream, user: User) -> None:
+    configured.queue(Script(tokens=['tick '] * 500, delay=0.02))
+    await open_chat(user)
+    await user.should_not_see(marker='stop')
+    await send(user, 'count forever')
+    await user.should_see('tick', retries=STREAM_RETRIES)
+    user.find(marker='stop').click()
+    record = configured.records[0]
+    assert await asyncio.to_thread(record.disconnected.wait, 2), 'the upstream never saw the stop'
+    assert record.tokens_sent < 500
+    await user.should_see('Stopped', retries=STREAM_RETRIES)
+    await user.should_see(marker='send')
+    await user.should_not_see(marker='stop')
+
+
+@pytest.mark.parametrize(('script', 'shown'), [
+    (Script(status=401, error_message=f'Incorrect API key provided: {SECRET_KEY}'), "refused this server's credentials"),
+    (Script(status=429, retry_after='1'), 'rate limiting'),
+    (Script(status=500), 'model server failed (500)'),
+    (Script(tokens=['partial', ' text', ' lost'], error_after=2, error_message='overloaded'), 'overloaded'),
+])
+async def test_upstream_failure_shows_inline_and_app_keeps_working(
+        configured: FakeUpstream, user: User, script: Script, shown: str) -> None:
+    configured.queue(script, Script(tokens=['Recovered', ' fine']))
+    await open_chat(user)
+    await send(user, 'first try')
+    await user.should_see(shown, retries=STREAM_RETRIES)
+    await user.should_see(marker='send')
+    await send(user, 'second try')
+    await user.should_see('Recovered fine', retries=STREAM_RETRIES)
+    assert configured.records[1].messages[-1] == {'role': 'user', 'content': 'second try'}
+
+
+async def test_unreachable_upstream_shows_inline(user_factory: Any) -> None:
+    user = await user_factory(OPENAI_BASE_URL='http://127.0.0.1:9/v1')  # port 9 (discard): nothing listens
+    await open_chat(user)
+    await send(user, 'anyone there?')
+    await user.should_see('Could not connect to the model server', retries=STREAM_RETRIES)
+
+
+async def test_closing_the_tab_cancels_the_upstream_request(configured: FakeUpstream, user: User) -> None:
+    configured.queue(Script(tokens=['tick '] * 500, delay=0.02))
+    await open_chat(user)
+    await send(user, 'count forever')
+    await user.should_see('tick', retries=STREAM_RETRIES)
+    assert user.client is not None
+    user.client.delete()  # what NiceGUI does once a closed tab has not come back within reconnect_timeout
+    record = configured.records[0]
+    assert await asyncio.to_thread(record.disconnected.wait, 2), 'the upstream never saw the tab close'
+    assert record.tokens_sent < 500
+
+
+async def test_reload_shows_the_whole_conversation(configured: FakeUpstream, user: User) -> None:
+    configured.queue(Script(tokens=['Kept', ' across', ' reloads']))
+    await open_chat(user)
+    await send(user, 'remember me')
+    await user.should_see('Kept across reloads', retries=STREAM_RETRIES)
+    await finished(configured.records[0])
+    await open_chat(user)  # same tab: the server rebuilds the page from its copy of the conversation
+    await user.should_see('remember me')
+    await user.should_see('Kept across reloads')
+
+
+async def test_new_chat_forgets_the_history(configured: FakeUpstream, user: User) -> None:
+    configured.queue(Script(tokens=['one']), Script(tokens=['two']))
+    await open_chat(user)
+    await send(user, 'old topic')
+    await user.should_see('one', retries=STREAM_RETRIES)
+    await user.should_see(marker='send')
+    user.find('New chat').click()
+    await user.should_not_see('old topic')
+    await send(user, 'new topic')
+    await user.should_see('two', retries=STREAM_RETRIES)
+    assert configured.records[1].messages == [{'role': 'user', 'content': 'new topic'}]
+
+
+async def test_key_never_reaches_the_browser(configured: FakeUpstream, user: User) -> None:
+    configured.queue(Script(status=401, error_message=f'Incorrect API key provided: {SECRET_KEY}'),
+                     Script(tokens=['ok'], error_after=0, error_message=f'leak {SECRET_KEY}'))
+    await open_chat(user)
+    assert user.client is not None
+    sent: list[Any] = []
+    emit = user.client.outbox._emit
+
+    async def record_emit(message: Any) -> None:
+        sent.append(message)
+        await emit(message)
+
+    user.client.outbox._emit = record_emit  # type: ignore[method-assign]
+    await send(user, 'one')
+    await user.should_see("refused this server's credentials", retries=STREAM_RETRIES)
+    await user.should_see(marker='send')
+    await send(user, 'two')
+    await user.should_see('leak', retries=STREAM_RETRIES)
+    assert sent, 'no websocket messages were captured'
+    assert SECRET_KEY not in repr(sent)
+    assert SECRET_KEY not in repr(user.client.elements)
+
+
+async def test_demo_mode_says_so(user_factory: Any) -> None:
+    user = await user_factory(**app_env(None))
+    await open_chat(user)
+    await user.should_see('Demo mode')
+    await user.should_see('OPENAI_API_KEY')
