@@ -141,10 +141,11 @@ def _url(name: str, value: str | None) -> str | None:
     if value is None:
         return None
     parts = urlsplit(value)
+    shown = repr(value) if '@' not in value else '(a URL with credentials, not shown)'
     if parts.scheme not in {'http', 'https'} or not parts.hostname:
-        raise ConfigError(f'{name} must be an http(s) URL such as http://localhost:11434/v1, got {value!r}')
+        raise ConfigError(f'{name} must be an http(s) URL such as http://localhost:11434/v1, got {shown}')
     try:
         parts.port  # noqa: B018  # raises on a malformed port
     except ValueError:
-        raise ConfigError(f'{name} has an invalid port: {value!r}') from None
+        raise ConfigError(f'{name} has an invalid port: {shown}') from None
     return value.rstrip('/')

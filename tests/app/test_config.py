@@ -1,0 +1,78 @@
+"""Settings from the environment and .env, and start-up refusing bad values with one clear line."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from app.config import ConfigError, load_settings
+from tests.conftest import ROOT
+
+
+def test_defaults_are_demo_mode() -> None:
+    settings = load_settings({}, env_file=None)
+    assert settings.demo
+    assert (settings.host, settings.port) == ('127.0.0.1', 8080)
+    assert settings.upstream_url == 'http://127.0.0.1:8080/demo/v1'
+    assert settings.models == ('demo',)
+
+
+def test_env_file_is_read_and_real_environment_wins(tmp_path: Path) -> None:
+    env_file = tmp_path / '.env'
+    env_file.write_text('OPENAI_API_KEY=sk-from-file\nOPENAI_MODEL=file-model\nPORT=9000\n')
+    settings = load_settings({'OPENAI_MODEL': 'env-model'}, env_file=env_file)
+    assert settings.api_key == 'sk-from-file'
+    assert settings.model == 'env-model'
+    assert settings.port == 9000
+    assert not settings.demo
+
+
+def test_base_url_alone_is_a_real_upstream() -> None:
+    settings = load_settings({'OPENAI_BASE_URL': 'http://localhost:11434/v1/'}, env_file=None)
+    assert not settings.demo
+    assert settings.upstream_url == 'http://localhost:11434/v1'
+
+
+def test_lists_are_comma_separated() -> None:
+    settings = load_settings({'API_TOKENS': 'a, b,,c', 'ALLOWED_MODELS': 'm1,m2', 'OPENAI_MODEL': 'm1'}, env_file=None)
+    assert settings.api_tokens == frozenset({'a', 'b', 'c'})
+    assert settings.models == ('m1', 'm2')
+
+
+def test_secrets_are_not_in_repr() -> None:
+    settings = load_settings({'OPENAI_API_KEY': 'sk-very-secret', 'API_TOKENS': 'tok-secret',
+                              'STORAGE_SECRET': 'store-secret'}, env_file=None)
+    for secret in ('sk-very-secret', 'tok-secret', 'store-secret'):
+        assert secret not in repr(settings)
+        assert secret in settings.secrets
+
+
+@pytest.mark.parametrize(('name', 'value', 'message'), [
+    ('PORT', 'abc', "PORT must be a whole number, got 'abc'"),
+    ('PORT', '70000', 'PORT must be between 1 and 65535, got 70000'),
+    ('OPENAI_BASE_URL', 'localhost:11434', 'OPENAI_BASE_URL must be an http(s) URL'),
+    ('OPENAI_BASE_URL', 'http://host:port/v1', 'OPENAI_BASE_URL has an invalid port'),
+    ('UPSTREAM_TIMEOUT', 'soon', 'UPSTREAM_TIMEOUT must be a number of seconds'),
+])
+def test_bad_values_are_named(name: str, value: str, message: str) -> None:
+    with pytest.raises(ConfigError, match=message.replace('(', r'\(').replace(')', r'\)')):
+        load_settings({name: value}, env_file=None)
+
+
+def test_bad_value_stops_startup_with_one_line() -> None:
+    env = {**os.environ, 'PORT': 'abc'}
+    env.pop('PYTEST_CURRENT_TEST', None)
+    result = subprocess.run([sys.executable, 'main.py'], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 1
+    assert result.stderr.strip() == "Configuration error: PORT must be a whole number, got 'abc'"
+    assert 'Traceback' not in result.stdout + result.stderr
+
+
+def test_url_with_credentials_is_not_echoed() -> None:
+    with pytest.raises(ConfigError) as caught:
+        load_settings({'OPENAI_BASE_URL': 'ftp://user:hunter2@host/v1'}, env_file=None)
+    assert 'hunter2' not in str(caught.value)
