@@ -24,6 +24,7 @@ class Script:
     tokens: list[str] = field(default_factory=lambda: ['Hello', ',', ' world', '!'])
     delay: float = 0.0  # seconds before each token
     first_delay: float = 0.0  # extra seconds before the first token
+    header_delay: float = 0.0  # seconds before the status line (a server slow to accept the request)
     status: int = 200  # a non-200 answers with an OpenAI-style JSON error instead of a stream
     error_message: str = 'scripted failure'
     retry_after: str | None = None
@@ -142,6 +143,8 @@ class FakeUpstream:
             record.disconnected.set()
 
     async def _answer(self, writer: asyncio.StreamWriter, record: Record, script: Script) -> None:
+        if script.header_delay:
+            await asyncio.sleep(script.header_delay)
         if script.status != 200:
             payload = json.dumps({'error': {'message': script.error_message, 'type': 'scripted', 'code': None}})
             extra = f'Retry-After: {script.retry_after}\r\n' if script.retry_after else ''

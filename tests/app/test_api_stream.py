@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import time
 
@@ -47,7 +48,7 @@ def test_lines_arrive_as_they_are_produced(live_app: LiveApp, upstream: FakeUpst
                 arrivals.append((time.monotonic(), json.loads(line)))
     chunks = [(t, line) for t, line in arrivals if line['type'] == 'chunk']
     assert [line['content'] for _, line in chunks] == ['a', 'b', 'c', 'd']
-    gaps = [later - earlier for (earlier, _), (later, _) in zip(chunks, chunks[1:], strict=False)]
+    gaps = [later - earlier for (earlier, _), (later, _) in itertools.pairwise(chunks)]
     # Each chunk is read about one upstream gap after the one before it; a buffered body would give ~0 gaps.
     assert all(g > gap * 0.5 for g in gaps), gaps
 

@@ -1,0 +1,129 @@
+"""The rest of the POST /api/chat contract on a live server: line types, SSE, pings, upstream failures."""
+
+from __future__ import annotations
+
+import json
+import time
+
+import httpx
+import pytest
+
+from tests.app.conftest import PING_INTERVAL, UPSTREAM_TIMEOUT
+from tests.conftest import API_TOKEN, SECRET_KEY, LiveApp
+from tests.fake_upstream import FakeUpstream, Script
+
+AUTH = {'Authorization': f'Bearer {API_TOKEN}'}
+BODY = {'messages': [{'role': 'user', 'content': 'hello'}]}
+
+
+def post(app: LiveApp, **headers: str) -> httpx.Response:
+    return httpx.post(app.url + '/api/chat', json=BODY, headers=AUTH | headers, timeout=10)
+
+
+def lines_of(response: httpx.Response) -> list[dict]:
+    return [json.loads(line) for line in response.text.splitlines() if line]
+
+
+def test_start_chunks_and_done_with_usage_and_timing(live_app: LiveApp, upstream: FakeUpstream) -> None:
+    usage = {'prompt_tokens': 11, 'completion_tokens': 3, 'total_tokens': 14}
+    upstream.queue(Script(tokens=['a', 'b', 'c'], finish_reason='length', usage=usage))
+    lines = lines_of(post(live_app))
+    assert lines[0]['type'] == 'start'
+    assert lines[0]['model'] == 'fake-model'
+    assert lines[0]['id']
+    assert [line['type'] for line in lines[1:]] == ['chunk', 'chunk', 'chunk', 'done']
+    done = lines[-1]
+    assert done['full_content'] == 'abc'
+    assert done['finish_reason'] == 'length'
+    assert done['usage'] == usage
+    timing = done['timing']
+    assert 0 <= timing['ttft_s'] <= timing['total_s'] < 5
+
+
+def test_reasoning_deltas_become_reasoning_lines(live_app: LiveApp, upstream: FakeUpstream) -> None:
+    upstream.queue(Script(reasoning=['Let me ', 'think.'], tokens=['Yes', '.']))
+    lines = [line for line in lines_of(post(live_app)) if line['type'] in {'reasoning', 'chunk', 'done'}]
+    assert [(line['type'], line.get('content')) for line in lines[:4]] == [
+        ('reasoning', 'Let me '), ('reasoning', 'think.'), ('chunk', 'Yes'), ('chunk', '.')]
+    assert lines[-1]['full_content'] == 'Yes.'  # reasoning is not part of the reply
+
+
+def test_sse_framing_carries_the_same_objects(live_app: LiveApp, upstream: FakeUpstream) -> None:
+    upstream.queue(Script(tokens=['x', 'y']), Script(tokens=['x', 'y']))
+    ndjson = lines_of(post(live_app))
+    response = post(live_app, Accept='text/event-stream')
+    assert response.status_code == 200
+    assert response.headers['content-type'] == 'text/event-stream'
+    assert response.text.endswith('\n\n')
+    events = response.text.removesuffix('\n\n').split('\n\n')
+    assert all(event.startswith('data: ') and '\n' not in event for event in events)
+    objects = [json.loads(event.removeprefix('data: ')) for event in events]
+
+    def stable(line: dict) -> dict:
+        return {k: v for k, v in line.items() if k not in {'id', 'timing'}}
+    assert [stable(o) for o in objects] == [stable(line) for line in ndjson]
+
+
+def test_pings_while_waiting_for_the_first_token_only(tuned_app: LiveApp, upstream: FakeUpstream) -> None:
+    # First token after ~0.8 s (several ping intervals), the second 0.3 s later (more than one interval).
+    upstream.queue(Script(tokens=['a', 'b'], first_delay=0.5, delay=0.3))
+    with httpx.stream('POST', tuned_app.url + '/api/chat', json=BODY, headers=AUTH, timeout=10) as response:
+        assert response.status_code == 200
+        types = [json.loads(line)['type'] for line in response.iter_lines() if line]
+    assert types[0] == 'start'
+    assert types.count('ping') >= 2
+    assert types[-3:] == ['chunk', 'chunk', 'done']
+    assert set(types[1:-3]) == {'ping'}
+    assert PING_INTERVAL < 0.3
+
+
+def test_upstream_silence_after_the_stream_began_is_an_error_line(tuned_app: LiveApp, upstream: FakeUpstream) -> None:
+    upstream.queue(Script(tokens=['late'], first_delay=UPSTREAM_TIMEOUT + 2))
+    response = httpx.post(tuned_app.url + '/api/chat', json=BODY, headers=AUTH, timeout=10)
+    assert response.status_code == 200  # pings had already committed the status line
+    lines = lines_of(response)
+    assert lines[-1]['type'] == 'error'
+    assert lines[-1]['error']['code'] == 'upstream_timeout'
+
+
+def test_upstream_timeout_before_the_reply_is_504(tuned_app: LiveApp, upstream: FakeUpstream) -> None:
+    upstream.queue(Script(header_delay=UPSTREAM_TIMEOUT + 2))
+    started = time.monotonic()
+    response = httpx.post(tuned_app.url + '/api/chat', json=BODY, headers=AUTH, timeout=10)
+    assert response.status_code == 504
+    assert response.json()['error']['code'] == 'upstream_timeout'
+    assert time.monotonic() - started < UPSTREAM_TIMEOUT + 1.5
+
+
+def test_upstream_rate_limit_is_429_with_retry_after(live_app: LiveApp, upstream: FakeUpstream) -> None:
+    upstream.queue(Script(status=429, retry_after='17'))
+    response = post(live_app)
+    assert response.status_code == 429
+    assert response.headers['retry-after'] == '17'
+    assert response.json()['error']['code'] == 'rate_limited'
+
+
+def test_upstream_auth_failure_is_502_naming_the_server_credentials(live_app: LiveApp,
+                                                                      upstream: FakeUpstream) -> None:
+    upstream.queue(Script(status=401, error_message=f'Incorrect API key provided: {SECRET_KEY}'))
+    response = post(live_app)
+    assert response.status_code == 502
+    error = response.json()['error']
+    assert error['code'] == 'upstream_auth'
+    assert "server's credentials" in error['message']
+    assert SECRET_KEY not in response.text
+    assert SECRET_KEY[:12] not in response.text
+
+
+@pytest.mark.parametrize('status', [500, 502, 503])
+def test_upstream_server_error_is_502(live_app: LiveApp, upstream: FakeUpstream, status: int) -> None:
+    upstream.queue(Script(status=status))
+    response = post(live_app)
+    assert response.status_code == 502
+    assert response.json()['error']['code'] == 'upstream_unavailable'
+
+
+def test_unreachable_upstream_is_502(unreachable_app: LiveApp) -> None:
+    response = post(unreachable_app)
+    assert response.status_code == 502
+    assert response.json()['error']['code'] == 'upstream_unreachable'
