@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -39,7 +39,7 @@ class Reply:
     started: float = field(default_factory=time.perf_counter)
     first_delta_at: float | None = None
 
-    async def deltas(self) -> AsyncIterator[tuple[DeltaKind, str]]:
+    async def deltas(self) -> AsyncGenerator[tuple[DeltaKind, str]]:
         """Yield each content or reasoning delta as it arrives; raise ChatError on a failure mid-stream."""
         buffer = b''
         data: list[bytes] = []
@@ -138,9 +138,11 @@ class Upstream:
                      **params: Any) -> AsyncIterator[Reply]:
         """Start a streamed completion; the HTTP response is closed on every exit: done, error or cancelled."""
         secrets = (self._api_key, *self._settings.secrets)
-        request = self.client.chat.completions.with_streaming_response.create(
+        # Typed as Any: the SDK's overloads cannot see through **params, which validation has already checked.
+        create: Any = self.client.chat.completions.with_streaming_response.create
+        request = create(
             model=model or self._settings.model,
-            messages=list(messages),  # type: ignore[arg-type]
+            messages=list(messages),
             stream=True,
             stream_options={'include_usage': True},
             **{k: v for k, v in params.items() if v is not None},
