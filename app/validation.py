@@ -40,7 +40,7 @@ def parse_request(body: Any, settings: Settings) -> ChatRequest:
         if not isinstance(message, dict):
             raise invalid(f'messages[{index}] must be an object with "role" and "content".')
         role, content = message.get('role'), message.get('content')
-        if role not in ROLES:
+        if not isinstance(role, str) or role not in ROLES:  # a list or dict role is unhashable
             raise invalid(f'messages[{index}].role must be one of system, user, assistant; got {_show(role)}.')
         if not isinstance(content, str):
             raise invalid(f'messages[{index}].content must be a string (only text content is supported).')
