@@ -6,6 +6,7 @@ Replies are checked with `should_see` on the page's text, so these tests hold wh
 from __future__ import annotations
 
 import asyncio
+import logging
 from typing import Any
 
 import pytest
@@ -145,7 +146,9 @@ async def test_new_chat_forgets_the_history(configured: FakeUpstream, user: User
     assert configured.records[1].messages == [{'role': 'user', 'content': 'new topic'}]
 
 
-async def test_key_never_reaches_the_browser(configured: FakeUpstream, user: User) -> None:
+async def test_key_never_reaches_the_browser_or_the_log(configured: FakeUpstream, user: User,
+                                                       caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.DEBUG)
     configured.queue(Script(status=401, error_message=f'Incorrect API key provided: {SECRET_KEY}'),
                      Script(tokens=['ok'], error_after=0, error_message=f'leak {SECRET_KEY}'))
     await open_chat(user)
@@ -166,6 +169,8 @@ async def test_key_never_reaches_the_browser(configured: FakeUpstream, user: Use
     assert sent, 'no websocket messages were captured'
     assert SECRET_KEY not in repr(sent)
     assert SECRET_KEY not in repr(user.client.elements)
+    assert caplog.records, 'no log records were captured'
+    assert SECRET_KEY not in caplog.text
 
 
 async def test_demo_mode_says_so(user_factory: Any) -> None:
