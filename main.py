@@ -12,7 +12,7 @@ from app import api, demo
 from app.config import ConfigError, load_settings
 from app.conversation import Conversation, Conversations
 from app.upstream import Upstream
-from components import chat
+from components import chat, sign_in
 
 try:
     settings = load_settings()
@@ -27,6 +27,10 @@ nicegui_app.on_shutdown(upstream.aclose)
 async def root() -> None:
     """The chat page; its conversation lives on the server, keyed by browser tab, so a reload keeps it."""
     await ui.context.client.connected()
+    if settings.app_password and nicegui_app.storage.user.get('signed_in') != settings.sign_in_tag:
+        sign_in.create(settings.password_ok, on_success=lambda: (
+            nicegui_app.storage.user.update(signed_in=settings.sign_in_tag), ui.navigate.reload()))
+        return
     key = nicegui_app.storage.tab.setdefault('conversation', uuid.uuid4().hex)
     chat.create(conversations.get(key), model=settings.model, demo=settings.demo)
 
@@ -44,5 +48,8 @@ else:
     if __name__ == '__main__':
         mode = 'demo mode' if settings.demo else f'model {settings.model} at {settings.upstream_url}'
         print(f'NiceChat on http://{settings.host}:{settings.port} ({mode})', flush=True)
+        if settings.exposed:
+            print(f'Warning: the chat page is open to anyone who can reach {settings.host}:{settings.port} and spends '
+                  'your upstream credits; set APP_PASSWORD to require a password.', file=sys.stderr, flush=True)
         uvicorn.run(server, host=settings.host, port=settings.port, ws='wsproto', access_log=False,
                     log_level='warning')

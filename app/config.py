@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import os
 import secrets
 from collections.abc import Mapping
@@ -41,6 +43,7 @@ class Settings:
     port: int = 8080
     storage_secret: str = field(default_factory=lambda: secrets.token_urlsafe(32), repr=False)
     api_tokens: frozenset[str] = field(default=frozenset(), repr=False)
+    app_password: str | None = field(default=None, repr=False)
     allowed_models: tuple[str, ...] = ()
     max_request_bytes: int = DEFAULT_MAX_REQUEST_BYTES
     max_tokens_limit: int = DEFAULT_MAX_TOKENS_LIMIT
@@ -60,6 +63,20 @@ class Settings:
         return self.allowed_models or (self.model,)
 
     @property
+    def exposed(self) -> bool:
+        """True when the app listens beyond this machine with a real model and no page password."""
+        return self.host not in {'127.0.0.1', 'localhost', '::1'} and not self.demo and not self.app_password
+
+    def password_ok(self, attempt: str) -> bool:
+        """Whether `attempt` is the page password (compared in constant time)."""
+        return self.app_password is not None and hmac.compare_digest(attempt.encode(), self.app_password.encode())
+
+    @property
+    def sign_in_tag(self) -> str:
+        """What a signed-in browser stores; changes with the password, so changing it signs everyone out."""
+        return hashlib.sha256(f'{self.storage_secret}\0{self.app_password}'.encode()).hexdigest()[:32]
+
+    @property
     def upstream_url(self) -> str:
         """Base URL the SDK talks to: the configured server, or this process's own demo endpoint."""
         if self.base_url:
@@ -72,7 +89,7 @@ class Settings:
     @property
     def secrets(self) -> tuple[str, ...]:
         """Values that must never appear in any output."""
-        return tuple(s for s in (self.api_key, self.storage_secret, *self.api_tokens) if s)
+        return tuple(s for s in (self.api_key, self.storage_secret, self.app_password, *self.api_tokens) if s)
 
 
 def load_settings(environ: Mapping[str, str] | None = None, env_file: str | Path | None = '.env') -> Settings:
@@ -96,6 +113,7 @@ def load_settings(environ: Mapping[str, str] | None = None, env_file: str | Path
         'host': get('HOST') or '127.0.0.1',
         'port': _int('PORT', get('PORT'), 8080, 1, 65535),
         'api_tokens': frozenset(_split(get('API_TOKENS'))),
+        'app_password': get('APP_PASSWORD'),
         'allowed_models': tuple(allowed) if allowed else (),
         'max_request_bytes': _int('MAX_REQUEST_BYTES', get('MAX_REQUEST_BYTES'), DEFAULT_MAX_REQUEST_BYTES, 1, 2**31),
         'max_tokens_limit': _int('MAX_TOKENS_LIMIT', get('MAX_TOKENS_LIMIT'), DEFAULT_MAX_TOKENS_LIMIT, 1, 2**31),

@@ -76,3 +76,20 @@ def test_url_with_credentials_is_not_echoed() -> None:
     with pytest.raises(ConfigError) as caught:
         load_settings({'OPENAI_BASE_URL': 'ftp://user:hunter2@host/v1'}, env_file=None)
     assert 'hunter2' not in str(caught.value)
+
+
+def test_exposed_means_real_model_beyond_localhost_without_password() -> None:
+    real = {'OPENAI_API_KEY': 'sk-x'}
+    assert not load_settings(real, env_file=None).exposed
+    assert load_settings(real | {'HOST': '0.0.0.0'}, env_file=None).exposed
+    assert not load_settings(real | {'HOST': '0.0.0.0', 'APP_PASSWORD': 'pw'}, env_file=None).exposed
+    assert not load_settings({'HOST': '0.0.0.0'}, env_file=None).exposed  # demo mode spends nothing
+
+
+def test_password_check_and_sign_in_tag() -> None:
+    settings = load_settings({'APP_PASSWORD': 'pw', 'STORAGE_SECRET': 's'}, env_file=None)
+    assert settings.password_ok('pw')
+    assert not settings.password_ok('pw ')
+    assert not load_settings({}, env_file=None).password_ok('')
+    other = load_settings({'APP_PASSWORD': 'pw2', 'STORAGE_SECRET': 's'}, env_file=None)
+    assert settings.sign_in_tag != other.sign_in_tag

@@ -178,3 +178,17 @@ async def test_demo_mode_says_so(user_factory: Any) -> None:
     await open_chat(user)
     await user.should_see('Demo mode')
     await user.should_see('OPENAI_API_KEY')
+
+
+async def test_password_protects_the_page(user_factory: Any) -> None:
+    user = await user_factory(APP_PASSWORD='open sesame')
+    await user.open('/')
+    await user.should_see('Enter the password')
+    await user.should_not_see(marker='send')
+    user.find('Password').type('wrong').trigger('keydown.enter')
+    await user.should_see('Wrong password', retries=30)
+    user.find('Password').type('open sesame')
+    user.find('Sign in').click()
+    await user.should_see(marker='send')  # reloaded into the chat
+    await user.open('/')  # the sign-in is remembered for this browser
+    await user.should_see(marker='send')
