@@ -6,21 +6,64 @@ import hmac
 from typing import Any
 
 import orjson
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse, Response
+from fastapi.security import HTTPBearer
 
+from . import protocol
 from .config import Settings
 from .errors import ChatError
 from .reply_stream import ReplyResponse, reply_events
 from .upstream import Upstream
-from .validation import parse_request
+from .validation import parse_request, request_schema
+
+DESCRIPTION = """Streams the reply as NDJSON: one JSON object per line, each with a `type`.
+With `Accept: text/event-stream` the same objects arrive as SSE events (`data: {...}` and a blank line).
+
+Lines: `start` (optional, first), `ping` (only while no token has arrived), `reasoning`, `chunk`, then exactly one
+of `done` or `error` last. **Clients must ignore line types they do not know**: new ones may be added.
+
+Errors before the first line are HTTP errors with a JSON body `{"error": {"code", "message"}}`; once the stream
+has begun, a failure is a final `error` line. See docs/api.md for the full contract."""
+
+ERROR_SCHEMA = {'type': 'object', 'required': ['error'], 'properties': {'error': {
+    'type': 'object', 'required': ['code', 'message'],
+    'properties': {'code': {'type': 'string'}, 'message': {'type': 'string'}}}}}
+ERRORS = {
+    400: 'The body is not valid JSON (`invalid_json`).',
+    401: 'Missing or unknown bearer token (`unauthorized`).',
+    403: 'The API is disabled: a real model is configured but API_TOKENS is empty (`api_disabled`).',
+    413: 'The body exceeds MAX_REQUEST_BYTES (`body_too_large`); refused without reading it all.',
+    422: 'The JSON is not a valid chat request; the message names the field (`invalid_request`).',
+    429: 'The model server is rate limiting (`rate_limited`); `Retry-After` is passed on when it sent one.',
+    502: "The model server refused the server's credentials (`upstream_auth`), failed (`upstream_unavailable`), "
+         'rejected the request (`upstream_rejected`) or could not be reached (`upstream_unreachable`).',
+    504: 'The model server did not answer in time (`upstream_timeout`).',
+}
+
+
+def _openapi_responses() -> dict[int | str, dict[str, Any]]:
+    lines = {'oneOf': list(protocol.LINE_SCHEMAS)}
+    ok = {'description': 'The reply as a stream of lines (NDJSON) or SSE events; each item is one of these objects.',
+          'content': {protocol.NDJSON: {'schema': lines}, protocol.SSE: {'schema': lines}}}
+    errors = {status: {'description': text, 'content': {'application/json': {'schema': ERROR_SCHEMA}}}
+              for status, text in ERRORS.items()}
+    return {200: ok, **errors}
 
 
 def create_router(settings: Settings, upstream: Upstream) -> APIRouter:
     """The API routes, bound to one settings object and one upstream."""
     router = APIRouter()
+    # The route reads the body itself (to refuse oversized ones early), so its schema is declared, not inferred.
+    body_schema = {'schema': request_schema(settings)}
+    body_doc = {'requestBody': {'required': True, 'content': {'application/json': body_schema}}}
+    # Declared for the docs' "Authorize" button; `authorize` does the actual check.
+    bearer = HTTPBearer(auto_error=False, description='A token from the server\'s API_TOKENS.')
 
-    @router.post('/api/chat', response_model=None)
+    @router.post('/api/chat', status_code=200, response_class=ReplyResponse, response_model=None,
+                 summary='Stream a chat reply',
+                 description=DESCRIPTION, responses=_openapi_responses(), openapi_extra=body_doc,
+                 dependencies=[Depends(bearer)])
     async def chat(request: Request) -> Response:
         """Stream a chat completion as NDJSON lines (or SSE events with `Accept: text/event-stream`)."""
         try:

@@ -52,3 +52,31 @@ def done(full_content: str, *, finish_reason: str | None = None, usage: dict[str
 def error(code: str, message: str) -> dict[str, Any]:
     """The last line of a stream that failed after it began."""
     return {'type': 'error', 'error': {'code': code, 'message': message}}
+
+
+def _line(kind: str, description: str, **fields: dict[str, Any]) -> dict[str, Any]:
+    properties = {'type': {'const': kind}, **fields}
+    return {'title': kind, 'description': description, 'type': 'object', 'properties': properties,
+            'required': list(properties)}
+
+
+_TEXT = {'type': 'string'}
+_COUNT = {'type': 'integer', 'minimum': 0}
+_SECONDS = {'type': ['number', 'null'], 'minimum': 0}
+
+# JSON schemas of the stream's line types, for the OpenAPI document; docs/api.md describes the same protocol.
+LINE_SCHEMAS: tuple[dict[str, Any], ...] = (
+    _line('start', 'First line: an id for this reply and the model answering.', id=_TEXT, model=_TEXT),
+    _line('ping', 'Keep-alive while no token has arrived yet (every PING_INTERVAL seconds, 15 by default).'),
+    _line('reasoning', "A piece of the model's reasoning, from servers that stream `reasoning_content` or "
+          '`reasoning`; not part of the reply.', content=_TEXT),
+    _line('chunk', "A piece of the reply's text, in order; the seed's client concatenates these.", content=_TEXT),
+    _line('done', 'Last line of a complete reply.', full_content=_TEXT,
+          finish_reason={'type': ['string', 'null'], 'description': 'stop, length, content_filter, ...'},
+          usage={'type': ['object', 'null'], 'description': 'Token counts, when the model server reports them.',
+                 'properties': {'prompt_tokens': _COUNT, 'completion_tokens': _COUNT, 'total_tokens': _COUNT}},
+          timing={'type': 'object', 'description': 'Seconds from sending the request upstream to the first token '
+                  '(null if none) and to the end.', 'properties': {'ttft_s': _SECONDS, 'total_s': _SECONDS}}),
+    _line('error', 'Last line of a reply that failed after streaming began; the text so far is incomplete.',
+          error={'type': 'object', 'properties': {'code': _TEXT, 'message': _TEXT}, 'required': ['code', 'message']}),
+)

@@ -65,6 +65,19 @@ def parse_request(body: Any, settings: Settings) -> ChatRequest:
     return ChatRequest(clean, model, params)
 
 
+def request_schema(settings: Settings) -> dict[str, Any]:
+    """JSON schema of a valid body under `settings`, for the OpenAPI document (parse_request is the real check)."""
+    message = {'type': 'object', 'required': ['role', 'content'], 'properties': {
+        'role': {'enum': sorted(ROLES)}, 'content': {'type': 'string', 'description': 'Text only.'}}}
+    return {'type': 'object', 'required': ['messages'], 'properties': {
+        'messages': {'type': 'array', 'minItems': 1, 'items': message},
+        'model': {'enum': list(settings.models), 'default': settings.models[0]},
+        'temperature': {'type': 'number', 'minimum': 0, 'maximum': 2},
+        'max_tokens': {'type': 'integer', 'minimum': 1, 'maximum': settings.max_tokens_limit},
+    }, 'description': 'Other keys are ignored.',
+        'example': {'messages': [{'role': 'user', 'content': 'Say hello in three words.'}]}}
+
+
 def _number(value: Any) -> bool:
     return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
 
