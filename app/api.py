@@ -44,9 +44,9 @@ ERRORS = {
 
 def _openapi_responses() -> dict[int | str, dict[str, Any]]:
     lines = {'oneOf': list(protocol.LINE_SCHEMAS)}
-    ok = {'description': 'The reply as a stream of lines (NDJSON) or SSE events; each item is one of these objects.',
+    ok: dict[str, Any] = {'description': 'The reply as a stream of lines (NDJSON) or SSE events; each item is one of these objects.',
           'content': {protocol.NDJSON: {'schema': lines}, protocol.SSE: {'schema': lines}}}
-    errors = {status: {'description': text, 'content': {'application/json': {'schema': ERROR_SCHEMA}}}
+    errors: dict[int | str, dict[str, Any]] = {status: {'description': text, 'content': {'application/json': {'schema': ERROR_SCHEMA}}}
               for status, text in ERRORS.items()}
     return {200: ok, **errors}
 
