@@ -44,11 +44,12 @@ ERRORS = {
 
 def _openapi_responses() -> dict[int | str, dict[str, Any]]:
     lines = {'oneOf': list(protocol.LINE_SCHEMAS)}
-    ok: dict[str, Any] = {'description': 'The reply as a stream of lines (NDJSON) or SSE events; each item is one of these objects.',
-          'content': {protocol.NDJSON: {'schema': lines}, protocol.SSE: {'schema': lines}}}
-    errors: dict[int | str, dict[str, Any]] = {status: {'description': text, 'content': {'application/json': {'schema': ERROR_SCHEMA}}}
-              for status, text in ERRORS.items()}
-    return {200: ok, **errors}
+    responses: dict[int | str, dict[str, Any]] = {200: {
+        'description': 'The reply as a stream of lines (NDJSON) or SSE events; each item is one of these objects.',
+        'content': {protocol.NDJSON: {'schema': lines}, protocol.SSE: {'schema': lines}}}}
+    for status, text in ERRORS.items():
+        responses[status] = {'description': text, 'content': {'application/json': {'schema': ERROR_SCHEMA}}}
+    return responses
 
 
 def create_router(settings: Settings, upstream: Upstream) -> APIRouter:
