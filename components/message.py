@@ -1,10 +1,12 @@
-"""One chat message on the page; the streaming assistant message renders its text as it grows."""
+"""One chat message on the page; an assistant message is markdown that renders in the browser as it streams."""
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
 from nicegui import ui
+
+from .streaming_markdown import StreamingMarkdown
 
 if TYPE_CHECKING:
     from app.conversation import Message
@@ -19,24 +21,30 @@ class MessageView:
         with ui.column().classes('w-full gap-1 ' + ('items-end' if mine else 'items-start')) as self.container:
             ui.label('You' if mine else 'Assistant').classes('text-xs text-gray-500')
             with ui.card().classes('max-w-full ' + ('bg-blue-50' if mine else 'bg-white')).props('flat bordered'):
+                self.markdown: StreamingMarkdown | None = None
                 if mine:
-                    self.body = ui.label(message.content).classes('whitespace-pre-wrap break-words')
+                    ui.label(message.content).classes('whitespace-pre-wrap break-words')
                 else:
-                    self.body = ui.markdown(message.content).classes('max-w-full')
+                    self.markdown = StreamingMarkdown(message.content, streaming=message.streaming) \
+                        .classes('max-w-full')
                 self.status = ui.label().classes('text-sm')
                 self.status.set_visibility(False)
         self.container.props(f'data-role={message.role}')
         if not message.streaming:
-            self.finish()
+            self._show_outcome()
 
     def append(self, text: str) -> None:
-        """Show text appended to the message."""
-        self.body.set_content(self.message.content)  # type: ignore[attr-defined]
+        """Show `text`, just appended to the message (only the new text goes to the browser)."""
+        if self.markdown is not None:
+            self.markdown.append(text)
 
     def finish(self) -> None:
         """Show the final state: the full text, and a notice if the reply was stopped or failed."""
-        if isinstance(self.body, ui.markdown):
-            self.body.set_content(self.message.content)
+        if self.markdown is not None:
+            self.markdown.finish()
+        self._show_outcome()
+
+    def _show_outcome(self) -> None:
         if self.message.error:
             self.status.text = f'⚠ {self.message.error}'
             self.status.classes('text-red-700').props('role=alert')

@@ -1,0 +1,71 @@
+"""When to ship buffered stream text to the browser: pure timing logic, with the clock passed in.
+
+A fast stream (deltas closer together than SLOW_GAP) is batched by size and age, so each websocket frame carries
+enough text to be worth its framing; a slow stream is sent one frame after each delta, so nobody waits on a batch.
+"""
+
+from __future__ import annotations
+
+import math
+
+# Deltas that arrive further apart than this (a browser frame at 30 fps) count as a slow stream: sent on their own.
+SLOW_GAP = 1 / 30
+# Fewest seconds between two sends for one message: more than ~30 updates a second is more than a reader can use.
+MIN_INTERVAL = 1 / 30
+# One frame at 60 fps: a delta in a slow stream waits this long for company, no longer.
+IDLE = 1 / 60
+# While a fast stream keeps coming, text older than this is sent anyway (plus network and a frame to render,
+# a reader sees it within ~100 ms; at LLM pace this, not MIN_BATCH, sets the batch size).
+MAX_AGE = 0.08
+# Characters that make a send worth its ~80 bytes of socket.io framing (at most ~2x the text) in a fast stream.
+MIN_BATCH = 96
+
+
+class Coalescer:
+    """Buffers deltas for one message and says when they are due to be sent."""
+
+    def __init__(self) -> None:
+        self._parts: list[str] = []
+        self._size = 0
+        self._first_at = 0.0  # when the oldest buffered delta arrived
+        self._last_at = -math.inf  # when the latest delta arrived, buffered or already sent
+        self._gap = math.inf  # quiet time before the batch's first delta: tells a slow stream from a fast one
+        self._sent_at = -math.inf
+
+    def peek(self) -> str:
+        """The buffered text, left in the buffer."""
+        return ''.join(self._parts)
+
+    def add(self, text: str, now: float) -> float | None:
+        """Buffer `text` (arrived at `now`); returns when the buffer is due to be sent."""
+        if not text:
+            return self.due()
+        if not self._parts:
+            self._first_at = now
+            self._gap = now - self._last_at
+        self._last_at = now
+        self._parts.append(text)
+        self._size += len(text)
+        return self.due()
+
+    def due(self) -> float | None:
+        """When the buffered text should be sent (same clock as `now`), or None when nothing is buffered."""
+        if not self._parts:
+            return None
+        if self._size >= MIN_BATCH:
+            wanted = self._last_at
+        elif self._gap >= SLOW_GAP:
+            wanted = self._last_at + IDLE
+        else:
+            wanted = self._first_at + MAX_AGE
+        return min(max(wanted, self._sent_at + MIN_INTERVAL), self._first_at + MAX_AGE)
+
+    def take(self, now: float) -> str:
+        """Empty the buffer and return its text; `now` counts as a send if there was any."""
+        if not self._parts:
+            return ''
+        text = ''.join(self._parts)
+        self._parts.clear()
+        self._size = 0
+        self._sent_at = now
+        return text

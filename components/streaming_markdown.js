@@ -1,0 +1,168 @@
+// Streaming markdown, rendered in the browser. Text arrives as append(offset, chunk); finished top-level blocks
+// are rendered once and kept, only the last (still growing) block is re-rendered, once per animation frame.
+import { MarkdownIt, hljs, highlightCss } from "nicechat-markdown";
+
+// Distance from the bottom of the page (px) that still counts as "at the bottom": the view follows the stream there.
+const FOLLOW_SLACK_PX = 48;
+
+const OWN_CSS = `
+.nicechat-markdown { overflow-wrap: anywhere; }
+.nicechat-markdown > :first-child { margin-top: 0; }
+.nicechat-markdown > :last-child { margin-bottom: 0; }
+.nicechat-markdown pre { background: #f6f8fa; border-radius: 6px; padding: 0.75em 1em; overflow-x: auto; }
+.nicechat-markdown pre code.hljs { padding: 0; background: transparent; }
+.nicechat-markdown :not(pre) > code { background: #afb8c133; border-radius: 4px; padding: 0.1em 0.35em; }
+.nicechat-markdown table { display: block; overflow-x: auto; }
+`;
+document.head.append(Object.assign(document.createElement("style"), { textContent: highlightCss + OWN_CSS }));
+
+const md = createMarkdown();
+
+function createMarkdown() {
+  const md = new MarkdownIt({
+    html: false, // raw HTML from the model is shown as text, never parsed: nothing it contains can run
+    linkify: true,
+    langPrefix: "hljs language-",
+    highlight: (code, lang) => {
+      if (!lang || !hljs.getLanguage(lang)) return ""; // markdown-it escapes it as plain code
+      return hljs.highlight(code, { language: lang, ignoreIllegals: true }).value;
+    },
+  });
+  // An image would fetch its URL by itself, a way for injected text to leak the conversation: show it as a link.
+  md.disable("image");
+  const linkOpen = md.renderer.rules.link_open ?? ((tokens, i, options, env, self) => self.renderToken(tokens, i, options));
+  md.renderer.rules.link_open = (tokens, i, options, env, self) => {
+    // markdown-it's validateLink already refuses javascript:, vbscript:, file: and data: URLs
+    tokens[i].attrSet("target", "_blank");
+    tokens[i].attrSet("rel", "noopener noreferrer nofollow");
+    return linkOpen(tokens, i, options, env, self);
+  };
+  return md;
+}
+
+// Index just after the `line`-th line break of `text` (markdown-it counts \r\n, \r and \n as one break each).
+function offsetOfLine(text, line) {
+  const breaks = /\r\n?|\n/g;
+  let offset = 0;
+  for (let i = 0; i < line && breaks.exec(text); i++) offset = breaks.lastIndex;
+  return offset;
+}
+
+class IncrementalView {
+  constructor(root) {
+    this.root = root;
+    this.doneChars = 0; // source characters rendered as finished blocks
+    this.doneHtml = [];
+    this.tailHtml = "";
+    this.tail = Object.assign(document.createElement("div"), { className: "nicechat-tail" });
+    this.tail.style.display = "contents";
+    root.replaceChildren(this.tail);
+  }
+
+  // Render `source`: blocks before the last one are final once the last block's first line is complete
+  // (until then the new line may still turn out to continue the block before it).
+  update(source) {
+    const rest = source.slice(this.doneChars);
+    const tokens = md.parse(rest, {});
+    const starts = [];
+    tokens.forEach((token, i) => token.level === 0 && token.nesting !== -1 && starts.push(i));
+    if (starts.length > 1) {
+      const lastOffset = offsetOfLine(rest, tokens[starts.at(-1)].map[0]);
+      if (/[\r\n]/.test(rest.slice(lastOffset))) {
+        for (let b = 0; b < starts.length - 1; b++) {
+          const html = md.renderer.render(tokens.slice(starts[b], starts[b + 1]), md.options, {});
+          this.tail.insertAdjacentHTML("beforebegin", html);
+          this.doneHtml.push(html);
+        }
+        this.doneChars += lastOffset;
+        tokens.splice(0, starts.at(-1));
+      }
+    }
+    const html = md.renderer.render(tokens, md.options, {});
+    if (html !== this.tailHtml) {
+      this.tail.innerHTML = html;
+      this.tailHtml = html;
+    }
+  }
+
+  // The final form is exactly a one-shot render (a late reference definition can change earlier blocks).
+  finish(source) {
+    const html = md.render(source);
+    if (html === this.doneHtml.join("") + this.tailHtml) this.tail.replaceWith(...this.tail.childNodes);
+    else this.root.innerHTML = html;
+  }
+}
+
+// Auto-scroll: follow the stream while the reader is at the bottom; scrolling up to read stops it.
+let following = true;
+let lastScrollTop = 0;
+const page = () => document.scrollingElement;
+const atBottom = () => page().scrollHeight - page().scrollTop - page().clientHeight <= FOLLOW_SLACK_PX;
+addEventListener(
+  "scroll",
+  () => {
+    if (page().scrollTop < lastScrollTop - 1) following = atBottom(); // moved up: reading, unless still at the end
+    else if (atBottom()) following = true;
+    lastScrollTop = page().scrollTop;
+  },
+  { passive: true },
+);
+function followStream(force = false) {
+  if (force) following = true;
+  if (following) page().scrollTop = page().scrollHeight;
+}
+
+export default {
+  template: `<div class="nicegui-markdown nicechat-markdown"></div>`,
+  props: { text: String, streaming: Boolean },
+  mounted() {
+    this.source = this.text ?? "";
+    this.total = this.streaming ? null : this.source.length; // final length, once the server has said it
+    this.done = false;
+    this.asking = false;
+    this.frame = null;
+    this.view = new IncrementalView(this.$el);
+    this.render();
+    if (this.streaming) followStream(true); // a reply just started (or a reload mid-reply): show where it grows
+  },
+  unmounted() {
+    if (this.frame !== null) cancelAnimationFrame(this.frame);
+  },
+  methods: {
+    append(offset, chunk) {
+      if (offset > this.source.length) return this.askResync(); // something went missing: get it from the server
+      const fresh = chunk.slice(this.source.length - offset); // a replay may repeat text we have
+      this.asking = false;
+      if (!fresh) return;
+      this.source += fresh;
+      this.schedule();
+    },
+    finish(total) {
+      this.total = total;
+      if (this.source.length < total) this.askResync();
+      else this.schedule();
+    },
+    askResync() {
+      if (this.asking) return;
+      this.asking = true;
+      this.$emit("resync", this.source.length);
+    },
+    schedule() {
+      this.frame ??= requestAnimationFrame(() => {
+        this.frame = null;
+        this.render();
+        followStream();
+      });
+    },
+    render() {
+      if (this.done) return;
+      if (this.total !== null && this.source.length >= this.total) {
+        this.view.finish(this.source);
+        this.done = true;
+        this.$el.dataset.done = "";
+      } else {
+        this.view.update(this.source);
+      }
+    },
+  },
+};

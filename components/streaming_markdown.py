@@ -1,0 +1,83 @@
+"""Markdown that grows while it streams: the server ships only new text; the browser renders it incrementally.
+
+Each send is `append(offset, text)`, where `offset` is how much text the browser had been sent before it. The
+browser ignores what it already has and asks for a resync when it sees a gap, so replayed messages after a socket
+drop, calls dropped before mount, or a remount can neither duplicate nor lose text.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+from nicegui import events, ui
+
+from .coalescer import Coalescer
+
+
+class StreamingMarkdown(ui.element, component='streaming_markdown.js',
+                        dependencies=['vendor/nicechat-markdown.js']):
+    """Markdown rendered in the browser; `append` adds text (sent coalesced), `finish` renders the final form."""
+
+    def __init__(self, text: str = '', *, streaming: bool = True) -> None:
+        super().__init__()
+        self._props['text'] = text
+        self._props['streaming'] = streaming
+        self._shipped = text  # all text sent to the browser, in order: what a resync answers from
+        self._coalescer = Coalescer()
+        self._timer: asyncio.TimerHandle | None = None
+        self._finished = not streaming
+        self.on('resync', self._resync)
+
+    @property
+    def text(self) -> str:
+        """All text appended so far, sent or still buffered."""
+        return self._shipped + self._coalescer.peek()
+
+    def append(self, text: str) -> None:
+        """Add `text` at the end; it reaches the browser with the next coalesced send."""
+        loop = asyncio.get_running_loop()
+        due = self._coalescer.add(text, loop.time())
+        if due is None or (self._timer is not None and self._timer.when() <= due):
+            return
+        if self._timer is not None:
+            self._timer.cancel()
+        self._timer = loop.call_at(due, self._send)
+
+    def finish(self) -> None:
+        """Send what is buffered now and let the browser render the final form."""
+        if self._finished:
+            return
+        self._send()
+        self._finished = True
+        with self._props.suspend_updates():  # a remount after this starts from the full text, already final
+            self._props['text'] = self._shipped
+            self._props['streaming'] = False
+        self.run_method('finish', len(self._shipped))
+
+    def _send(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        if self.is_deleted:
+            return
+        text = self._coalescer.take(asyncio.get_running_loop().time())
+        if text:
+            self.run_method('append', len(self._shipped), text)
+            self._shipped += text
+
+    def _resync(self, event: events.GenericEventArguments) -> None:
+        """The browser has only `event.args` characters: send it the rest."""
+        self._send()
+        have = min(max(int(event.args), 0), len(self._shipped))
+        self.run_method('append', have, self._shipped[have:])
+        if self._finished:
+            self.run_method('finish', len(self._shipped))
+
+    def _displayed_contents(self, *, only_visible: bool = False) -> list[object]:
+        return [self.text]  # what ElementFilter (and the `user` fixture's should_see) match against
+
+    def _handle_delete(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        super()._handle_delete()

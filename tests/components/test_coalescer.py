@@ -1,0 +1,102 @@
+"""The coalescing rules, on a simulated clock: pace in, sends out."""
+
+from __future__ import annotations
+
+from itertools import pairwise
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from components.coalescer import IDLE, MAX_AGE, MIN_BATCH, MIN_INTERVAL, Coalescer
+
+# Float slack for comparing simulated times.
+EPS = 1e-9
+
+
+def simulate(arrivals: list[tuple[float, str]]) -> list[tuple[float, str]]:
+    """Feed (time, text) deltas in order, sending whenever the buffer is due, as the element's timer does."""
+    coalescer = Coalescer()
+    sends: list[tuple[float, str]] = []
+    due: float | None = None
+    for at, text in arrivals:
+        while due is not None and due <= at:
+            sends.append((due, coalescer.take(due)))
+            due = coalescer.due()
+        due = coalescer.add(text, at)
+    while due is not None:
+        sends.append((due, coalescer.take(due)))
+        due = coalescer.due()
+    return sends
+
+
+def paced(count: int, gap: float, text: str = 'abcd') -> list[tuple[float, str]]:
+    return [(i * gap, text) for i in range(count)]
+
+
+def test_a_slow_delta_goes_out_one_frame_later() -> None:
+    sends = simulate([(0.0, 'Hello'), (0.5, ' world')])
+    assert sends == [(IDLE, 'Hello'), (0.5 + IDLE, ' world')]
+
+
+def test_deltas_in_one_burst_go_out_together() -> None:
+    sends = simulate([(1.0, 'a'), (1.0, 'b'), (1.001, 'c')])
+    assert [text for _, text in sends] == ['abc']
+
+
+def test_fast_small_deltas_wait_for_age_not_longer() -> None:
+    sends = simulate(paced(50, 0.01, 'ab'))  # 200 characters a second: MIN_BATCH takes longer than MAX_AGE
+    assert all(later - earlier >= MAX_AGE - 0.01 - EPS for (earlier, _), (later, _) in pairwise(sends[:-1]))
+    assert ''.join(text for _, text in sends) == 'ab' * 50
+
+
+def test_a_full_batch_goes_out_at_once_but_not_too_often() -> None:
+    coalescer = Coalescer()
+    coalescer.add('x' * MIN_BATCH, 0.0)
+    assert coalescer.take(0.0) == 'x' * MIN_BATCH
+    assert coalescer.add('y' * MIN_BATCH, 0.001) == MIN_INTERVAL
+
+
+def test_nothing_buffered_is_never_due() -> None:
+    coalescer = Coalescer()
+    assert coalescer.due() is None
+    assert coalescer.add('', 0.0) is None
+    assert coalescer.take(0.0) == ''
+
+
+def test_fast_pace_stays_under_thirty_sends_a_second() -> None:
+    sends = simulate(paced(1000, 0.002))  # 4 KB at 2 ms a delta
+    duration = sends[-1][0] - sends[0][0]
+    assert len(sends) / duration <= 1 / MIN_INTERVAL + 1
+
+
+def test_llm_pace_sends_few_big_frames() -> None:
+    sends = simulate(paced(1000, 0.010))  # 4 KB at 10 ms a delta: ~10 s
+    average = sum(len(text) for _, text in sends) / len(sends)
+    assert average >= 4 * MAX_AGE / 0.010 * 0.9  # each send carries ~MAX_AGE worth of deltas
+
+
+def test_cost_per_delta_is_flat_in_reply_length() -> None:
+    short, long = simulate(paced(250, 0.002)), simulate(paced(8000, 0.002))
+    assert len(long) / 8000 <= len(short) / 250 * 1.1
+
+
+# (pause before the delta, its text): any mix of bursts, LLM pace and long pauses.
+arrival_gaps = st.lists(st.tuples(st.floats(0, 0.2), st.text(min_size=1, max_size=12)), min_size=1, max_size=200)
+
+
+@given(arrival_gaps)
+def test_any_pace_keeps_order_latency_and_rate(deltas: list[tuple[float, str]]) -> None:
+    arrivals, now = [], 0.0
+    for gap, text in deltas:
+        now += gap
+        arrivals.append((now, text))
+    sends = simulate(arrivals)
+    assert ''.join(text for _, text in sends) == ''.join(text for _, text in arrivals)
+    assert all(later - earlier >= MIN_INTERVAL - EPS for (earlier, _), (later, _) in pairwise(sends))
+    sent_at: list[float] = []  # per character: when it left
+    for at, text in sends:
+        sent_at += [at] * len(text)
+    offset = 0
+    for at, text in arrivals:
+        assert at - EPS <= sent_at[offset] <= at + MAX_AGE + EPS
+        offset += len(text)
