@@ -59,24 +59,24 @@ class IncrementalView {
     root.replaceChildren(this.tail);
   }
 
-  // Render `source`: blocks before the last one are final once the last block's first line is complete
-  // (until then the new line may still turn out to continue the block before it).
+  // Render `source`. Blocks before the last one are final once the last block's first line is complete; until
+  // then that line may still turn out to continue the block before it, so that one stays open too.
   update(source) {
     const rest = source.slice(this.doneChars);
     const tokens = md.parse(rest, {});
     const starts = [];
     tokens.forEach((token, i) => token.level === 0 && token.nesting !== -1 && starts.push(i));
-    if (starts.length > 1) {
-      const lastOffset = offsetOfLine(rest, tokens[starts.at(-1)].map[0]);
-      if (/[\r\n]/.test(rest.slice(lastOffset))) {
-        for (let b = 0; b < starts.length - 1; b++) {
-          const html = md.renderer.render(tokens.slice(starts[b], starts[b + 1]), md.options, {});
-          this.tail.insertAdjacentHTML("beforebegin", html);
-          this.doneHtml.push(html);
-        }
-        this.doneChars += lastOffset;
-        tokens.splice(0, starts.at(-1));
+    const lastOffset = starts.length ? offsetOfLine(rest, tokens[starts.at(-1)].map[0]) : 0;
+    const open = /[\r\n]/.test(rest.slice(lastOffset)) ? 1 : 2; // blocks that may still change
+    const keep = starts.length - open; // index (in starts) of the first block that stays open
+    if (keep > 0) {
+      for (let b = 0; b < keep; b++) {
+        const html = md.renderer.render(tokens.slice(starts[b], starts[b + 1]), md.options, {});
+        this.tail.insertAdjacentHTML("beforebegin", html);
+        this.doneHtml.push(html);
       }
+      this.doneChars += offsetOfLine(rest, tokens[starts[keep]].map[0]);
+      tokens.splice(0, starts[keep]);
     }
     const html = md.renderer.render(tokens, md.options, {});
     if (html !== this.tailHtml) {
@@ -87,6 +87,7 @@ class IncrementalView {
 
   // The final form is exactly a one-shot render (a late reference definition can change earlier blocks).
   finish(source) {
+    this.update(source);
     const html = md.render(source);
     if (html === this.doneHtml.join("") + this.tailHtml) this.tail.replaceWith(...this.tail.childNodes);
     else this.root.innerHTML = html;
@@ -122,8 +123,13 @@ export default {
     this.asking = false;
     this.frame = null;
     this.view = new IncrementalView(this.$el);
-    this.render();
-    if (this.streaming) followStream(true); // a reply just started (or a reload mid-reply): show where it grows
+    if (this.streaming) {
+      this.view.update(this.source);
+      followStream(true); // a reply just started (or a reload mid-reply): show where it grows
+    } else {
+      this.$el.innerHTML = md.render(this.source); // a finished message: one render, nothing to keep
+      this.markDone();
+    }
   },
   unmounted() {
     if (this.frame !== null) cancelAnimationFrame(this.frame);
@@ -158,11 +164,14 @@ export default {
       if (this.done) return;
       if (this.total !== null && this.source.length >= this.total) {
         this.view.finish(this.source);
-        this.done = true;
-        this.$el.dataset.done = "";
+        this.markDone();
       } else {
         this.view.update(this.source);
       }
+    },
+    markDone() {
+      this.done = true;
+      this.$el.dataset.done = ""; // for tests and the benchmark: the final form is on screen
     },
   },
 };
