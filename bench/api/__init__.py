@@ -1,0 +1,1 @@
+"""Benchmark of the NDJSON API (`python -m bench.api`)."""

@@ -1,0 +1,94 @@
+"""A lean OpenAI-compatible streaming server for the benchmark: `python -m bench.api.upstream PORT`.
+
+The last message of a request says what to stream: `tokens=2000 delay=0.02`. Token i is `t<i> `, so a client
+can check the exact content. HTTP/1.1 keep-alive, chunked SSE, usage chunk when asked for, then `[DONE]`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+import sys
+
+SPEC = re.compile(r'tokens=(\d+) delay=([\d.]+)')
+HEAD = (b'HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nTransfer-Encoding: chunked\r\n'
+        b'Cache-Control: no-cache\r\n\r\n')
+PREFIX = b'data: {"id":"chatcmpl-bench","object":"chat.completion.chunk","created":0,"model":"bench-model","choices":'
+
+
+def token(index: int) -> str:
+    """The text of token `index`."""
+    return f't{index} '
+
+
+def expected_content(tokens: int) -> str:
+    """The full reply for a request of `tokens` tokens."""
+    return ''.join(token(i) for i in range(tokens))
+
+
+def _event(choices: str, tail: str = '') -> bytes:
+    data = PREFIX + choices.encode() + tail.encode() + b'}\n\n'
+    return f'{len(data):x}\r\n'.encode() + data + b'\r\n'
+
+
+def _delta(content: str) -> bytes:
+    return _event(f'[{{"index":0,"delta":{{"content":{json.dumps(content)}}},"finish_reason":null}}]')
+
+
+ROLE = _event('[{"index":0,"delta":{"role":"assistant","content":""},"finish_reason":null}]')
+STOP = _event('[{"index":0,"delta":{},"finish_reason":"stop"}]')
+DONE = b'e\r\ndata: [DONE]\n\n\r\n0\r\n\r\n'
+
+
+async def _answer(writer: asyncio.StreamWriter, body: dict, tokens: int, delay: float) -> None:
+    writer.write(HEAD + ROLE)
+    for index in range(tokens):
+        if delay:
+            await asyncio.sleep(delay)
+        writer.write(_delta(token(index)))
+        await writer.drain()
+        if not delay:
+            await asyncio.sleep(0)  # let concurrent streams interleave, as a shared server would
+    writer.write(STOP)
+    if (body.get('stream_options') or {}).get('include_usage'):
+        writer.write(_event('[]', f',"usage":{{"prompt_tokens":5,"completion_tokens":{tokens},'
+                                  f'"total_tokens":{tokens + 5}}}'))
+    writer.write(DONE)
+    await writer.drain()
+
+
+async def _serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    try:
+        while True:
+            head = await reader.readuntil(b'\r\n\r\n')
+            length = 0
+            for line in head.split(b'\r\n'):
+                name, _, value = line.partition(b':')
+                if name.strip().lower() == b'content-length':
+                    length = int(value)
+            if not length:  # a readiness probe
+                writer.write(b'HTTP/1.1 204 No Content\r\n\r\n')
+                continue
+            body = json.loads(await reader.readexactly(length))
+            spec = SPEC.search(str(body['messages'][-1]['content']))
+            if spec is None:
+                writer.write(b'HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n')
+                continue
+            await _answer(writer, body, int(spec[1]), float(spec[2]))
+    except (asyncio.IncompleteReadError, ConnectionError):
+        pass
+    finally:
+        writer.close()
+
+
+async def main(port: int) -> None:
+    """Serve on 127.0.0.1:`port` until killed."""
+    server = await asyncio.start_server(_serve, '127.0.0.1', port, backlog=1024)
+    print('ready', flush=True)
+    async with server:
+        await server.serve_forever()
+
+
+if __name__ == '__main__':
+    asyncio.run(main(int(sys.argv[1])))
