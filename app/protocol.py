@@ -43,7 +43,7 @@ def ping() -> dict[str, Any]:
 
 
 def done(full_content: str, *, finish_reason: str | None = None, usage: dict[str, int] | None = None,
-         timing: dict[str, float] | None = None) -> dict[str, Any]:
+         timing: dict[str, float | None] | None = None) -> dict[str, Any]:
     """The last line of a successful stream."""
     return {'type': 'done', 'full_content': full_content, 'finish_reason': finish_reason, 'usage': usage,
             'timing': timing}

@@ -28,44 +28,38 @@ log = logging.getLogger(__name__)
 
 
 async def reply_events(upstream: Upstream, request: ChatRequest,
-                       ping_interval: float = DEFAULT_PING_INTERVAL) -> AsyncIterator[dict[str, Any]]:
-    """The stream's objects: start, pings until the first token, chunk/reasoning lines, then done.
+                       ping_interval: float = DEFAULT_PING_INTERVAL) -> AsyncIterator[list[dict[str, Any]]]:
+    """The stream's objects, in groups to write at once: start, pings until the first token, deltas, then done.
 
-    Raises ChatError for a failure; the caller turns it into an HTTP error or a final error line.
+    Deltas that arrived in one upstream read form one group. Raises ChatError for a failure; the caller turns it
+    into an HTTP error or a final error line.
     """
     async with upstream.stream(request.messages, model=request.model, **request.params) as reply:
-        yield protocol.start(f'chat-{uuid.uuid4().hex}', request.model)
-        deltas = reply.deltas()
+        yield [protocol.start(f'chat-{uuid.uuid4().hex}', request.model)]
+        batches = reply.batches()
         parts: list[str] = []
+        first = asyncio.ensure_future(anext(batches, None))
         try:
-            first = asyncio.ensure_future(anext(deltas, None))
-            while True:
-                finished, _ = await asyncio.wait({first}, timeout=ping_interval)
-                if finished:
-                    break
-                yield protocol.ping()
-            item = first.result()
-            if item is not None:
-                kind, text = item
-                if kind == 'content':
-                    parts.append(text)
-                    yield protocol.chunk(text)
-                else:
-                    yield protocol.reasoning(text)
-                async for kind, text in deltas:
+            while not (await asyncio.wait({first}, timeout=ping_interval))[0]:
+                yield [protocol.ping()]
+            batch = first.result()
+            while batch is not None:
+                events = []
+                for kind, text in batch:
                     if kind == 'content':
                         parts.append(text)
-                        yield protocol.chunk(text)
+                        events.append(protocol.chunk(text))
                     else:
-                        yield protocol.reasoning(text)
+                        events.append(protocol.reasoning(text))
+                yield events
+                batch = await anext(batches, None)
         finally:
-            if not first.done():
-                first.cancel()
-            await deltas.aclose()
+            first.cancel()
+            await batches.aclose()
         end = time.perf_counter()
         ttft = None if reply.first_delta_at is None else round(reply.first_delta_at - reply.started, 4)
-        yield protocol.done(''.join(parts), finish_reason=reply.finish_reason, usage=reply.usage,
-                            timing={'ttft_s': ttft, 'total_s': round(end - reply.started, 4)})
+        yield [protocol.done(''.join(parts), finish_reason=reply.finish_reason, usage=reply.usage,
+                             timing={'ttft_s': ttft, 'total_s': round(end - reply.started, 4)})]
 
 
 def error_response(error: ChatError) -> tuple[int, list[tuple[bytes, bytes]], bytes]:
@@ -77,15 +71,15 @@ def error_response(error: ChatError) -> tuple[int, list[tuple[bytes, bytes]], by
 
 
 class ReplyResponse(Response):
-    """ASGI response that streams `events` to the client, encoded by `encode`."""
+    """ASGI response that streams groups of events to the client, one write per group."""
 
-    def __init__(self, events: AsyncIterator[dict[str, Any]], *, sse: bool = False) -> None:
+    def __init__(self, events: AsyncIterator[list[dict[str, Any]]], *, sse: bool = False) -> None:
         # Response.__init__ is skipped on purpose: this class renders its own status, headers and body.
         self.status_code = 200
         self.background = None
         self.events = events
         self.encode: Callable[[dict[str, Any]], bytes] = protocol.sse if sse else protocol.ndjson
-        self.media_type = protocol.SSE if sse else protocol.NDJSON  # type: ignore[misc]
+        self.stream_type = protocol.SSE if sse else protocol.NDJSON
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         relay = asyncio.ensure_future(self._relay(send))
@@ -101,29 +95,30 @@ class ReplyResponse(Response):
             raise error
 
     async def _relay(self, send: Send) -> None:
-        events = self.events
+        events, encode = self.events, self.encode
         held: list[bytes] = []
         try:
             # Hold the status line until the stream is really going (a delta, a ping or the end).
-            async for event in events:
-                held.append(self.encode(event))
-                if event['type'] != 'start':
+            async for group in events:
+                held += map(encode, group)
+                if group[-1]['type'] != 'start':
                     break
         except Exception as exc:
             status, headers, body = error_response(_as_chat_error(exc))
             await send({'type': 'http.response.start', 'status': status, 'headers': headers})
             await send({'type': 'http.response.body', 'body': body})
             return
-        headers = [(b'content-type', self.media_type.encode())]
+        headers = [(b'content-type', self.stream_type.encode())]
         headers += [(k.lower().encode(), v.encode()) for k, v in protocol.STREAM_HEADERS.items()]
         await send({'type': 'http.response.start', 'status': 200, 'headers': headers})
         await send({'type': 'http.response.body', 'body': b''.join(held), 'more_body': True})
         try:
-            async for event in events:
-                await send({'type': 'http.response.body', 'body': self.encode(event), 'more_body': True})
+            async for group in events:
+                body = encode(group[0]) if len(group) == 1 else b''.join(map(encode, group))
+                await send({'type': 'http.response.body', 'body': body, 'more_body': True})
         except Exception as exc:
             error = _as_chat_error(exc)
-            await send({'type': 'http.response.body', 'body': self.encode(protocol.error(error.code, error.message)),
+            await send({'type': 'http.response.body', 'body': encode(protocol.error(error.code, error.message)),
                         'more_body': True})
         finally:
             await events.aclose()  # type: ignore[attr-defined]

@@ -41,12 +41,22 @@ class Reply:
 
     async def deltas(self) -> AsyncGenerator[tuple[DeltaKind, str]]:
         """Yield each content or reasoning delta as it arrives; raise ChatError on a failure mid-stream."""
+        async for batch in self.batches():
+            for delta in batch:
+                yield delta
+
+    async def batches(self) -> AsyncGenerator[list[tuple[DeltaKind, str]]]:
+        """Yield the deltas that arrived together, one non-empty list per network read; ChatError on a failure.
+
+        A relay can write each list at once: one write per read instead of one per token when the upstream is fast.
+        """
         buffer = b''
         data: list[bytes] = []
         try:
             async for chunk in self._chunks:
                 buffer += chunk
                 *lines, buffer = buffer.split(b'\n')
+                batch: list[tuple[DeltaKind, str]] = []
                 for raw in lines:
                     line = raw.rstrip(b'\r')
                     if line.startswith(b'data:'):
@@ -57,19 +67,25 @@ class Reply:
                     payload = b'\n'.join(data)
                     data.clear()
                     if payload == b'[DONE]':
+                        if batch:
+                            yield batch
                         return
-                    for delta in self._parse(payload):
-                        yield delta
+                    try:
+                        batch += self._parse(payload)
+                    except ChatError:
+                        if batch:  # what arrived before the failure is still part of the reply
+                            yield batch
+                        raise
+                if batch:
+                    yield batch
         except httpx2.TimeoutException:
             raise ChatError('upstream_timeout', 'The model server stopped sending data (timed out).', 504) from None
         except httpx2.TransportError:
             raise ChatError('upstream_disconnected', 'The connection to the model server broke mid-reply.',
                             502) from None
-        if data:  # a final event not followed by a blank line
-            payload = b'\n'.join(data)
-            if payload != b'[DONE]':
-                for delta in self._parse(payload):
-                    yield delta
+        if data and (payload := b'\n'.join(data)) != b'[DONE]':  # a final event not followed by a blank line
+            if batch := self._parse(payload):
+                yield batch
 
     def _parse(self, payload: bytes) -> list[tuple[DeltaKind, str]]:
         try:
@@ -142,7 +158,10 @@ class Upstream:
         create: Any = self.client.chat.completions.with_streaming_response.create
         request = create(
             model=model or self._settings.model,
-            messages=list(messages),
+            # The messages travel in `extra_body`, which the SDK sends as is: its per-message TypedDict transform
+            # costs ~0.15 ms of CPU per message (2 ms for a 10-message history), for dicts already plain JSON.
+            messages=[],
+            extra_body={'messages': list(messages)},
             stream=True,
             stream_options={'include_usage': True},
             **{k: v for k, v in params.items() if v is not None},
