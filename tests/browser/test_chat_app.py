@@ -1,0 +1,56 @@
+"""The whole app in real Chromium: a reply types itself out word by word, and Stop reaches the upstream."""
+
+from __future__ import annotations
+
+import pytest
+from selenium import webdriver
+from selenium.webdriver.common.by import By
+from selenium.webdriver.common.keys import Keys
+from selenium.webdriver.support.wait import WebDriverWait
+
+from tests.conftest import LiveApp
+from tests.fake_upstream import FakeUpstream, Script
+
+pytestmark = pytest.mark.nicegui_main_file('')  # the app runs as a live server here, not through NiceGUI fixtures
+
+# Words the fake model streams, one per delta, slowly enough for the page to show many intermediate states.
+WORDS = [f'word{i} ' for i in range(400)]
+WORD_GAP = 0.03
+REPLY = '[data-role=assistant] .nicechat-markdown'
+
+
+def reply_text(driver: webdriver.Chrome) -> str:
+    found = driver.find_elements(By.CSS_SELECTOR, REPLY)
+    return found[-1].text if found else ''
+
+
+def test_reply_types_itself_out_and_stop_reaches_the_upstream(
+        live_app: LiveApp, upstream: FakeUpstream, nicegui_driver: webdriver.Chrome) -> None:
+    upstream.queue(Script(tokens=WORDS, delay=WORD_GAP))
+    driver = nicegui_driver
+    driver.get(live_app.url + '/')
+    wait = WebDriverWait(driver, 15, poll_frequency=0.02)
+    prompt = wait.until(lambda d: d.find_element(By.TAG_NAME, 'textarea'))
+    wait.until(lambda d: d.switch_to.active_element == prompt)  # the prompt box has focus on load
+
+    prompt.send_keys('line one', Keys.SHIFT, Keys.ENTER, Keys.SHIFT, 'line two', Keys.ENTER)
+    seen: list[int] = []
+
+    def grew(d: webdriver.Chrome) -> bool:
+        words = len(reply_text(d).split())
+        if words and (not seen or words > seen[-1]):
+            seen.append(words)
+        return len(seen) >= 5
+
+    wait.until(grew)  # five distinct, growing states of the same reply: it types itself out
+    assert seen[-1] < len(WORDS)
+    assert upstream.records[0].messages == [{'role': 'user', 'content': 'line one\nline two'}]
+
+    driver.find_element(By.CSS_SELECTOR, '[aria-label=Stop]').click()
+    record = upstream.records[0]
+    assert record.disconnected.wait(3), 'the upstream never saw the Stop'
+    assert record.tokens_sent < len(WORDS)
+    wait.until(lambda d: 'Stopped' in d.find_element(By.CSS_SELECTOR, '[data-role=assistant]:last-child').text)
+    wait.until(lambda d: d.find_element(By.CSS_SELECTOR, '[aria-label=Send]').is_displayed())
+    shown = reply_text(driver).split()
+    assert shown == [w.strip() for w in WORDS[:len(shown)]]  # what was shown is exactly the start of the reply
