@@ -24,7 +24,8 @@ class StreamingMarkdown(ui.element, component='streaming_markdown.js',
         self._props['streaming'] = streaming
         self._shipped = text  # all text sent to the browser, in order: what a resync answers from
         self._coalescer = Coalescer()
-        self._timer: asyncio.TimerHandle | None = None
+        self._timer: asyncio.Handle | None = None  # the scheduled send (uvloop's handles have no .when())
+        self._timer_due = 0.0
         self._finished = not streaming
         self.on('resync', self._resync)
 
@@ -37,11 +38,12 @@ class StreamingMarkdown(ui.element, component='streaming_markdown.js',
         """Add `text` at the end; it reaches the browser with the next coalesced send."""
         loop = asyncio.get_running_loop()
         due = self._coalescer.add(text, loop.time())
-        if due is None or (self._timer is not None and self._timer.when() <= due):
+        if due is None or (self._timer is not None and self._timer_due <= due):
             return
         if self._timer is not None:
             self._timer.cancel()
         self._timer = loop.call_at(due, self._send)
+        self._timer_due = due
 
     def finish(self) -> None:
         """Send what is buffered now and let the browser render the final form."""

@@ -74,3 +74,38 @@ def test_streams_markdown_incrementally_and_safely(screen: Screen) -> None:
                                           live) == 0  # (find_elements would wait out the implicit wait)
     assert '<script>window.xss = 1</script>' in live.text
     assert [a.text for a in live.find_elements(By.TAG_NAME, 'a')] == ['safe link', 'pixel']  # javascript: refused
+
+
+def lines(tag: str, count: int = 40) -> str:
+    return ''.join(f'{tag} line {i}.\n\n' for i in range(count)) + f'{tag}-end\n\n'
+
+
+def distance_from_bottom(screen: Screen) -> int:
+    return int(screen.selenium.execute_script(
+        'const p = document.scrollingElement; return p.scrollHeight - p.scrollTop - p.clientHeight'))
+
+
+def test_scroll_follows_the_stream_until_the_reader_scrolls_up(screen: Screen) -> None:
+    @ui.page('/')
+    def page() -> None:
+        live = StreamingMarkdown()
+        with ui.header():  # always in view: clicking them must not scroll the page
+            for tag in 'ABC':
+                ui.button(f'Stream {tag}', on_click=lambda tag=tag: [live.append(d) for d in deltas(lines(tag), 8)])
+
+    screen.open('/')
+    screen.click('Stream A')
+    screen.wait_for(lambda: 'A-end' in screen.find_by_class('nicechat-markdown').text)
+    assert distance_from_bottom(screen) <= 2, 'the view did not follow the stream'
+
+    screen.selenium.execute_script('window.scrollTo(0, 100)')  # the reader scrolls up to read
+    screen.selenium.execute_async_script('requestAnimationFrame(() => requestAnimationFrame(arguments[0]))')
+    screen.click('Stream B')
+    screen.wait_for(lambda: 'B-end' in screen.find_by_class('nicechat-markdown').text)
+    assert screen.selenium.execute_script('return document.scrollingElement.scrollTop') == 100, 'reader was moved'
+
+    screen.selenium.execute_script('window.scrollTo(0, document.scrollingElement.scrollHeight)')  # back at the end
+    screen.selenium.execute_async_script('requestAnimationFrame(() => requestAnimationFrame(arguments[0]))')
+    screen.click('Stream C')
+    screen.wait_for(lambda: 'C-end' in screen.find_by_class('nicechat-markdown').text)
+    assert distance_from_bottom(screen) <= 2, 'the view did not follow again'
