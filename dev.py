@@ -12,7 +12,6 @@ import hashlib
 import os
 import subprocess
 import sys
-import tomllib
 import venv
 from pathlib import Path
 
@@ -28,7 +27,7 @@ def main() -> int:
     if command not in EXTRAS:
         print(__doc__)
         return 2
-    if sys.version_info < (3, 11):
+    if sys.version_info < (3, 11):  # noqa: UP036  # dev.py is what tells users of an older Python
         print(f'Python 3.11 or newer is needed (this is {sys.version.split()[0]}).')
         return 1
     ensure_environment(EXTRAS[command])
@@ -47,6 +46,8 @@ def main() -> int:
 
 def ensure_environment(extras: list[str]) -> None:
     """Create .venv and install the dependencies (with `extras`) unless already done for this pyproject."""
+    import tomllib  # here, not at the top: Python < 3.11 has none, and main() must be able to say so
+
     project = tomllib.loads((ROOT / 'pyproject.toml').read_text())['project']
     requirements = list(project['dependencies'])
     for extra in extras:

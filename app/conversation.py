@@ -83,7 +83,7 @@ class Conversation:
         if len(prompt) > MAX_PROMPT_CHARS:
             raise ChatError('prompt_too_long', f'The message is too long ({len(prompt):,} characters; '
                             f'the limit is {MAX_PROMPT_CHARS:,}).', 413)
-        history = self.history() + [{'role': 'user', 'content': prompt}]
+        history = [*self.history(), {'role': 'user', 'content': prompt}]
         self._add(Message('user', prompt))
         reply = Message('assistant', streaming=True)
         self._add(reply)

@@ -86,7 +86,7 @@ async def test_stop_cancels_the_upstream_request(configured: FakeUpstream, user:
 
 
 @pytest.mark.parametrize(('script', 'shown'), [
-    (Script(status=401, error_message=f'Incorrect API key provided: {SECRET_KEY}'), "refused this server's credentials"),
+    (Script(status=401, error_message=f'Incorrect API key: {SECRET_KEY}'), "refused this server's credentials"),
     (Script(status=429, retry_after='1'), 'rate limiting'),
     (Script(status=500), 'model server failed (500)'),
     (Script(tokens=['partial', ' text', ' lost'], error_after=2, error_message='overloaded'), 'overloaded'),
