@@ -45,6 +45,8 @@ class ChatPage:
                     .props('aria-label=Stop').mark('stop')
         for message in conversation.messages:
             self.on_message(message)
+        if conversation.messages:  # a reload: open at the end of the conversation, where it continues
+            ui.run_javascript('window.scrollTo(0, document.scrollingElement.scrollHeight)')
         self._set_busy(conversation.busy)
         conversation.attach(self)
         ui.context.client.on_delete(lambda: conversation.detach(self))

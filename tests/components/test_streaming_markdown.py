@@ -72,7 +72,7 @@ async def test_every_delta_arrives_once_in_few_sends(configured: FakeUpstream, u
 
 async def test_reload_mid_stream_continues_without_loss_or_repeat(configured: FakeUpstream, user: User,
                                                                   calls: list[Any]) -> None:
-    configured.queue(Script(tokens=REPLY * 5, delay=0.02))
+    configured.queue(Script(tokens=REPLY * 10, delay=0.02))  # ~2 s: the reload lands mid-stream
     await open_chat(user)
     await send(user, 'tables please')
     await user.should_see('print(1)', retries=STREAM_RETRIES)
@@ -80,9 +80,9 @@ async def test_reload_mid_stream_continues_without_loss_or_repeat(configured: Fa
     await user.should_see(marker='stop')
     element = user.find(StreamingMarkdown).elements.pop()
     assert element.props['streaming'], 'the reload should have happened mid-stream'
-    assert 0 < len(element.props['text']) < len(''.join(REPLY * 5))
+    assert 0 < len(element.props['text']) < len(''.join(REPLY * 10))
     await user.should_see(marker='send', retries=STREAM_RETRIES)
-    assert replay(element, calls).text == element.text == ''.join(REPLY * 5)
+    assert replay(element, calls).text == element.text == ''.join(REPLY * 10)
 
 
 async def test_resync_sends_what_the_browser_lacks(configured: FakeUpstream, user: User, calls: list[Any]) -> None:
