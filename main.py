@@ -20,7 +20,7 @@ except ConfigError as error:
     sys.exit(f'Configuration error: {error}')
 
 upstream = Upstream(settings)
-conversations = Conversations(lambda: Conversation(upstream, settings.model))
+conversations = Conversations(lambda: Conversation(upstream, settings.models[0]))
 nicegui_app.on_shutdown(upstream.aclose)
 
 
@@ -32,7 +32,7 @@ async def root() -> None:
             nicegui_app.storage.user.update(signed_in=settings.sign_in_tag), ui.navigate.reload()))
         return
     key = nicegui_app.storage.tab.setdefault('conversation', uuid.uuid4().hex)
-    chat.create(conversations.get(key), model=settings.model, demo=settings.demo)
+    chat.create(conversations.get(key), models=settings.models, demo=settings.demo)
 
 
 # The API lives on a parent app, outside NiceGUI's per-route middlewares (gzip would buffer the stream).

@@ -59,7 +59,7 @@ class Settings:
 
     @property
     def models(self) -> tuple[str, ...]:
-        """Models a client may ask for; the first is the default."""
+        """Models a client may pick; the first is the default (OPENAI_MODEL when it is among them)."""
         return self.allowed_models or (self.model,)
 
     @property
@@ -106,6 +106,8 @@ def load_settings(environ: Mapping[str, str] | None = None, env_file: str | Path
     model = get('OPENAI_MODEL') or (DEMO_MODEL if get('OPENAI_API_KEY') is None and get('OPENAI_BASE_URL') is None
                                     else DEFAULT_MODEL)
     allowed = _split(get('ALLOWED_MODELS'))
+    if model in allowed:  # OPENAI_MODEL, when allowed, is the default everywhere: it goes first
+        allowed.insert(0, allowed.pop(allowed.index(model)))
     kwargs: dict[str, object] = {
         'api_key': get('OPENAI_API_KEY'),
         'base_url': _url('OPENAI_BASE_URL', get('OPENAI_BASE_URL')),

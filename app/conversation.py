@@ -32,6 +32,7 @@ class Message:
 
     role: str
     content: str = ''
+    reasoning: str = ''  # a thinking model's reasoning: shown apart, never sent back upstream
     streaming: bool = False
     stopped: bool = False
     error: str | None = None
@@ -46,8 +47,14 @@ class View(Protocol):
     def on_delta(self, message: Message, text: str) -> None:
         """Text was appended to a streaming message."""
 
+    def on_reasoning(self, message: Message, text: str) -> None:
+        """Reasoning text was appended to a streaming message."""
+
     def on_finish(self, message: Message) -> None:
         """A message stopped streaming (done, stopped or failed)."""
+
+    def on_clear(self) -> None:
+        """All messages were removed."""
 
 
 class Conversation:
@@ -99,6 +106,7 @@ class Conversation:
         """Stop any reply and forget the messages."""
         self.stop()
         self.messages.clear()
+        self._notify(lambda view: view.on_clear())
 
     def history(self) -> list[dict[str, str]]:
         """What goes upstream: every finished turn with text (failed replies without text are left out)."""
@@ -117,10 +125,12 @@ class Conversation:
         try:
             async with self.upstream.stream(history, model=self.model) as stream:
                 async for kind, text in stream.deltas():
-                    if kind != 'content':
-                        continue
-                    reply.content += text
-                    self._notify(lambda view, text=text: view.on_delta(reply, text))  # type: ignore[misc]
+                    if kind == 'content':
+                        reply.content += text
+                        self._notify(lambda view, text=text: view.on_delta(reply, text))  # type: ignore[misc]
+                    else:
+                        reply.reasoning += text
+                        self._notify(lambda view, text=text: view.on_reasoning(reply, text))  # type: ignore[misc]
         except ChatError as error:
             reply.error = error.message
         except asyncio.CancelledError:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from nicegui import ui
@@ -15,20 +16,24 @@ if TYPE_CHECKING:
 ENTER_SENDS = '(e) => { if (!e.shiftKey && !e.isComposing) { e.preventDefault(); emit(); } }'
 
 
-def create(conversation: Conversation, *, model: str, demo: bool) -> ChatPage:
-    """Build the chat page for `conversation` in the current client."""
-    return ChatPage(conversation, model=model, demo=demo)
+def create(conversation: Conversation, *, models: Sequence[str], demo: bool) -> ChatPage:
+    """Build the chat page for `conversation` in the current client; `models` are the ones a person may pick."""
+    return ChatPage(conversation, models=models, demo=demo)
 
 
 class ChatPage:
     """The page's widgets; follows the conversation as one of its views."""
 
-    def __init__(self, conversation: Conversation, *, model: str, demo: bool) -> None:
+    def __init__(self, conversation: Conversation, *, models: Sequence[str], demo: bool) -> None:
         self.conversation = conversation
         self.views: dict[int, MessageView] = {}
         with ui.header().classes('items-center bg-slate-800 py-2'):
             ui.label('NiceChat').classes('text-lg font-semibold')
-            ui.badge(model).props('outline color=white').classes('ml-2').mark('model')
+            if len(models) > 1:
+                ui.select(list(models), value=conversation.model).bind_value(conversation, 'model') \
+                    .props('dense dark standout options-dense').classes('ml-2 min-w-40').mark('model')
+            else:
+                ui.badge(conversation.model).props('outline color=white').classes('ml-2').mark('model')
             ui.space()
             ui.button('New chat', icon='add', on_click=self.clear).props('flat color=white dense')
         with ui.column().classes('w-full max-w-3xl mx-auto gap-4 pb-4'):
@@ -70,6 +75,8 @@ class ChatPage:
     def clear(self) -> None:
         """Start a new conversation."""
         self.conversation.clear()
+
+    def on_clear(self) -> None:
         self.log.clear()
         self.views.clear()
 
@@ -82,6 +89,10 @@ class ChatPage:
     def on_delta(self, message: Message, text: str) -> None:
         if view := self.views.get(id(message)):
             view.append(text)
+
+    def on_reasoning(self, message: Message, text: str) -> None:
+        if view := self.views.get(id(message)):
+            view.append_reasoning(text)
 
     def on_finish(self, message: Message) -> None:
         if view := self.views.get(id(message)):

@@ -93,3 +93,8 @@ def test_password_check_and_sign_in_tag() -> None:
     assert not load_settings({}, env_file=None).password_ok('')
     other = load_settings({'APP_PASSWORD': 'pw2', 'STORAGE_SECRET': 's'}, env_file=None)
     assert settings.sign_in_tag != other.sign_in_tag
+
+
+def test_openai_model_goes_first_among_allowed_models() -> None:
+    assert load_settings({'ALLOWED_MODELS': 'a,b,c', 'OPENAI_MODEL': 'b'}, env_file=None).models == ('b', 'a', 'c')
+    assert load_settings({'ALLOWED_MODELS': 'a,b', 'OPENAI_MODEL': 'z'}, env_file=None).models == ('a', 'b')

@@ -192,3 +192,41 @@ async def test_password_protects_the_page(user_factory: Any) -> None:
     await user.should_see(marker='send')  # reloaded into the chat
     await user.open('/')  # the sign-in is remembered for this browser
     await user.should_see(marker='send')
+
+
+async def test_reasoning_shows_apart_and_never_goes_back_upstream(configured: FakeUpstream, user: User) -> None:
+    configured.queue(Script(reasoning=['Let me ', 'think.'], tokens=['The', ' answer']), Script(tokens=['ok']))
+    await open_chat(user)
+    await send(user, 'hard question')
+    await user.should_see('The answer', retries=STREAM_RETRIES)
+    await user.should_see(marker='reasoning')
+    await user.should_see('Let me think.')
+    await user.should_see(marker='send')
+    await send(user, 'follow-up')
+    await user.should_see('ok', retries=STREAM_RETRIES)
+    assert configured.records[1].messages[1] == {'role': 'assistant', 'content': 'The answer'}
+
+
+async def test_model_picker_when_several_models_are_allowed(user_factory: Any, upstream: FakeUpstream) -> None:
+    user = await user_factory(ALLOWED_MODELS='fast-model,fake-model,big-model')
+    await open_chat(user)
+    picker = user.find(marker='model').elements.pop()
+    assert isinstance(picker, ui.select)
+    assert picker.value == 'fake-model'  # OPENAI_MODEL is the default
+    picker.value = 'big-model'
+    await send(user, 'which model?')
+    await user.should_see('Hello, world!', retries=STREAM_RETRIES)
+    assert upstream.records[0].body['model'] == 'big-model'
+
+
+async def test_new_chat_clears_every_open_view(configured: FakeUpstream, create_user: Any) -> None:
+    configured.queue(Script(tokens=['shared']))
+    first, second = create_user(), create_user()
+    second.tab_id = first.tab_id  # the same browser tab seen twice (a reload racing the old page)
+    await open_chat(first)
+    await send(first, 'hello')
+    await first.should_see('shared', retries=STREAM_RETRIES)
+    await open_chat(second)
+    await second.should_see('shared')
+    first.find('New chat').click()
+    await second.should_not_see('shared')
