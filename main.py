@@ -11,6 +11,7 @@ from nicegui import helpers, ui
 from app import api, demo
 from app.config import ConfigError, load_settings
 from app.conversation import Conversation, Conversations
+from app.dispatcher import Dispatcher
 from app.upstream import Upstream
 from components import chat, sign_in
 
@@ -37,7 +38,8 @@ async def root() -> None:
 
 # The API lives on a parent app, outside NiceGUI's per-route middlewares (gzip would buffer the stream).
 server = FastAPI(title='NiceChat', summary='Chat with OpenAI-compatible models; raw NDJSON streaming API.')
-server.include_router(api.create_router(settings, upstream))
+api_router = api.create_router(settings, upstream)
+server.include_router(api_router)
 if settings.demo:
     server.include_router(demo.create_router(settings.demo_token_delay))
 
@@ -51,5 +53,6 @@ else:
         if settings.exposed:
             print(f'Warning: the chat page is open to anyone who can reach {settings.host}:{settings.port} and spends '
                   'your upstream credits; set APP_PASSWORD to require a password.', file=sys.stderr, flush=True)
-        uvicorn.run(server, host=settings.host, port=settings.port, ws='wsproto', access_log=False,
-                    log_level='warning')
+        # The dispatcher sends the API's requests straight to their handlers, skipping the app's layers per chunk.
+        uvicorn.run(Dispatcher(server, api_router), host=settings.host, port=settings.port, ws='wsproto',
+                    access_log=False, log_level='warning')
