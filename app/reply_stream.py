@@ -112,17 +112,23 @@ class ReplyResponse(Response):
         headers += [(k.lower().encode(), v.encode()) for k, v in protocol.STREAM_HEADERS.items()]
         await send({'type': 'http.response.start', 'status': 200, 'headers': headers})
         await send({'type': 'http.response.body', 'body': b''.join(held), 'more_body': True})
+        ended = False
         try:
             async for group in events:
+                # The `done` line ends the HTTP response in the same write: the client has the whole reply while
+                # the upstream response is still being read to its end and closed.
+                ended = group[-1]['type'] == 'done'
                 body = encode(group[0]) if len(group) == 1 else b''.join(map(encode, group))
-                await send({'type': 'http.response.body', 'body': body, 'more_body': True})
+                await send({'type': 'http.response.body', 'body': body, 'more_body': not ended})
         except Exception as exc:
             error = _as_chat_error(exc)
-            await send({'type': 'http.response.body', 'body': encode(protocol.error(error.code, error.message)),
-                        'more_body': True})
+            if not ended:
+                await send({'type': 'http.response.body', 'body': encode(protocol.error(error.code, error.message)),
+                            'more_body': True})
         finally:
             await events.aclose()  # type: ignore[attr-defined]
-        await send({'type': 'http.response.body', 'body': b''})
+        if not ended:
+            await send({'type': 'http.response.body', 'body': b''})
 
 
 def _as_chat_error(exc: Exception) -> ChatError:

@@ -23,6 +23,9 @@ from .errors import ChatError, redact
 
 # Seconds allowed to open the TCP/TLS connection to the upstream.
 CONNECT_TIMEOUT = 10.0
+# Longest wait, after `[DONE]`, for the rest of the HTTP body (the chunked terminator): read to its end, the
+# connection goes back to the pool for the next request instead of being closed. The SDK's own stream does the same.
+DRAIN_TIMEOUT = 0.1
 
 DeltaKind = Literal['content', 'reasoning']
 # What `chat.completions.create` asks of the SDK for this endpoint: bearer auth with the client's key.
@@ -41,6 +44,7 @@ class Reply:
     usage: dict[str, int] | None = None
     started: float = field(default_factory=time.perf_counter)
     first_delta_at: float | None = None
+    complete: bool = False  # `[DONE]` arrived
 
     async def deltas(self) -> AsyncGenerator[tuple[DeltaKind, str]]:
         """Yield each content or reasoning delta as it arrives; raise ChatError on a failure mid-stream."""
@@ -70,6 +74,7 @@ class Reply:
                     payload = b'\n'.join(data)
                     data.clear()
                     if payload == b'[DONE]':
+                        self.complete = True
                         if batch:
                             yield batch
                         return
@@ -171,11 +176,24 @@ class Upstream:
                 stream_cls=None)
         except openai.APIError as error:
             raise _map_error(error, secrets) from None
+        reply = Reply(response.aiter_bytes(), secrets, started=started)
         try:
-            yield Reply(response.aiter_bytes(), secrets, started=started)
+            yield reply
         finally:
             # Shielded so a second cancellation cannot skip closing the connection (the upstream would keep going).
-            await asyncio.shield(response.aclose())
+            await asyncio.shield(_close(response, reply))
+
+
+async def _close(response: httpx2.Response, reply: Reply) -> None:
+    """Close the response; after a complete reply, first read what is left of the body so the connection is reused."""
+    if reply.complete:
+        try:
+            async with asyncio.timeout(DRAIN_TIMEOUT):
+                async for _ in reply._chunks:
+                    pass
+        except (TimeoutError, httpx2.TransportError):
+            pass  # the reply is complete either way; the connection is just not reused
+    await response.aclose()
 
 
 def _map_error(error: openai.APIError, secrets: Sequence[str]) -> ChatError:
