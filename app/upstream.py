@@ -67,7 +67,7 @@ class Reply:
                 for raw in lines:
                     line = raw.rstrip(b'\r')
                     if line.startswith(b'data:'):
-                        data.append(line[6:] if line[5:6] == b' ' else line[5:])
+                        data.append(_data_value(line))
                         continue
                     if line or not data:
                         continue  # comments, `event:`/`id:` fields, or blank lines between events
@@ -91,6 +91,8 @@ class Reply:
         except httpx2.TransportError:
             raise ChatError('upstream_disconnected', 'The connection to the model server broke mid-reply.',
                             502) from None
+        if (line := buffer.rstrip(b'\r')).startswith(b'data:'):  # a last line with no newline after it
+            data.append(_data_value(line))
         if data and (payload := b'\n'.join(data)) != b'[DONE]':  # a final event not followed by a blank line
             if batch := self._parse(payload):
                 yield batch
@@ -194,6 +196,11 @@ async def _close(response: httpx2.Response, reply: Reply) -> None:
         except (TimeoutError, httpx2.TransportError):
             pass  # the reply is complete either way; the connection is just not reused
     await response.aclose()
+
+
+def _data_value(line: bytes) -> bytes:
+    """The value of an SSE `data:` line (one optional space after the colon belongs to the syntax)."""
+    return line[6:] if line[5:6] == b' ' else line[5:]
 
 
 def _map_error(error: openai.APIError, secrets: Sequence[str]) -> ChatError:
