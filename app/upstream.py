@@ -27,6 +27,9 @@ CONNECT_TIMEOUT = 10.0
 # connection goes back to the pool for the next request instead of being closed. The SDK's own stream does the same.
 DRAIN_TIMEOUT = 0.1
 
+# Longest SSE line accepted from the upstream: chunks are small; a server that never ends a line must not fill memory.
+MAX_LINE_BYTES = 4 * 1024 * 1024
+
 DeltaKind = Literal['content', 'reasoning']
 # What `chat.completions.create` asks of the SDK for this endpoint: bearer auth with the client's key.
 _REQUEST_OPTIONS: openai.RequestOptions = {'security': {'bearer_auth': True}}
@@ -63,6 +66,9 @@ class Reply:
             async for chunk in self._chunks:
                 buffer += chunk
                 *lines, buffer = buffer.split(b'\n')
+                if len(buffer) > MAX_LINE_BYTES:
+                    raise ChatError('bad_upstream_response', 'The model server sent a line too long to be an event.',
+                                    502)
                 batch: list[tuple[DeltaKind, str]] = []
                 for raw in lines:
                     line = raw.rstrip(b'\r')

@@ -71,3 +71,10 @@ async def test_garbage_is_a_clear_error(payload: bytes) -> None:
     with pytest.raises(ChatError) as caught:
         await parse(payload)
     assert caught.value.code == 'bad_upstream_response'
+
+
+async def test_a_line_that_never_ends_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr('app.upstream.MAX_LINE_BYTES', 1000)
+    with pytest.raises(ChatError) as caught:
+        await parse(b'data: "' + b'x' * 5000, size=100)
+    assert caught.value.code == 'bad_upstream_response'
