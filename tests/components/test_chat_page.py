@@ -230,3 +230,12 @@ async def test_new_chat_clears_every_open_view(configured: FakeUpstream, create_
     await second.should_see('shared')
     first.find('New chat').click()
     await second.should_not_see('shared')
+
+
+async def test_upstream_timeout_shows_inline(user_factory: Any, upstream: FakeUpstream) -> None:
+    upstream.queue(Script(tokens=['late'], first_delay=3))
+    user = await user_factory(UPSTREAM_TIMEOUT='0.3')
+    await open_chat(user)
+    await send(user, 'are you slow?')
+    await user.should_see('timed out', retries=STREAM_RETRIES)
+    await user.should_see(marker='send')
