@@ -81,9 +81,16 @@ class FakeUpstream:
         return self
 
     def stop(self) -> None:
-        """Stop the server thread."""
+        """Stop the server thread, after cancelling requests still being answered (a loop must not die under them)."""
+        asyncio.run_coroutine_threadsafe(self._cancel_handlers(), self._loop).result(10)
         self._loop.call_soon_threadsafe(self._loop.stop)
         self._thread.join(5)
+
+    async def _cancel_handlers(self) -> None:
+        handlers = [task for task in asyncio.all_tasks() if task is not asyncio.current_task()]
+        for task in handlers:
+            task.cancel()
+        await asyncio.gather(*handlers, return_exceptions=True)
 
     def reset(self) -> None:
         """Forget scripts and records (between tests)."""
