@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from nicegui import events
+from nicegui import events, ui
 from nicegui.testing import User
 
 from components.streaming_markdown import StreamingMarkdown
@@ -34,15 +34,14 @@ class Browser:
 
 @pytest.fixture
 def calls(monkeypatch: pytest.MonkeyPatch) -> list[tuple[StreamingMarkdown, str, tuple[Any, ...]]]:
-    """Every browser method call of a StreamingMarkdown, in order."""
+    """Every run_method call on a StreamingMarkdown, in order."""
     recorded: list[tuple[StreamingMarkdown, str, tuple[Any, ...]]] = []
-    call = StreamingMarkdown._call
 
-    def record(self: StreamingMarkdown, name: str, *args: Any) -> None:
+    def record(self: StreamingMarkdown, name: str, *args: Any, timeout: float = 1) -> Any:
         recorded.append((self, name, args))
-        call(self, name, *args)
+        return ui.element.run_method(self, name, *args, timeout=timeout)
 
-    monkeypatch.setattr(StreamingMarkdown, '_call', record)
+    monkeypatch.setattr(StreamingMarkdown, 'run_method', record)
     return recorded
 
 
