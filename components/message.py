@@ -27,6 +27,7 @@ class MessageView:
                     ui.label(message.content).classes('whitespace-pre-wrap break-words')
                 else:
                     self.reasoning_slot = ui.column().classes('w-full')
+                    self.reasoning_slot.set_visibility(False)  # an empty slot would still take a gap in the card
                     if message.reasoning:
                         self._show_reasoning(message.reasoning)
                     self.waiting = ui.spinner('dots', size='lg').props('aria-label="Waiting for the model"')
@@ -62,6 +63,7 @@ class MessageView:
         self._show_outcome()
 
     def _show_reasoning(self, text: str) -> None:
+        self.reasoning_slot.set_visibility(True)
         with self.reasoning_slot, ui.expansion('Reasoning', icon='psychology').props('dense') \
                 .classes('w-full text-gray-600').mark('reasoning'):
             self.reasoning = StreamingMarkdown(text, streaming=self.message.streaming).classes('text-sm')
