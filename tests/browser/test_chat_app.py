@@ -54,3 +54,21 @@ def test_reply_types_itself_out_and_stop_reaches_the_upstream(
     wait.until(lambda d: d.find_element(By.CSS_SELECTOR, '[aria-label=Send]').is_displayed())
     shown = reply_text(driver).split()
     assert shown == [w.strip() for w in WORDS[:len(shown)]]  # what was shown is exactly the start of the reply
+
+
+def test_reload_mid_stream_keeps_the_reply_going(
+        live_app: LiveApp, upstream: FakeUpstream, nicegui_driver: webdriver.Chrome) -> None:
+    words = [f'w{i} ' for i in range(120)]
+    upstream.queue(Script(tokens=words, delay=0.03))
+    driver = nicegui_driver
+    driver.get(live_app.url + '/')
+    wait = WebDriverWait(driver, 15, poll_frequency=0.02)
+    wait.until(lambda d: d.find_element(By.TAG_NAME, 'textarea')).send_keys('count', Keys.ENTER)
+    wait.until(lambda d: len(reply_text(d).split()) >= 10)
+    driver.refresh()  # same tab: the page is rebuilt from the server's copy of the conversation
+    wait.until(lambda d: 0 < len(reply_text(d).split()) < len(words))  # the rebuilt page shows the reply mid-stream
+    wait.until(lambda d: reply_text(d).split() == [w.strip() for w in words])  # and follows it to the end, exactly
+    record = upstream.records[0]
+    assert len(upstream.records) == 1
+    assert record.finished.wait(5)
+    assert not record.disconnected.is_set(), 'the reload cut the upstream request'
