@@ -1,5 +1,6 @@
 """Wiring: settings, the upstream client, the chat page, the API routes; then serve."""
 
+import logging
 import sys
 import uuid
 
@@ -48,6 +49,8 @@ if helpers.is_user_simulation():  # NiceGUI's `user` test fixture drives its own
 else:
     ui.run_with(server, root=root, title='NiceChat', storage_secret=settings.storage_secret)
     if __name__ == '__main__':
+        # Our own loggers (app.*) need a handler too; without one Python prints bare messages with no level.
+        logging.basicConfig(level=logging.WARNING, format='%(levelname)s:     %(name)s: %(message)s')
         mode = 'demo mode' if settings.demo else f'model {settings.model} at {settings.upstream_url}'
         print(f'NiceChat on http://{settings.host}:{settings.port} ({mode})', flush=True)
         if settings.exposed:

@@ -55,6 +55,9 @@ async def reply_events(upstream: Upstream, request: ChatRequest,
                 batch = await anext(batches, None)
         finally:
             first.cancel()
+            # The generator is still running inside `first` until that task has unwound: closing it before then
+            # raises "aclose(): asynchronous generator is already running".
+            await asyncio.gather(first, return_exceptions=True)
             await batches.aclose()
         end = time.perf_counter()
         ttft = None if reply.first_delta_at is None else round(reply.first_delta_at - reply.started, 4)

@@ -118,11 +118,14 @@ def start_app(env: dict[str, str], log_path: Path) -> LiveApp:
 
 
 def stop_app(app: LiveApp) -> None:
+    """Stop the app, then fail if it logged an error or a traceback at any point of the session."""
     app.process.terminate()
     try:
         app.process.wait(10)
     except subprocess.TimeoutExpired:
         app.process.kill()
+    log = app.log()
+    assert 'ERROR' not in log and 'Traceback' not in log, 'the live app logged an error:\n' + log[-3000:]
 
 
 @pytest.fixture(scope='session')

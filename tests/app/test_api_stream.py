@@ -116,3 +116,15 @@ def test_key_never_in_output_or_log(live_app: LiveApp, upstream: FakeUpstream) -
     page = httpx.get(live_app.url + '/', timeout=10)
     assert SECRET_KEY not in page.text
     assert SECRET_KEY not in live_app.log()
+
+
+def test_client_leaving_before_the_first_token_closes_upstream_cleanly(live_app: LiveApp,
+                                                                       upstream: FakeUpstream) -> None:
+    upstream.queue(Script(tokens=['never seen'], first_delay=5))
+    # The server holds its status line back until the first token, so the client gives up waiting for headers.
+    with pytest.raises(httpx.ReadTimeout):
+        httpx.post(live_app.url + '/api/chat', json=BODY, headers=AUTH, timeout=httpx.Timeout(10, read=0.5))
+    record = upstream.wait_for_request()
+    assert record.disconnected.wait(2), 'upstream never saw the client go away'
+    assert record.tokens_sent == 0
+    # (the live app's log is checked for errors when the session ends: this path used to log a RuntimeError)
