@@ -24,6 +24,8 @@ log = logging.getLogger(__name__)
 MAX_CONVERSATIONS = 1000
 # Longest prompt accepted from the chat box, in characters.
 MAX_PROMPT_CHARS = 100_000
+# Longest conversation kept, in characters of all its messages: bounds memory per browser tab.
+MAX_CONVERSATION_CHARS = 2_000_000
 
 
 @dataclass
@@ -90,11 +92,17 @@ class Conversation:
         if len(prompt) > MAX_PROMPT_CHARS:
             raise ChatError('prompt_too_long', f'The message is too long ({len(prompt):,} characters; '
                             f'the limit is {MAX_PROMPT_CHARS:,}).', 413)
+        if sum(len(m.content) for m in self.messages) + len(prompt) > MAX_CONVERSATION_CHARS:
+            raise ChatError('conversation_too_long', 'This conversation has grown too long to continue; '
+                            'start a New chat.', 413)
         history = [*self.history(), {'role': 'user', 'content': prompt}]
         self._add(Message('user', prompt))
         reply = Message('assistant', streaming=True)
         self._add(reply)
         self._task = background_tasks.create(self._stream(reply, history), name='chat reply')
+        # The end is marked from the task's done callback: it runs even for a task cancelled before its first step
+        # (Stop or New chat in the same loop turn as Send), where the coroutine's own code never runs.
+        self._task.add_done_callback(lambda task: self._finish(reply, task))
         return reply
 
     def stop(self) -> None:
@@ -133,14 +141,14 @@ class Conversation:
                         self._notify(lambda view, text=text: view.on_reasoning(reply, text))  # type: ignore[misc]
         except ChatError as error:
             reply.error = error.message
-        except asyncio.CancelledError:
-            reply.stopped = True
         except Exception as exc:  # a bug: show a generic message, log the type (the text may hold request data)
             log.error('reply failed: %s', type(exc).__name__)
             reply.error = 'The server failed while streaming the reply.'
-        finally:
-            reply.streaming = False
-            self._notify(lambda view: view.on_finish(reply))
+
+    def _finish(self, reply: Message, task: asyncio.Task[None]) -> None:
+        reply.stopped = task.cancelled()
+        reply.streaming = False
+        self._notify(lambda view: view.on_finish(reply))
 
     def _notify(self, call: Callable[[View], None]) -> None:
         for view in list(self.views):
@@ -165,7 +173,9 @@ class Conversations:
             self._items.move_to_end(key)
             return self._items[key]
         conversation = self._items[key] = self._factory()
-        while len(self._items) > self._limit:
-            _, oldest = self._items.popitem(last=False)
-            oldest.stop()
+        # Forget the least recently used conversations nobody is looking at; one still on a page is kept (pages are
+        # bounded by the connected clients), so opening many tabs cannot cancel someone else's reply.
+        idle = [k for k, c in self._items.items() if not c.views and k != key]
+        for old in idle[:max(0, len(self._items) - self._limit)]:
+            self._items.pop(old).stop()
         return conversation

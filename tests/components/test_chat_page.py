@@ -239,3 +239,26 @@ async def test_upstream_timeout_shows_inline(user_factory: Any, upstream: FakeUp
     await send(user, 'are you slow?')
     await user.should_see('timed out', retries=STREAM_RETRIES)
     await user.should_see(marker='send')
+
+
+async def test_stop_in_the_same_turn_as_send_ends_cleanly(configured: FakeUpstream, user: User) -> None:
+    await open_chat(user)
+    user.find(ui.textarea).type('never mind')
+    user.find(marker='send').click()
+    user.find(marker='stop').click()  # before the reply task has taken its first step
+    await user.should_see('Stopped', retries=STREAM_RETRIES)
+    await user.should_see(marker='send')
+    await user.should_not_see(marker='stop')
+
+
+async def test_too_long_conversation_is_refused_and_the_prompt_kept(
+        configured: FakeUpstream, user: User, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr('app.conversation.MAX_CONVERSATION_CHARS', 50)
+    await open_chat(user)
+    await send(user, 'x' * 30)
+    await user.should_see('Hello, world!', retries=STREAM_RETRIES)  # 30 + 13 characters so far
+    await user.should_see(marker='send')
+    await send(user, 'y' * 10)
+    assert user.notify.contains('grown too long')
+    assert user.find(ui.textarea).elements.pop().value == 'y' * 10  # nothing typed is lost
+    assert len(configured.records) == 1
