@@ -102,6 +102,8 @@ class Reply:
         if data and (payload := b'\n'.join(data)) != b'[DONE]':  # a final event not followed by a blank line
             if batch := self._parse(payload):
                 yield batch
+        if self.finish_reason is None:  # neither [DONE] nor a finish reason: the body ended mid-reply
+            raise ChatError('upstream_disconnected', 'The model server ended the reply before finishing it.', 502)
 
     def _parse(self, payload: bytes) -> list[tuple[DeltaKind, str]]:
         try:

@@ -30,6 +30,7 @@ class Script:
     retry_after: str | None = None
     error_after: int | None = None  # send a `data: {"error": ...}` event after this many tokens
     drop_after: int | None = None  # abort the TCP connection after this many tokens
+    end_after: int | None = None  # end the HTTP body cleanly after this many tokens, with no finish or [DONE]
     reasoning: list[str] = field(default_factory=list)
     finish_reason: str = 'stop'
     usage: dict[str, int] | None = field(default_factory=lambda: {'prompt_tokens': 5, 'completion_tokens': 4,
@@ -186,6 +187,11 @@ class FakeUpstream:
                 record.completed = True  # the client is expected to hang up after an error event
                 await send({'error': {'message': script.error_message, 'type': 'server_error'}})
                 break
+            if script.end_after == index:
+                record.completed = True
+                writer.write(b'0\r\n\r\n')
+                await writer.drain()
+                return
             if script.drop_after == index:
                 writer.transport.abort()
                 record.completed = True

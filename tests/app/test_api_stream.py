@@ -128,3 +128,11 @@ def test_client_leaving_before_the_first_token_closes_upstream_cleanly(live_app:
     assert record.disconnected.wait(2), 'upstream never saw the client go away'
     assert record.tokens_sent == 0
     # (the live app's log is checked for errors when the session ends: this path used to log a RuntimeError)
+
+
+def test_upstream_body_ending_mid_reply_is_an_error_line_not_done(live_app: LiveApp, upstream: FakeUpstream) -> None:
+    upstream.queue(Script(tokens=['The', ' answer', ' is'], end_after=2))
+    lines = lines_of(httpx.post(live_app.url + '/api/chat', json=BODY, headers=AUTH, timeout=10))
+    assert [line['content'] for line in lines if line['type'] == 'chunk'] == ['The', ' answer']
+    assert lines[-1]['type'] == 'error'
+    assert lines[-1]['error']['code'] == 'upstream_disconnected'

@@ -40,10 +40,22 @@ async def test_crlf_comments_fields_and_any_split(size: int) -> None:
 
 
 async def test_multi_line_data_joins_and_last_event_needs_no_blank_line() -> None:
-    data = b'data: {"choices": [{"index": 0,\ndata:  "delta": {"content": "joined"}}]}\n\n' + event(content='end')
+    data = (b'data: {"choices": [{"index": 0,\ndata:  "delta": {"content": "joined"}}]}\n\n'
+            + b'data: {"choices": [{"index": 0, "delta": {"content": "end"}, "finish_reason": "stop"}]}')
     deltas, reply = await parse(data)
     assert deltas == [('content', 'joined'), ('content', 'end')]
-    assert not reply.complete  # no [DONE]: the caller can tell the stream was cut
+    assert reply.finish_reason == 'stop'
+    assert not reply.complete  # no [DONE]; a finish reason is enough for servers that never send one
+
+
+async def test_a_body_that_ends_mid_reply_is_an_error() -> None:
+    reply = Reply(pieces(event(content='The answer is') + b'\n\n', 4096))
+    seen = []
+    with pytest.raises(ChatError) as caught:
+        async for delta in reply.deltas():
+            seen.append(delta)
+    assert seen == [('content', 'The answer is')]
+    assert caught.value.code == 'upstream_disconnected'
 
 
 async def test_other_choices_and_empty_deltas_are_skipped() -> None:
