@@ -116,24 +116,39 @@ class Reply:
             message = error.get('message') if isinstance(error, dict) else str(error)
             text = redact(str(message or 'unknown error'), self._secrets)[:500]
             raise ChatError('upstream_error', f'The model server reported an error mid-reply: {text}', 502)
+        try:
+            out = self._read_event(event)
+        except (AttributeError, TypeError):  # a field of the wrong shape (a list for `choices[0]`, a number for text)
+            raise ChatError('bad_upstream_response', 'The model server sent an event of an unexpected shape.',
+                            502) from None
+        if out and self.first_delta_at is None:
+            self.first_delta_at = time.perf_counter()
+        return out
+
+    def _read_event(self, event: dict[str, Any]) -> list[tuple[DeltaKind, str]]:
         self.id = self.id or event.get('id')
         self.model = self.model or event.get('model')
         if usage := event.get('usage'):
-            self.usage = {k: v for k, v in usage.items() if k in {'prompt_tokens', 'completion_tokens', 'total_tokens'}}
+            self.usage = {k: int(v) for k, v in usage.items() if k in {'prompt_tokens', 'completion_tokens',
+                                                                       'total_tokens'}}
         out: list[tuple[DeltaKind, str]] = []
         for choice in event.get('choices') or ():
             if choice.get('index', 0) != 0:
                 continue
             if reason := choice.get('finish_reason'):
-                self.finish_reason = reason
+                self.finish_reason = str(reason)
             delta = choice.get('delta') or {}
             if reasoning := delta.get('reasoning_content') or delta.get('reasoning'):
-                out.append(('reasoning', reasoning))
+                out.append(('reasoning', _text(reasoning)))
             if content := delta.get('content'):
-                out.append(('content', content))
-        if out and self.first_delta_at is None:
-            self.first_delta_at = time.perf_counter()
+                out.append(('content', _text(content)))
         return out
+
+
+def _text(value: Any) -> str:
+    if not isinstance(value, str):
+        raise TypeError('delta text must be a string')
+    return value
 
 
 class Upstream:

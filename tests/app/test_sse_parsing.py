@@ -90,3 +90,14 @@ async def test_a_line_that_never_ends_is_refused(monkeypatch: pytest.MonkeyPatch
     with pytest.raises(ChatError) as caught:
         await parse(b'data: "' + b'x' * 5000, size=100)
     assert caught.value.code == 'bad_upstream_response'
+
+
+@pytest.mark.parametrize('payload', [
+    b'data: {"choices": [["not", "an", "object"]]}\n\n',
+    b'data: {"choices": [{"index": 0, "delta": {"content": 42}}]}\n\n',
+    b'data: {"choices": [], "usage": [1, 2]}\n\n',
+])
+async def test_events_of_the_wrong_shape_are_a_clear_error(payload: bytes) -> None:
+    with pytest.raises(ChatError) as caught:
+        await parse(payload)
+    assert caught.value.code == 'bad_upstream_response'
