@@ -3,12 +3,20 @@
 from __future__ import annotations
 
 import asyncio
+import weakref
 from collections.abc import Callable
 
 from nicegui import ui
 
-# Pause after a wrong password: makes guessing slow without locking anyone out.
+# Pause after a wrong password, during which no other attempt is checked (see _attempts): guessing runs at one try
+# a second for the whole server, however many pages or clients an attacker opens.
 WRONG_PASSWORD_DELAY = 1.0
+_locks: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Lock] = weakref.WeakKeyDictionary()
+
+
+def _attempts() -> asyncio.Lock:
+    """The one lock all sign-in attempts take (per event loop: a lock cannot be shared across loops)."""
+    return _locks.setdefault(asyncio.get_running_loop(), asyncio.Lock())
 
 
 def create(check: Callable[[str], bool], on_success: Callable[[], None]) -> None:
@@ -22,12 +30,16 @@ def create(check: Callable[[str], bool], on_success: Callable[[], None]) -> None
         error.set_visibility(False)
 
         async def submit() -> None:
-            if check(password.value or ''):
-                on_success()
-                return
+            attempt = password.value or ''  # taken now: a wrong attempt ahead in the queue clears the field
             button.disable()
-            await asyncio.sleep(WRONG_PASSWORD_DELAY)
-            button.enable()
+            try:
+                async with _attempts():
+                    if check(attempt):
+                        on_success()
+                        return
+                    await asyncio.sleep(WRONG_PASSWORD_DELAY)
+            finally:
+                button.enable()
             error.set_visibility(True)
             password.value = ''
 

@@ -6,6 +6,7 @@ Replies are checked with `should_see` on the page's text, so these tests hold wh
 from __future__ import annotations
 
 import asyncio
+import itertools
 import logging
 from typing import Any
 
@@ -13,6 +14,7 @@ import pytest
 from nicegui import ui
 from nicegui.testing import User
 
+from app.config import Settings
 from tests.conftest import SECRET_KEY, app_env
 from tests.fake_upstream import FakeUpstream, Record, Script
 
@@ -262,3 +264,29 @@ async def test_too_long_conversation_is_refused_and_the_prompt_kept(
     assert user.notify.contains('grown too long')
     assert user.find(ui.textarea).elements.pop().value == 'y' * 10  # nothing typed is lost
     assert len(configured.records) == 1
+
+
+async def test_password_guesses_are_checked_one_at_a_time(user_factory: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    delay = 0.3
+    monkeypatch.setattr('components.sign_in.WRONG_PASSWORD_DELAY', delay)
+    loop = asyncio.get_running_loop()
+    checked_at: list[float] = []
+    three_checked = asyncio.Event()
+    password_ok = Settings.password_ok
+
+    def recording(self: Settings, attempt: str) -> bool:
+        checked_at.append(loop.time())
+        if len(checked_at) == 3:
+            three_checked.set()
+        return password_ok(self, attempt)
+
+    monkeypatch.setattr(Settings, 'password_ok', recording)
+    user = await user_factory(APP_PASSWORD='open sesame')
+    await user.open('/')
+    await user.should_see('Enter the password')
+    field = user.find('Password').type('wrong')
+    for _ in range(3):  # fired together, as a script would
+        field.trigger('keydown.enter')
+    await asyncio.wait_for(three_checked.wait(), 5)
+    gaps = [later - earlier for earlier, later in itertools.pairwise(checked_at)]
+    assert all(gap >= delay * 0.95 for gap in gaps), gaps  # one wrong guess at a time, each paying the delay
