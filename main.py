@@ -51,7 +51,7 @@ else:
     if __name__ == '__main__':
         # Our own loggers (app.*) need a handler too; without one Python prints bare messages with no level.
         logging.basicConfig(level=logging.WARNING, format='%(levelname)s:     %(name)s: %(message)s')
-        mode = 'demo mode' if settings.demo else f'model {settings.model} at {settings.upstream_url}'
+        mode = 'demo mode' if settings.demo else f'model {settings.models[0]} at {settings.upstream_display}'
         print(f'NiceChat on http://{settings.host}:{settings.port} ({mode})', flush=True)
         if settings.exposed:
             print(f'Warning: the chat page is open to anyone who can reach {settings.host}:{settings.port} and spends '

@@ -87,9 +87,19 @@ class Settings:
         return f'http://{host}:{self.port}/demo/v1'
 
     @property
+    def upstream_display(self) -> str:
+        """The upstream URL fit for a log line: no user, password or query (they can carry credentials)."""
+        parts = urlsplit(self.upstream_url)
+        host = parts.hostname or ''
+        if ':' in host:
+            host = f'[{host}]'
+        return f'{parts.scheme}://{host}' + (f':{parts.port}' if parts.port else '') + parts.path
+
+    @property
     def secrets(self) -> tuple[str, ...]:
         """Values that must never appear in any output."""
-        return tuple(s for s in (self.api_key, self.storage_secret, self.app_password, *self.api_tokens) if s)
+        url = self.base_url if self.base_url and self.upstream_display != self.base_url else None
+        return tuple(s for s in (self.api_key, self.storage_secret, self.app_password, url, *self.api_tokens) if s)
 
 
 def load_settings(environ: Mapping[str, str] | None = None, env_file: str | Path | None = '.env') -> Settings:

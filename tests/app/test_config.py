@@ -98,3 +98,13 @@ def test_password_check_and_sign_in_tag() -> None:
 def test_openai_model_goes_first_among_allowed_models() -> None:
     assert load_settings({'ALLOWED_MODELS': 'a,b,c', 'OPENAI_MODEL': 'b'}, env_file=None).models == ('b', 'a', 'c')
     assert load_settings({'ALLOWED_MODELS': 'a,b', 'OPENAI_MODEL': 'z'}, env_file=None).models == ('a', 'b')
+
+
+def test_upstream_url_is_shown_without_credentials() -> None:
+    settings = load_settings({'OPENAI_BASE_URL': 'https://user:hunter2@llm.example:8443/v1?api-key=sk-inurl'},
+                             env_file=None)
+    assert settings.upstream_display == 'https://llm.example:8443/v1'
+    assert settings.base_url in settings.secrets  # so it is redacted from upstream error messages
+    plain = load_settings({'OPENAI_BASE_URL': 'http://localhost:11434/v1'}, env_file=None)
+    assert plain.upstream_display == 'http://localhost:11434/v1'
+    assert plain.base_url not in plain.secrets
