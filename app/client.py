@@ -16,13 +16,17 @@ import httpx
 import orjson
 
 DEFAULT_URL = 'http://127.0.0.1:8080'
-# The server pings every 15 s while the model thinks, so a minute of silence means the connection is dead.
-READ_TIMEOUT = 60.0
+# Seconds the server may stay silent before the client gives up. After the first token the server sends no pings,
+# and it fails a silent upstream itself after UPSTREAM_TIMEOUT (default 60 s) with an `upstream_timeout` line:
+# waiting clearly longer lets that line, which says what went wrong, arrive before this timeout fires.
+READ_TIMEOUT = 90.0
 CONNECT_TIMEOUT = 10.0
+# How much of an undecodable line goes into the error message: enough to recognise a proxy's HTML page.
+BAD_LINE_EXCERPT = 60
 
 
 class APIError(Exception):
-    """The server refused the request (HTTP error) or the reply failed mid-stream (final `error` line)."""
+    """The request or the reply failed: HTTP error, final `error` line, unreadable line or cut stream."""
 
     def __init__(self, code: str, message: str, status: int | None = None, retry_after: str | None = None) -> None:
         super().__init__(f'{code}: {message}')
@@ -33,30 +37,42 @@ class APIError(Exception):
 
 
 async def stream_chat(messages: Sequence[dict[str, str]], *, url: str | None = None, token: str | None = None,
-                      client: httpx.AsyncClient | None = None, **params: Any) -> AsyncIterator[dict[str, Any]]:
+                      read_timeout: float | None = None, client: httpx.AsyncClient | None = None,
+                      **params: Any) -> AsyncIterator[dict[str, Any]]:
     """Yield every object of the reply stream (start, ping, reasoning, chunk, done, and any newer types).
 
-    `params` are passed in the body (model, temperature, max_tokens). Raises APIError on any failure.
+    `read_timeout` is how many seconds the server may stay silent (default READ_TIMEOUT, or `client`'s own when given).
+    `params` are passed in the body (model, temperature, max_tokens). Raises APIError on any failure, including a
+    line that is not a JSON object (`bad_response`) and a stream that ends without `done` (`incomplete`).
     """
     url = (url or os.environ.get('NICECHAT_URL') or DEFAULT_URL).rstrip('/')
     token = token or os.environ.get('NICECHAT_TOKEN')
     headers = {'Authorization': f'Bearer {token}'} if token else {}
     body = {'messages': list(messages), **{k: v for k, v in params.items() if v is not None}}
     http = client or httpx.AsyncClient(timeout=httpx.Timeout(READ_TIMEOUT, connect=CONNECT_TIMEOUT))
+    extra: dict[str, Any] = {}
+    if read_timeout is not None:
+        extra['timeout'] = httpx.Timeout(read_timeout, connect=CONNECT_TIMEOUT)
     try:
-        async with http.stream('POST', url + '/api/chat', json=body, headers=headers) as response:
+        async with http.stream('POST', url + '/api/chat', json=body, headers=headers, **extra) as response:
             if response.status_code != 200:
                 raise _http_error(response.status_code, await response.aread(), response.headers.get('retry-after'))
-            async for line in response.aiter_lines():
-                if not line:
+            finished = False
+            async for line in _lines(response):
+                if not line.strip():
                     continue
-                event = orjson.loads(line)
-                if event.get('type') == 'error':
-                    error = event.get('error') or {}
-                    raise APIError(error.get('code', 'error'), error.get('message', 'The reply failed.'))
+                event = _decode(line)
+                if event['type'] == 'error':
+                    raise _stream_error(event.get('error'))
+                finished = finished or event['type'] == 'done'
                 yield event
+            if not finished:
+                # The docs' rule: a stream without `done` or `error` was cut, so its text is incomplete.
+                raise APIError('incomplete', 'The stream ended without a done or error line: the reply is cut short.')
     except httpx.TransportError as error:
         raise APIError('connection_failed', f'Could not talk to {url}: {type(error).__name__}') from None
+    except httpx.DecodingError:
+        raise APIError('bad_response', f'{url} sent a body that could not be decoded.') from None
     finally:
         if client is None:
             await http.aclose()
@@ -67,6 +83,35 @@ async def stream_text(prompt: str, **options: Any) -> AsyncIterator[str]:
     async for event in stream_chat([{'role': 'user', 'content': prompt}], **options):
         if event['type'] == 'chunk':
             yield event['content']
+
+
+async def _lines(response: httpx.Response) -> AsyncIterator[bytes]:
+    """Yield the body's newline-terminated lines; a last line without its newline was cut and is dropped."""
+    pending = b''
+    async for data in response.aiter_bytes():
+        *lines, pending = (pending + data).split(b'\n')
+        for line in lines:
+            yield line
+
+
+def _decode(line: bytes) -> dict[str, Any]:
+    """Parse one line of the stream: a JSON object with a string `type`, text in `chunk` and `reasoning`."""
+    try:
+        event = orjson.loads(line)
+    except orjson.JSONDecodeError:
+        event = None
+    if (not isinstance(event, dict) or not isinstance(event.get('type'), str)
+            or (event['type'] in ('chunk', 'reasoning') and not isinstance(event.get('content'), str))):
+        # Typically a proxy's HTML page served with status 200: show its start so it can be recognised.
+        excerpt = line[:BAD_LINE_EXCERPT].decode(errors='replace')
+        raise APIError('bad_response', f'The server sent a line that is not a reply object: {excerpt!r}')
+    return event
+
+
+def _stream_error(error: Any) -> APIError:
+    if not isinstance(error, dict):
+        return APIError('error', 'The reply failed.')
+    return APIError(str(error.get('code', 'error')), str(error.get('message', 'The reply failed.')))
 
 
 def _http_error(status: int, body: bytes, retry_after: str | None) -> APIError:
@@ -80,7 +125,7 @@ def _http_error(status: int, body: bytes, retry_after: str | None) -> APIError:
 async def _print_reply(args: argparse.Namespace) -> None:
     messages = [{'role': 'system', 'content': args.system}] if args.system else []
     messages.append({'role': 'user', 'content': args.prompt})
-    events = stream_chat(messages, url=args.url, token=args.token, model=args.model,
+    events = stream_chat(messages, url=args.url, token=args.token, read_timeout=args.timeout, model=args.model,
                          temperature=args.temperature, max_tokens=args.max_tokens)
     async for event in events:
         if event['type'] == 'chunk':
@@ -100,6 +145,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument('--system', help='a system message to send first')
     parser.add_argument('--temperature', type=float)
     parser.add_argument('--max-tokens', type=int)
+    parser.add_argument('--timeout', type=float, default=READ_TIMEOUT,
+                        help=f'seconds the server may stay silent before giving up (default {READ_TIMEOUT:g})')
     parser.add_argument('--reasoning', action='store_true', help="also print the model's reasoning (to stderr)")
     args = parser.parse_args(argv)
     try:
