@@ -42,7 +42,7 @@ server = FastAPI(title='NiceChat', summary='Chat with OpenAI-compatible models; 
 api_router = api.create_router(settings, upstream)
 server.include_router(api_router)
 if settings.demo:
-    server.include_router(demo.create_router(settings.demo_token_delay))
+    server.include_router(demo.create_router(settings.demo_token_delay, settings.max_request_bytes))
 
 if helpers.is_user_simulation():  # NiceGUI's `user` test fixture drives its own app in-process
     ui.run(root, title='NiceChat', storage_secret=settings.storage_secret)

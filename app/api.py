@@ -9,6 +9,7 @@ import orjson
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse, Response
 from fastapi.security import HTTPBearer
+from starlette.requests import ClientDisconnect
 
 from . import protocol
 from .config import Settings
@@ -77,6 +78,8 @@ def create_router(settings: Settings, upstream: Upstream) -> APIRouter:
             chat_request = parse_request(data, settings)
         except ChatError as error:
             return error_json(error)
+        except ClientDisconnect:  # gone mid-upload: nobody is left to answer
+            return Response(status_code=400)
         wants_sse = 'text/event-stream' in request.headers.get('accept', '')
         return ReplyResponse(reply_events(upstream, chat_request, settings.ping_interval), sse=wants_sse)
 

@@ -17,7 +17,9 @@ import orjson
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 
+from .api import read_body
 from .config import DEMO_MODEL
+from .errors import ChatError
 
 # Longest part of the prompt quoted back in a demo reply.
 QUOTE_LIMIT = 200
@@ -56,7 +58,7 @@ def tokens(text: str) -> list[str]:
     return _TOKEN.findall(text)
 
 
-def create_router(token_delay: float) -> APIRouter:
+def create_router(token_delay: float, max_body: int) -> APIRouter:
     """Routes of the demo model; `token_delay` is the pause between two streamed tokens, in seconds."""
     router = APIRouter(prefix='/demo/v1', include_in_schema=False)
 
@@ -67,8 +69,11 @@ def create_router(token_delay: float) -> APIRouter:
     @router.post('/chat/completions')
     async def completions(request: Request) -> Response:
         try:
-            body = orjson.loads(await request.body())
+            body = orjson.loads(await read_body(request, max_body))
             messages = list(body['messages'])
+        except ChatError as error:  # the body is too large
+            return JSONResponse({'error': {'message': error.message, 'type': 'invalid_request_error'}},
+                                status_code=error.status)
         except (orjson.JSONDecodeError, KeyError, TypeError):
             return JSONResponse({'error': {'message': 'body must be JSON with a messages list',
                                            'type': 'invalid_request_error'}}, status_code=400)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import socket
 import time
 
 import httpx
@@ -136,3 +137,14 @@ def test_upstream_body_ending_mid_reply_is_an_error_line_not_done(live_app: Live
     assert [line['content'] for line in lines if line['type'] == 'chunk'] == ['The', ' answer']
     assert lines[-1]['type'] == 'error'
     assert lines[-1]['error']['code'] == 'upstream_disconnected'
+
+
+def test_client_vanishing_mid_upload_is_handled_quietly(live_app: LiveApp, upstream: FakeUpstream) -> None:
+    host, port = live_app.url.removeprefix('http://').split(':')
+    with socket.create_connection((host, int(port)), timeout=5) as sock:
+        sock.sendall(f'POST /api/chat HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {API_TOKEN}\r\n'
+                     'Content-Type: application/json\r\nContent-Length: 1000\r\n\r\n{"messages"'.encode())
+    # The server must answer the next request normally (and log nothing: checked when the session ends).
+    response = httpx.post(live_app.url + '/api/chat', json=BODY, headers=AUTH, timeout=10)
+    assert response.status_code == 200
+    assert upstream.records[-1].messages == BODY['messages']

@@ -32,3 +32,10 @@ def test_demo_counts_turns_and_keeps_whitespace() -> None:
     text = reply_text(history)
     assert 'turn 2 of the conversation' in text
     assert ''.join(tokens(text)) == text
+
+
+def test_demo_endpoint_refuses_oversized_bodies(demo_app: LiveApp) -> None:
+    big = {'messages': [{'role': 'user', 'content': 'x' * 1_100_000}]}
+    response = httpx.post(demo_app.url + '/demo/v1/chat/completions', json=big, timeout=30)
+    assert response.status_code == 413
+    assert 'exceeds' in response.json()['error']['message']
