@@ -64,6 +64,7 @@ class FakeUpstream:
         self.scripts: deque[Script] = deque()
         self.default = Script()
         self.records: list[Record] = []
+        self._arrived = threading.Condition()  # notified for each request recorded
         self._loop = asyncio.new_event_loop()
         self._started = threading.Event()
         self._thread = threading.Thread(target=self._run, name='fake-upstream', daemon=True)
@@ -104,13 +105,11 @@ class FakeUpstream:
         self.scripts.extend(scripts)
 
     def wait_for_request(self, count: int = 1, timeout: float = 10) -> Record:
-        """Block until at least `count` requests arrived; return the last one."""
-        deadline = time.monotonic() + timeout
-        while len(self.records) < count:
-            if time.monotonic() > deadline:
+        """Block until at least `count` requests arrived; return the `count`-th."""
+        with self._arrived:
+            if not self._arrived.wait_for(lambda: len(self.records) >= count, timeout):
                 raise TimeoutError(f'expected {count} upstream request(s), got {len(self.records)}')
-            time.sleep(0.005)
-        return self.records[count - 1]
+            return self.records[count - 1]
 
     def _run(self) -> None:
         asyncio.set_event_loop(self._loop)
@@ -131,7 +130,9 @@ class FakeUpstream:
         body = await reader.readexactly(int(headers.get('content-length', '0')))
         path = request_line.split(' ')[1]
         record = Record(path, headers, json.loads(body or b'{}'))
-        self.records.append(record)
+        with self._arrived:
+            self.records.append(record)
+            self._arrived.notify_all()
         script = self.scripts.popleft() if self.scripts else self.default
         watcher = asyncio.ensure_future(self._watch_disconnect(reader, record))
         try:

@@ -69,7 +69,9 @@ async def test_empty_prompt_sends_nothing(configured: FakeUpstream, user: User) 
     user.find(ui.textarea).type('   \n ')
     user.find(marker='send').click()
     await user.should_not_see(marker='stop')
-    assert configured.records == []
+    await send(user, 'real question')  # the first request upstream must be this one, not an empty one
+    await user.should_see('Hello, world!', retries=STREAM_RETRIES)
+    assert [record.messages for record in configured.records] == [[{'role': 'user', 'content': 'real question'}]]
 
 
 async def test_stop_cancels_the_upstream_request(configured: FakeUpstream, user: User) -> None:
