@@ -19,7 +19,7 @@ DEMO_MODEL = 'demo'
 DEFAULT_MAX_REQUEST_BYTES = 1_000_000
 # Default cap on max_tokens a client may ask for.
 DEFAULT_MAX_TOKENS_LIMIT = 32_768
-# Seconds the upstream may stay silent (connect, or between two chunks) before the request fails as a timeout.
+# Seconds the upstream may stay silent (before its answer, or between two chunks) before the request fails.
 DEFAULT_UPSTREAM_TIMEOUT = 60.0
 # While no token has arrived, an API stream sends a ping line this often, so proxies do not cut an idle
 # connection (nginx's default proxy_read_timeout is 60 s; 15 s leaves room for stricter ones).
