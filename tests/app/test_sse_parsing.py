@@ -27,6 +27,15 @@ async def parse(data: bytes, size: int = 7) -> tuple[list[tuple[str, str]], Repl
 
 
 @pytest.mark.parametrize('size', [1, 3, 7, 4096])
+async def parse_until_error(data: bytes) -> tuple[list[tuple[str, str]], ChatError]:
+    """The deltas yielded before the parser raised, and what it raised (the test fails if it does not raise)."""
+    seen = []
+    with pytest.raises(ChatError) as caught:
+        async for delta in Reply(pieces(data, 4096), ('sk-secret',)).deltas():
+            seen.append(delta)
+    return seen, caught.value
+
+
 async def test_crlf_comments_fields_and_any_split(size: int) -> None:
     data = (b': keep-alive comment\r\n\r\n' + b'event: message\r\nid: 1\r\n' + event(content='Hel') + b'\r\n\r\n'
             + event(reasoning_content='hmm') + b'\r\n\r\n' + event(content='lo') + b'\r\n\r\n'
@@ -49,13 +58,9 @@ async def test_multi_line_data_joins_and_last_event_needs_no_blank_line() -> Non
 
 
 async def test_a_body_that_ends_mid_reply_is_an_error() -> None:
-    reply = Reply(pieces(event(content='The answer is') + b'\n\n', 4096))
-    seen = []
-    with pytest.raises(ChatError) as caught:
-        async for delta in reply.deltas():
-            seen.append(delta)
+    seen, error = await parse_until_error(event(content='The answer is') + b'\n\n')
     assert seen == [('content', 'The answer is')]
-    assert caught.value.code == 'upstream_disconnected'
+    assert error.code == 'upstream_disconnected'
 
 
 async def test_other_choices_and_empty_deltas_are_skipped() -> None:
@@ -67,15 +72,11 @@ async def test_other_choices_and_empty_deltas_are_skipped() -> None:
 
 async def test_error_event_keeps_what_came_before_and_redacts() -> None:
     data = event(content='partial') + b'\n\ndata: {"error": {"message": "overloaded, key sk-secret"}}\n\n'
-    reply = Reply(pieces(data, 4096), ('sk-secret',))
-    seen = []
-    with pytest.raises(ChatError) as caught:
-        async for delta in reply.deltas():
-            seen.append(delta)
+    seen, error = await parse_until_error(data)
     assert seen == [('content', 'partial')]
-    assert caught.value.code == 'upstream_error'
-    assert 'overloaded' in caught.value.message
-    assert 'sk-secret' not in caught.value.message
+    assert error.code == 'upstream_error'
+    assert 'overloaded' in error.message
+    assert 'sk-secret' not in error.message
 
 
 @pytest.mark.parametrize('payload', [b'data: not json\n\n', b'data: [1, 2]\n\n'])
