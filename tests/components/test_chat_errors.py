@@ -1,0 +1,74 @@
+"""Upstream failures on the chat page: shown inline, the app keeps working, and no secret reaches the browser."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import pytest
+from nicegui.testing import User
+
+from tests.components.chat_helpers import STREAM_RETRIES, open_chat, send
+from tests.conftest import SECRET_KEY
+from tests.fake_upstream import FakeUpstream, Script
+
+
+@pytest.mark.parametrize(('script', 'shown'), [
+    (Script(status=401, error_message=f'Incorrect API key: {SECRET_KEY}'), "refused this server's credentials"),
+    (Script(status=429, retry_after='1'), 'rate limiting'),
+    (Script(status=500), 'model server failed (500)'),
+    (Script(tokens=['partial', ' text', ' lost'], error_after=2, error_message='overloaded'), 'overloaded'),
+])
+async def test_upstream_failure_shows_inline_and_app_keeps_working(
+        configured: FakeUpstream, user: User, script: Script, shown: str) -> None:
+    configured.queue(script, Script(tokens=['Recovered', ' fine']))
+    await open_chat(user)
+    await send(user, 'first try')
+    await user.should_see(shown, retries=STREAM_RETRIES)
+    await user.should_see(marker='send')
+    await send(user, 'second try')
+    await user.should_see('Recovered fine', retries=STREAM_RETRIES)
+    assert configured.records[1].messages[-1] == {'role': 'user', 'content': 'second try'}
+
+
+async def test_unreachable_upstream_shows_inline(user_factory: Any) -> None:
+    user = await user_factory(OPENAI_BASE_URL='http://127.0.0.1:9/v1')  # port 9 (discard): nothing listens
+    await open_chat(user)
+    await send(user, 'anyone there?')
+    await user.should_see('Could not connect to the model server', retries=STREAM_RETRIES)
+
+
+async def test_upstream_timeout_shows_inline(user_factory: Any, upstream: FakeUpstream) -> None:
+    upstream.queue(Script(tokens=['late'], first_delay=3))
+    user = await user_factory(UPSTREAM_TIMEOUT='0.3')
+    await open_chat(user)
+    await send(user, 'are you slow?')
+    await user.should_see('timed out', retries=STREAM_RETRIES)
+    await user.should_see(marker='send')
+
+
+async def test_key_never_reaches_the_browser_or_the_log(configured: FakeUpstream, user: User,
+                                                       caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.DEBUG)
+    configured.queue(Script(status=401, error_message=f'Incorrect API key provided: {SECRET_KEY}'),
+                     Script(tokens=['ok'], error_after=0, error_message=f'leak {SECRET_KEY}'))
+    await open_chat(user)
+    assert user.client is not None
+    sent: list[Any] = []
+    emit = user.client.outbox._emit
+
+    async def record_emit(message: Any) -> None:
+        sent.append(message)
+        await emit(message)
+
+    user.client.outbox._emit = record_emit  # type: ignore[method-assign]
+    await send(user, 'one')
+    await user.should_see("refused this server's credentials", retries=STREAM_RETRIES)
+    await user.should_see(marker='send')
+    await send(user, 'two')
+    await user.should_see('leak', retries=STREAM_RETRIES)
+    assert sent, 'no websocket messages were captured'
+    assert SECRET_KEY not in repr(sent)
+    assert SECRET_KEY not in repr(user.client.elements)
+    assert caplog.records, 'no log records were captured'
+    assert SECRET_KEY not in caplog.text
