@@ -9,7 +9,7 @@ from nicegui import events, ui
 from nicegui.testing import User
 
 from components.streaming_markdown import StreamingMarkdown
-from tests.components.test_chat_page import STREAM_RETRIES, open_chat, send
+from tests.components.chat_helpers import STREAM_RETRIES, open_chat, send
 from tests.fake_upstream import FakeUpstream, Script
 
 REPLY = ['# Title\n\n', 'Some ', '**bold**', ' text.\n\n', '```python\n', 'print(1)\n', '```\n\n', '| a | b |\n',
