@@ -7,7 +7,7 @@ from typing import Any
 
 import orjson
 from fastapi import APIRouter, Depends, Request
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import Response
 from fastapi.security import HTTPBearer
 from starlette.requests import ClientDisconnect
 
@@ -77,7 +77,7 @@ def create_router(settings: Settings, upstream: Upstream) -> APIRouter:
                 raise ChatError('invalid_json', 'The body is not valid JSON.', 400) from None
             chat_request = parse_request(data, settings)
         except ChatError as error:
-            return error_json(error)
+            return error.to_response()
         except ClientDisconnect:  # gone mid-upload: nobody is left to answer
             return Response(status_code=400)
         wants_sse = 'text/event-stream' in request.headers.get('accept', '')
@@ -117,10 +117,3 @@ async def read_body(request: Request, limit: int) -> bytes:
             raise too_large
     return bytes(body)
 
-
-def error_json(error: ChatError) -> JSONResponse:
-    """A JSON error answer: `{"error": {"code", "message"}}` with the error's status."""
-    headers: dict[str, Any] = {'Retry-After': error.retry_after} if error.retry_after else {}
-    if error.status == 401:
-        headers['WWW-Authenticate'] = 'Bearer'
-    return JSONResponse({'error': error.to_dict()}, status_code=error.status, headers=headers)

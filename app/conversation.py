@@ -120,11 +120,6 @@ class Conversation:
         """What goes upstream: every finished turn with text (failed replies without text are left out)."""
         return [{'role': m.role, 'content': m.content} for m in self.messages if m.content]
 
-    async def wait(self) -> None:
-        """Wait until the running reply, if any, has ended."""
-        if self._task is not None:
-            await asyncio.gather(self._task, return_exceptions=True)
-
     def _add(self, message: Message) -> None:
         self.messages.append(message)
         self._notify(lambda view: view.on_message(message))

@@ -65,14 +65,6 @@ async def reply_events(upstream: Upstream, request: ChatRequest,
                              timing={'ttft_s': ttft, 'total_s': round(end - reply.started, 4)})]
 
 
-def error_response(error: ChatError) -> tuple[int, list[tuple[bytes, bytes]], bytes]:
-    """Status, headers and body of a JSON error answer."""
-    headers = [(b'content-type', b'application/json')]
-    if error.retry_after:
-        headers.append((b'retry-after', error.retry_after.encode()))
-    return error.status, headers, protocol.ndjson({'error': error.to_dict()})
-
-
 class ReplyResponse(Response):
     """ASGI response that streams groups of events to the client, one write per group."""
 
@@ -85,7 +77,7 @@ class ReplyResponse(Response):
         self.stream_type = protocol.SSE if sse else protocol.NDJSON
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        relay = asyncio.ensure_future(self._relay(send))
+        relay = asyncio.ensure_future(self._relay(scope, receive, send))
         watcher = asyncio.ensure_future(_wait_for_disconnect(receive))
         try:
             await asyncio.wait({relay, watcher}, return_when=asyncio.FIRST_COMPLETED)
@@ -97,7 +89,7 @@ class ReplyResponse(Response):
         if relay.done() and not relay.cancelled() and (error := relay.exception()) is not None:
             raise error
 
-    async def _relay(self, send: Send) -> None:
+    async def _relay(self, scope: Scope, receive: Receive, send: Send) -> None:
         events, encode = self.events, self.encode
         held: list[bytes] = []
         try:
@@ -107,9 +99,7 @@ class ReplyResponse(Response):
                 if group[-1]['type'] != 'start':
                     break
         except Exception as exc:
-            status, headers, body = error_response(_as_chat_error(exc))
-            await send({'type': 'http.response.start', 'status': status, 'headers': headers})
-            await send({'type': 'http.response.body', 'body': body})
+            await _as_chat_error(exc).to_response()(scope, receive, send)
             return
         headers = [(b'content-type', self.stream_type.encode())]
         headers += [(k.lower().encode(), v.encode()) for k, v in protocol.STREAM_HEADERS.items()]
