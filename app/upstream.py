@@ -37,6 +37,7 @@ class Upstream:
     def __init__(self, settings: Settings, *, api_key: str | None = None) -> None:
         self._settings = settings
         self._api_key = api_key or settings.api_key or 'no-key-needed'
+        self._secrets = (self._api_key, *settings.secrets)  # what error texts are redacted of
         self._client: openai.AsyncOpenAI | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
 
@@ -66,7 +67,6 @@ class Upstream:
     async def stream(self, messages: Sequence[dict[str, Any]], *, model: str | None = None,
                      **params: Any) -> AsyncIterator[Reply]:
         """Start a streamed completion; the HTTP response is closed on every exit: done, error or cancelled."""
-        secrets = (self._api_key, *self._settings.secrets)
         # The body is serialized here and posted through the SDK's generic `post`: `chat.completions.create` would
         # run its TypedDict transform over every parameter and serialize with the stdlib json module, about a
         # third of the SDK's CPU per request, for values that validation has already checked. The SDK still does
@@ -80,8 +80,8 @@ class Upstream:
                 '/chat/completions', cast_to=httpx2.Response, content=body, options=_REQUEST_OPTIONS, stream=True,
                 stream_cls=None)
         except openai.APIError as error:
-            raise _map_error(error, secrets) from None
-        reply = Reply(response.aiter_bytes(), secrets, started=started)
+            raise _map_error(error, self._secrets) from None
+        reply = Reply(response.aiter_bytes(), self._secrets, started=started)
         try:
             yield reply
         finally:
