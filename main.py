@@ -9,11 +9,11 @@ from fastapi import FastAPI
 from nicegui import app as nicegui_app
 from nicegui import helpers, ui
 
-from app import api, demo
+from app.api import routes as api
+from app.api.dispatcher import Dispatcher
+from app.chat.conversation import Conversation, Conversations
 from app.config import ConfigError, load_settings
-from app.conversation import Conversation, Conversations
-from app.dispatcher import Dispatcher
-from app.upstream import Upstream
+from app.upstream import Upstream, demo
 from components import chat, sign_in
 
 try:

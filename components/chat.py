@@ -10,7 +10,7 @@ from nicegui import ui
 from .message import MessageView
 
 if TYPE_CHECKING:
-    from app.conversation import Conversation, Message
+    from app.chat.conversation import Conversation, Message
 
 # Enter sends, Shift+Enter inserts a newline, and Enter while an input method is composing (CJK) does neither.
 ENTER_SENDS = '(e) => { if (!e.shiftKey && !e.isComposing) { e.preventDefault(); emit(); } }'

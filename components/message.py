@@ -9,7 +9,7 @@ from nicegui import ui
 from .streaming_markdown import StreamingMarkdown
 
 if TYPE_CHECKING:
-    from app.conversation import Message
+    from app.chat.conversation import Message
 
 
 class MessageView:

@@ -1,4 +1,4 @@
-"""app.client against the live server: the async generator and the `python -m app.client` command."""
+"""app.api.client against the live server: the async generator and the `python -m app.api.client` command."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from app.client import READ_TIMEOUT, APIError, stream_chat, stream_text
+from app.api.client import READ_TIMEOUT, APIError, stream_chat, stream_text
 from app.config import DEFAULT_UPSTREAM_TIMEOUT
 from tests.conftest import API_TOKEN, ROOT, LiveApp
 from tests.fake_upstream import FakeUpstream, Script
@@ -97,7 +97,7 @@ async def test_error_line_raises_after_the_chunks(live_app: LiveApp, upstream: F
 
 def run_command(live_app: LiveApp, *args: str, token: str = API_TOKEN) -> subprocess.Popen[str]:
     env = {**os.environ, 'NICECHAT_URL': live_app.url, 'NICECHAT_TOKEN': token}
-    return subprocess.Popen([sys.executable, '-m', 'app.client', *args], cwd=ROOT, env=env, text=True,
+    return subprocess.Popen([sys.executable, '-m', 'app.api.client', *args], cwd=ROOT, env=env, text=True,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
 
 
@@ -174,9 +174,9 @@ async def test_a_stream_with_done_ends_quietly() -> None:
 
 
 async def run_command_against(url: str, *args: str) -> tuple[int, str, str]:
-    """Run `python -m app.client` without blocking the loop that serves `url`."""
+    """Run `python -m app.api.client` without blocking the loop that serves `url`."""
     command = await asyncio.create_subprocess_exec(
-        sys.executable, '-m', 'app.client', 'hello', *args, cwd=ROOT, env={**os.environ, 'NICECHAT_URL': url},
+        sys.executable, '-m', 'app.api.client', 'hello', *args, cwd=ROOT, env={**os.environ, 'NICECHAT_URL': url},
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
     async with asyncio.timeout(SETTLE):
         out, err = await command.communicate()

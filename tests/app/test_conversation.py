@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any, cast
 
-from app.conversation import Conversation, Conversations
+from app.chat.conversation import Conversation, Conversations
 
 
 def test_least_recently_used_idle_conversations_are_forgotten_but_watched_ones_kept() -> None:

@@ -6,7 +6,7 @@ import json
 
 import httpx
 
-from app.demo import reply_text, tokens
+from app.upstream.demo import reply_text, tokens
 from tests.conftest import LiveApp
 
 

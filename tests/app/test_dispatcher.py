@@ -8,7 +8,7 @@ from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 from starlette.types import Message, Receive, Scope, Send
 
-from app.dispatcher import Dispatcher
+from app.api.dispatcher import Dispatcher
 from tests.conftest import LiveApp
 
 

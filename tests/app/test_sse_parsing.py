@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator
 import pytest
 
 from app.errors import ChatError
-from app.reply import Reply
+from app.upstream.reply import Reply
 
 
 def event(**delta: str) -> bytes:
@@ -87,7 +87,7 @@ async def test_garbage_is_a_clear_error(payload: bytes) -> None:
 
 
 async def test_a_line_that_never_ends_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr('app.reply.MAX_LINE_BYTES', 1000)
+    monkeypatch.setattr('app.upstream.reply.MAX_LINE_BYTES', 1000)
     with pytest.raises(ChatError) as caught:
         await parse(b'data: "' + b'x' * 5000, size=100)
     assert caught.value.code == 'bad_upstream_response'

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 
 from app.config import load_settings
-from app.upstream import Upstream
+from app.upstream.client import Upstream
 
 # Pause between the `[DONE]` event and the end of the HTTP body, so they reach the client in separate reads (as
 # they can from a real server); well under upstream.DRAIN_TIMEOUT.

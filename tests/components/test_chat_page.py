@@ -161,7 +161,7 @@ async def test_stop_in_the_same_turn_as_send_ends_cleanly(configured: FakeUpstre
 
 async def test_too_long_conversation_is_refused_and_the_prompt_kept(
         configured: FakeUpstream, user: User, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr('app.conversation.MAX_CONVERSATION_CHARS', 50)
+    monkeypatch.setattr('app.chat.conversation.MAX_CONVERSATION_CHARS', 50)
     await open_chat(user)
     await send(user, 'x' * 30)
     await user.should_see('Hello, world!', retries=STREAM_RETRIES)  # 30 + 13 characters so far

@@ -15,8 +15,8 @@ from typing import Protocol
 
 from nicegui import background_tasks
 
-from .errors import ChatError
-from .upstream import Upstream
+from ..errors import ChatError
+from ..upstream import Upstream
 
 log = logging.getLogger(__name__)
 

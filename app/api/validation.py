@@ -6,8 +6,8 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
-from .config import Settings
-from .errors import ChatError
+from ..config import Settings
+from ..errors import ChatError
 
 ROLES = frozenset({'system', 'user', 'assistant'})
 

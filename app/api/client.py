@@ -1,6 +1,6 @@
 """A small client for `POST /api/chat`, and a command that prints a reply as it streams.
 
-    NICECHAT_TOKEN=... python -m app.client "Say hello in three words"
+    NICECHAT_TOKEN=... python -m app.api.client "Say hello in three words"
 """
 
 from __future__ import annotations
@@ -137,7 +137,8 @@ async def _print_reply(args: argparse.Namespace) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; return the exit status."""
-    parser = argparse.ArgumentParser(prog='python -m app.client', description='Print a NiceChat reply as it streams.')
+    parser = argparse.ArgumentParser(prog='python -m app.api.client',
+                                     description='Print a NiceChat reply as it streams.')
     parser.add_argument('prompt', help='what to ask')
     parser.add_argument('--url', help=f'server base URL (env NICECHAT_URL, default {DEFAULT_URL})')
     parser.add_argument('--token', help='API token (env NICECHAT_TOKEN)')

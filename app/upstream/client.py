@@ -17,8 +17,8 @@ import httpx2
 import openai
 import orjson
 
-from .config import Settings
-from .errors import ChatError, redact
+from ..config import Settings
+from ..errors import ChatError, redact
 from .reply import Reply
 
 # Seconds allowed to open the TCP/TLS connection to the upstream.

@@ -10,7 +10,7 @@ from typing import Any, Literal
 import httpx2
 import orjson
 
-from .errors import ChatError, redact
+from ..errors import ChatError, redact
 
 # Longest SSE line accepted from the upstream: chunks are small; a server that never ends a line must not fill memory.
 MAX_LINE_BYTES = 4 * 1024 * 1024

@@ -17,9 +17,9 @@ import orjson
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 
-from .api import read_body
-from .config import DEMO_MODEL
-from .errors import ChatError
+from ..api.body import read_body
+from ..config import DEMO_MODEL
+from ..errors import ChatError
 
 # Longest part of the prompt quoted back in a demo reply.
 QUOTE_LIMIT = 200

@@ -18,10 +18,10 @@ from typing import Any
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
+from ..config import DEFAULT_PING_INTERVAL
+from ..errors import ChatError
+from ..upstream import Upstream
 from . import protocol
-from .config import DEFAULT_PING_INTERVAL
-from .errors import ChatError
-from .upstream import Upstream
 from .validation import ChatRequest
 
 log = logging.getLogger(__name__)

@@ -11,11 +11,12 @@ from fastapi.responses import Response
 from fastapi.security import HTTPBearer
 from starlette.requests import ClientDisconnect
 
+from ..config import Settings
+from ..errors import ChatError
+from ..upstream import Upstream
 from . import protocol
-from .config import Settings
-from .errors import ChatError
-from .reply_stream import ReplyResponse, reply_events
-from .upstream import Upstream
+from .body import read_body
+from .relay import ReplyResponse, reply_events
 from .validation import parse_request, request_schema
 
 DESCRIPTION = """Streams the reply as NDJSON: one JSON object per line, each with a `type`.
@@ -102,18 +103,3 @@ def authorize(header: str | None, settings: Settings) -> None:
     if not valid:
         raise ChatError('unauthorized', 'Missing or invalid token: send "Authorization: Bearer <token>" with a token '
                         "from the server's API_TOKENS.", 401)
-
-
-async def read_body(request: Request, limit: int) -> bytes:
-    """The request body, refused with 413 as soon as it is known to exceed `limit` bytes."""
-    too_large = ChatError('body_too_large', f'The body exceeds the limit of {limit} bytes.', 413)
-    length = request.headers.get('content-length', '')
-    if length.isdigit() and int(length) > limit:
-        raise too_large
-    body = bytearray()
-    async for part in request.stream():
-        body += part
-        if len(body) > limit:
-            raise too_large
-    return bytes(body)
-
