@@ -1,41 +1,49 @@
-"""Wiring: settings, the upstream client, the chat page, the API routes; then serve."""
+"""Wiring: settings, the database, the upstream client, the pages and the API routes; then serve."""
 
+import asyncio
+import dataclasses
 import logging
 import sys
-import uuid
 
 import uvicorn
 from fastapi import FastAPI
 from nicegui import app as nicegui_app
-from nicegui import helpers, ui
+from nicegui import background_tasks, helpers, ui
 
 from app.api import routes as api
 from app.api.dispatcher import Dispatcher
-from app.chat.conversation import Conversation, Conversations
-from app.config import ConfigError, load_settings
+from app.chat.chats import Chats
+from app.config import ConfigError, load_settings, stable_secret
+from app.store import StoreError, open_store
 from app.upstream import Upstream, demo
-from components import chat, sign_in
+from app.web import pages
 
 try:
     settings = load_settings()
 except ConfigError as error:
     sys.exit(f'Configuration error: {error}')
+if not settings.storage_secret_set:  # a secret that changed on restart would give every browser a new identity
+    settings = dataclasses.replace(settings, storage_secret=stable_secret(settings.data_dir))
 
 upstream = Upstream(settings)
-conversations = Conversations(lambda: Conversation(upstream, settings.models[0]))
-nicegui_app.on_shutdown(upstream.aclose)
+chats = Chats(upstream, model=settings.models[0], spawn=background_tasks.create)
 
 
-async def root() -> None:
-    """The chat page; its conversation lives on the server, keyed by browser tab, so a reload keeps it."""
-    await ui.context.client.connected()
-    if settings.app_password and nicegui_app.storage.user.get('signed_in') != settings.sign_in_tag:
-        sign_in.create(settings.password_ok, on_success=lambda: (
-            nicegui_app.storage.user.update(signed_in=settings.sign_in_tag), ui.navigate.reload()))
-        return
-    key = nicegui_app.storage.tab.setdefault('conversation', uuid.uuid4().hex)
-    chat.create(conversations.get(key), models=settings.models, demo=settings.demo)
+async def start_chats() -> None:
+    """Open the database (migrating it) and start the chat runtime."""
+    await chats.start(await open_store(settings.database))
 
+
+async def stop_chats() -> None:
+    """Save every reply in flight as interrupted, then close the database and the upstream connections."""
+    await chats.shutdown()
+    await chats.store.close()
+    await upstream.aclose()
+
+
+nicegui_app.on_startup(start_chats)
+nicegui_app.on_shutdown(stop_chats)
+pages.register(chats, settings)
 
 # The API lives on a parent app, outside NiceGUI's per-route middlewares (gzip would buffer the stream).
 server = FastAPI(title='NiceChat', summary='Chat with OpenAI-compatible models; raw NDJSON streaming API.')
@@ -44,13 +52,24 @@ server.include_router(api_router)
 if settings.demo:
     server.include_router(demo.create_router(settings.demo_token_delay, settings.max_request_bytes))
 
+
+async def check_database() -> None:
+    """Open (and migrate) the database once before serving, so a bad DATABASE_URL stops start-up with one line."""
+    store = await open_store(settings.database)
+    await store.close()
+
+
 if helpers.is_user_simulation():  # NiceGUI's `user` test fixture drives its own app in-process
-    ui.run(root, title='NiceChat', storage_secret=settings.storage_secret)
+    ui.run(title='NiceChat', storage_secret=settings.storage_secret)
 else:
-    ui.run_with(server, root=root, title='NiceChat', storage_secret=settings.storage_secret)
+    ui.run_with(server, title='NiceChat', storage_secret=settings.storage_secret)
     if __name__ == '__main__':
         # Our own loggers (app.*) need a handler too; without one Python prints bare messages with no level.
         logging.basicConfig(level=logging.WARNING, format='%(levelname)s:     %(name)s: %(message)s')
+        try:
+            asyncio.run(check_database())
+        except StoreError as error:
+            sys.exit(f'Database error: {error}')
         mode = 'demo mode' if settings.demo else f'model {settings.models[0]} at {settings.upstream_display}'
         print(f'NiceChat on http://{settings.host}:{settings.port} ({mode})', flush=True)
         if settings.exposed:

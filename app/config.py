@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import ipaddress
 import os
 import secrets
 from collections.abc import Mapping
@@ -24,6 +25,10 @@ DEFAULT_UPSTREAM_TIMEOUT = 60.0
 # While no token has arrived, an API stream sends a ping line this often, so proxies do not cut an idle
 # connection (nginx's default proxy_read_timeout is 60 s; 15 s leaves room for stricter ones).
 DEFAULT_PING_INTERVAL = 15.0
+# Folder for the SQLite database and the generated storage secret (git-ignored).
+DEFAULT_DATA_DIR = 'data'
+# Addresses a TRUSTED_USER_HEADER is honoured from: a proxy on this machine.
+DEFAULT_TRUSTED_PROXIES = ('127.0.0.1/32', '::1/128')
 # Pause between two demo-model tokens: about the pace of a hosted model.
 DEFAULT_DEMO_TOKEN_DELAY = 0.02
 
@@ -51,6 +56,16 @@ class Settings:
     upstream_retries: int = 2
     demo_token_delay: float = DEFAULT_DEMO_TOKEN_DELAY
     ping_interval: float = DEFAULT_PING_INTERVAL
+    data_dir: str = DEFAULT_DATA_DIR
+    database_url: str = ''  # empty: the SQLite file in data_dir
+    storage_secret_set: bool = False  # STORAGE_SECRET was given; otherwise main keeps one in data_dir
+    trusted_user_header: str | None = None
+    trusted_proxies: tuple[str, ...] = DEFAULT_TRUSTED_PROXIES
+
+    @property
+    def database(self) -> str:
+        """The database URL: DATABASE_URL, or a SQLite file in the data folder."""
+        return self.database_url or f'sqlite:///{self.data_dir}/nicechat.db'
 
     @property
     def demo(self) -> bool:
@@ -99,7 +114,9 @@ class Settings:
     def secrets(self) -> tuple[str, ...]:
         """Values that must never appear in any output."""
         url = self.base_url if self.base_url and self.upstream_display != self.base_url else None
-        return tuple(s for s in (self.api_key, self.storage_secret, self.app_password, url, *self.api_tokens) if s)
+        password = urlsplit(self.database_url).password if self.database_url else None
+        return tuple(s for s in (self.api_key, self.storage_secret, self.app_password, url, password, *self.api_tokens)
+                     if s)
 
 
 def load_settings(environ: Mapping[str, str] | None = None, env_file: str | Path | None = '.env') -> Settings:
@@ -135,7 +152,11 @@ def load_settings(environ: Mapping[str, str] | None = None, env_file: str | Path
         'ping_interval': _float('PING_INTERVAL', get('PING_INTERVAL'), DEFAULT_PING_INTERVAL, low=0.05),
     }
     if secret := get('STORAGE_SECRET'):
-        kwargs['storage_secret'] = secret
+        kwargs['storage_secret'], kwargs['storage_secret_set'] = secret, True
+    kwargs['data_dir'] = get('DATA_DIR') or DEFAULT_DATA_DIR
+    kwargs['database_url'] = _database_url(get('DATABASE_URL'))
+    kwargs['trusted_user_header'] = get('TRUSTED_USER_HEADER')
+    kwargs['trusted_proxies'] = _networks('TRUSTED_PROXIES', get('TRUSTED_PROXIES'))
     return Settings(**kwargs)  # type: ignore[arg-type]
 
 
@@ -179,3 +200,36 @@ def _url(name: str, value: str | None) -> str | None:
     except ValueError:
         raise ConfigError(f'{name} has an invalid port: {shown}') from None
     return value.rstrip('/')
+
+
+def _database_url(value: str | None) -> str:
+    if value is None:
+        return ''
+    scheme = value.split(':', 1)[0].split('+', 1)[0]
+    if scheme not in {'sqlite', 'postgresql', 'postgres'}:
+        raise ConfigError(f'DATABASE_URL must start with sqlite:/// or postgresql://, got a {scheme or "bare"} URL')
+    return value
+
+
+def _networks(name: str, value: str | None) -> tuple[str, ...]:
+    if value is None:
+        return DEFAULT_TRUSTED_PROXIES
+    networks = []
+    for part in _split(value):
+        try:
+            networks.append(str(ipaddress.ip_network(part, strict=False)))
+        except ValueError:
+            raise ConfigError(f'{name} must be comma-separated IP addresses or networks, got {part!r}') from None
+    return tuple(networks)
+
+
+def stable_secret(data_dir: str | Path) -> str:
+    """The storage secret kept in the data folder, made on first start, so browser identities survive restarts."""
+    path = Path(data_dir) / 'storage-secret'
+    if path.is_file() and (secret := path.read_text().strip()):
+        return secret
+    path.parent.mkdir(parents=True, exist_ok=True)
+    secret = secrets.token_urlsafe(32)
+    path.touch(mode=0o600)
+    path.write_text(secret)
+    return secret

@@ -9,7 +9,7 @@ from nicegui import ui
 from .streaming_markdown import StreamingMarkdown
 
 if TYPE_CHECKING:
-    from app.chat.conversation import Message
+    from app.chat.message import Message
 
 
 class MessageView:
@@ -76,4 +76,9 @@ class MessageView:
         elif self.message.stopped:
             self.status.text = '■ Stopped'
             self.status.classes('text-gray-500')
+            self.status.set_visibility(True)
+        elif self.message.interrupted:
+            self.status.text = '⚠ Interrupted: the server stopped while this reply was streaming; the text is what ' \
+                'had arrived.'
+            self.status.classes('text-amber-800').props('role=status')
             self.status.set_visibility(True)

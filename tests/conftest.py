@@ -52,6 +52,15 @@ def app_env(upstream: FakeUpstream | None, **extra: str) -> dict[str, str]:
     return env | extra
 
 
+@pytest.fixture(autouse=True)
+def data_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A fresh data folder (SQLite database, storage secret) for each test's in-process app."""
+    folder = tmp_path / 'data'
+    monkeypatch.setenv('DATA_DIR', str(folder))
+    monkeypatch.delenv('DATABASE_URL', raising=False)
+    return folder
+
+
 @pytest.fixture
 def configured(upstream: FakeUpstream, monkeypatch: pytest.MonkeyPatch) -> FakeUpstream:
     """Point the app (as the `user` fixture will load it) at the fake upstream; request this before `user`."""
@@ -97,7 +106,8 @@ class LiveApp:
 def start_app(env: dict[str, str], log_path: Path) -> LiveApp:
     """Run `python main.py` with `env` on a free port and wait until it answers."""
     port = free_port()
-    full_env = {**os.environ, **env, 'HOST': '127.0.0.1', 'PORT': str(port), 'PYTHONUNBUFFERED': '1'}
+    full_env = {**os.environ, 'DATA_DIR': str(log_path.parent / 'data'), **env, 'HOST': '127.0.0.1',
+                'PORT': str(port), 'PYTHONUNBUFFERED': '1'}
     full_env.pop('PYTEST_CURRENT_TEST', None)  # NiceGUI changes behaviour under pytest; this is a real run
     full_env.pop('NICEGUI_USER_SIMULATION', None)
     log = log_path.open('wb')

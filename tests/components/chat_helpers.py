@@ -27,3 +27,22 @@ async def send(user: User, text: str) -> None:
 async def finished(record: Record) -> None:
     """Wait until the fake upstream is done with a request (completed or abandoned by the client)."""
     assert await asyncio.to_thread(record.finished.wait, 10), 'upstream request never finished'
+
+
+async def conversation_link(user: User) -> str:
+    """The address of the conversation the page shows, as its entry in the sidebar links to it."""
+    for _ in range(STREAM_RETRIES):
+        current = [link for link in user.find(ui.link).elements if link.props.get('aria-current') == 'page']
+        if current:
+            return str(current[0].props['href'])
+        await asyncio.sleep(0.1)  # the sidebar refreshes in a background task after the first message is saved
+    raise AssertionError('the sidebar never showed the current conversation')
+
+
+async def notified(user: User, text: str) -> None:
+    """Wait for a notification containing `text` (handlers that await run after the click returns)."""
+    for _ in range(STREAM_RETRIES):
+        if user.notify.contains(text):
+            return
+        await asyncio.sleep(0.1)  # polled like should_see: the simulated user offers no event for notifications
+    raise AssertionError(f'no notification with {text!r}')

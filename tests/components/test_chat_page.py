@@ -12,7 +12,8 @@ import pytest
 from nicegui import ui
 from nicegui.testing import User
 
-from tests.components.chat_helpers import STREAM_RETRIES, finished, open_chat, send
+from app.chat import conversation
+from tests.components.chat_helpers import STREAM_RETRIES, conversation_link, finished, notified, open_chat, send
 from tests.conftest import app_env
 from tests.fake_upstream import FakeUpstream, Script
 
@@ -68,37 +69,43 @@ async def test_stop_cancels_the_upstream_request(configured: FakeUpstream, user:
     await user.should_not_see(marker='stop')
 
 
-async def test_closing_the_tab_cancels_the_upstream_request(configured: FakeUpstream, user: User) -> None:
-    configured.queue(Script(tokens=['tick '] * 500, delay=0.02))
+async def test_closing_the_tab_keeps_the_reply_going_and_saves_it(configured: FakeUpstream, user: User) -> None:
+    configured.queue(Script(tokens=['tick '] * 40, delay=0.02))
     await open_chat(user)
-    await send(user, 'count forever')
+    await send(user, 'count')
     await user.should_see('tick', retries=STREAM_RETRIES)
+    link = await conversation_link(user)
     assert user.client is not None
     user.client.delete()  # what NiceGUI does once a closed tab has not come back within reconnect_timeout
     record = configured.records[0]
-    assert await asyncio.to_thread(record.disconnected.wait, 2), 'the upstream never saw the tab close'
-    assert record.tokens_sent < 500
+    await finished(record)
+    assert not record.disconnected.is_set(), 'closing the tab cut the reply'
+    await user.open(link)  # back later: the whole reply is there
+    await user.should_see('tick ' * 39 + 'tick', retries=STREAM_RETRIES)
 
 
-async def test_reload_shows_the_whole_conversation(configured: FakeUpstream, user: User) -> None:
+async def test_a_conversation_has_its_own_address_that_shows_it_after_a_reload(
+        configured: FakeUpstream, user: User) -> None:
     configured.queue(Script(tokens=['Kept', ' across', ' reloads']))
     await open_chat(user)
     await send(user, 'remember me')
     await user.should_see('Kept across reloads', retries=STREAM_RETRIES)
     await finished(configured.records[0])
-    await open_chat(user)  # same tab: the server rebuilds the page from its copy of the conversation
+    link = await conversation_link(user)
+    await user.open(link)
     await user.should_see('remember me')
     await user.should_see('Kept across reloads')
 
 
-async def test_new_chat_forgets_the_history(configured: FakeUpstream, user: User) -> None:
+async def test_new_chat_starts_an_empty_conversation(configured: FakeUpstream, user: User) -> None:
     configured.queue(Script(tokens=['one']), Script(tokens=['two']))
     await open_chat(user)
     await send(user, 'old topic')
     await user.should_see('one', retries=STREAM_RETRIES)
     await user.should_see(marker='send')
-    user.find('New chat').click()
-    await user.should_not_see('old topic')
+    user.find(marker='new-chat').click()
+    await user.should_see(marker='send')
+    await user.should_not_see('one')
     await send(user, 'new topic')
     await user.should_see('two', retries=STREAM_RETRIES)
     assert configured.records[1].messages == [{'role': 'user', 'content': 'new topic'}]
@@ -136,24 +143,27 @@ async def test_model_picker_when_several_models_are_allowed(user_factory: Any, u
     assert upstream.records[0].body['model'] == 'big-model'
 
 
-async def test_new_chat_clears_every_open_view(configured: FakeUpstream, create_user: Any) -> None:
-    configured.queue(Script(tokens=['shared']))
-    first, second = create_user(), create_user()
-    second.tab_id = first.tab_id  # the same browser tab seen twice (a reload racing the old page)
+async def test_two_tabs_on_one_conversation_both_follow_the_reply(configured: FakeUpstream, create_user: Any) -> None:
+    configured.queue(Script(tokens=['shared'] + [' word'] * 30, delay=0.02))
+    first = create_user()
     await open_chat(first)
     await send(first, 'hello')
     await first.should_see('shared', retries=STREAM_RETRIES)
-    await open_chat(second)
-    await second.should_see('shared')
-    first.find('New chat').click()
-    await second.should_not_see('shared')
+    second = create_user()
+    second.http_client.cookies = first.http_client.cookies  # the same browser, a second tab
+    await second.open(await conversation_link(first))
+    await second.should_see('shared' + ' word' * 30, retries=STREAM_RETRIES)
+    await first.should_see('shared' + ' word' * 30, retries=STREAM_RETRIES)
+    assert len(configured.records) == 1
 
 
-async def test_stop_in_the_same_turn_as_send_ends_cleanly(configured: FakeUpstream, user: User) -> None:
+async def test_stop_right_after_send_ends_cleanly(configured: FakeUpstream, user: User) -> None:
+    configured.queue(Script(tokens=['tick '] * 500, delay=0.02))
     await open_chat(user)
     user.find(ui.textarea).type('never mind')
     user.find(marker='send').click()
-    user.find(marker='stop').click()  # before the reply task has taken its first step
+    await user.should_see(marker='stop')  # shown as soon as Send is handled, while the turn is being saved
+    user.find(marker='stop').click()
     await user.should_see('Stopped', retries=STREAM_RETRIES)
     await user.should_see(marker='send')
     await user.should_not_see(marker='stop')
@@ -161,12 +171,12 @@ async def test_stop_in_the_same_turn_as_send_ends_cleanly(configured: FakeUpstre
 
 async def test_too_long_conversation_is_refused_and_the_prompt_kept(
         configured: FakeUpstream, user: User, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr('app.chat.conversation.MAX_CONVERSATION_CHARS', 50)
+    monkeypatch.setattr(conversation, 'MAX_CONVERSATION_CHARS', 50)
     await open_chat(user)
     await send(user, 'x' * 30)
     await user.should_see('Hello, world!', retries=STREAM_RETRIES)  # 30 + 13 characters so far
     await user.should_see(marker='send')
     await send(user, 'y' * 10)
-    assert user.notify.contains('grown too long')
+    await notified(user, 'grown too long')
     assert user.find(ui.textarea).elements.pop().value == 'y' * 10  # nothing typed is lost
     assert len(configured.records) == 1

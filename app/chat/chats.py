@@ -1,0 +1,235 @@
+"""All conversations of this process: opened from the database, held while in use, saved as their replies stream.
+
+Writes stay off the hot path: a delta only marks its message dirty; every CHECKPOINT_INTERVAL one transaction saves
+every dirty reply, and a reply is saved in full when it ends. So a reply costs O(seconds streamed) writes, a hard kill
+loses at most the last interval of text, and a clean shutdown saves every reply in flight as interrupted.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable, Coroutine
+from typing import Any
+
+from ..errors import ChatError
+from ..store import ConversationSummary, MessageRecord, Store, new_id
+from ..upstream import Upstream
+from .conversation import Conversation
+from .message import Message
+
+log = logging.getLogger(__name__)
+
+# Seconds between checkpoints of streaming replies: what a hard kill can lose at most.
+CHECKPOINT_INTERVAL = 1.0
+# Characters of messages held in memory by all open conversations together (about that many bytes for ASCII text;
+# up to 4 per character for other scripts). Opening one more past it is refused with a "server busy" message.
+MAX_HELD_CHARS = 200_000_000
+
+# Seconds a request waits for the database to open at start-up before it is told to try again.
+READY_TIMEOUT = 10.0
+
+Spawn = Callable[..., asyncio.Task[Any]]
+
+
+def _spawn(coroutine: Coroutine[Any, Any, Any], *, name: str) -> asyncio.Task[Any]:
+    return asyncio.create_task(coroutine, name=name)
+
+
+class Chats:
+    """Opens, creates, lists and deletes a person's conversations; keeps the ones in use; checkpoints replies."""
+
+    def __init__(self, upstream: Upstream, *, model: str, spawn: Spawn = _spawn,
+                 max_held_chars: int = MAX_HELD_CHARS, checkpoint_interval: float = CHECKPOINT_INTERVAL) -> None:
+        self.store: Store  # given to start(): the database opens with the event loop
+        self.upstream = upstream
+        self.model = model
+        self.spawn = spawn
+        self.max_held_chars = max_held_chars
+        self.checkpoint_interval = checkpoint_interval
+        self.closing = False
+        self.live: dict[str, Conversation] = {}
+        self.dirty: set[Message] = set()  # streaming replies changed since the last checkpoint
+        self._loading: dict[str, asyncio.Future[Conversation | None]] = {}
+        self._writes = asyncio.Lock()  # one write at a time, in order: a checkpoint never overwrites a final save
+        self._saves: set[asyncio.Task[None]] = set()
+        self._checkpoints: asyncio.Task[None] | None = None
+        self._list_watchers: dict[str, set[Callable[[], object]]] = {}
+        self._started = asyncio.Event()
+
+    async def start(self, store: Store) -> int:
+        """Use `store`; mark replies a crash left streaming as interrupted, start checkpointing; returns how many."""
+        self.store = store
+        recovered = await self.store.recover_interrupted()
+        self._checkpoints = self.spawn(self._checkpoint_loop(), name='checkpoints')
+        self._started.set()
+        return recovered
+
+    async def ready(self) -> None:
+        """Wait until start() has run (NiceGUI runs start-up handlers as tasks, so a request can come first)."""
+        try:
+            await asyncio.wait_for(self._started.wait(), READY_TIMEOUT)
+        except TimeoutError:
+            raise ChatError('not_ready', 'The server is still starting (or its database failed to open); try again '
+                            'in a moment.', 503) from None
+
+    @property
+    def held_chars(self) -> int:
+        """Characters of messages held by the open conversations."""
+        return sum(conversation.size for conversation in self.live.values())
+
+    def draft(self, owner_id: str) -> Conversation:
+        """A new, empty conversation; it reaches the database with its first message."""
+        return Conversation(self, id=new_id(), owner_id=owner_id, model=self.model)
+
+    async def open(self, owner_id: str, conversation_id: str) -> Conversation | None:
+        """The person's conversation, from memory or the database; None when it is not theirs or does not exist."""
+        if (live := self.live.get(conversation_id)) is not None:
+            return live if live.owner_id == owner_id else None
+        if (loading := self._loading.get(conversation_id)) is None:  # two tabs opening it at once share one load
+            loading = self._loading[conversation_id] = asyncio.ensure_future(self._load(owner_id, conversation_id))
+            loading.add_done_callback(lambda _: self._loading.pop(conversation_id, None))
+        conversation = await asyncio.shield(loading)
+        return conversation if conversation is not None and conversation.owner_id == owner_id else None
+
+    async def _load(self, owner_id: str, conversation_id: str) -> Conversation | None:
+        record = await self.store.conversation(owner_id, conversation_id)
+        if record is None:
+            return None
+        messages = [Message.from_record(m) for m in visible_branch(await self.store.messages(record.id))]
+        size = sum(message.size for message in messages)
+        if self.held_chars + size > self.max_held_chars:
+            raise ChatError('server_busy', 'The server is holding too many open conversations right now; close some '
+                            'tabs or try again in a minute.', 503)
+        conversation = Conversation(self, id=record.id, owner_id=owner_id, model=record.model, title=record.title,
+                                    system_prompt=record.system_prompt, messages=messages, stored=True)
+        self.live[record.id] = conversation
+        return conversation
+
+    def release(self, conversation: Conversation) -> None:
+        """Forget a conversation nobody shows and no reply streams into: it is all in the database."""
+        if not len(conversation.views) and not conversation.busy and self.live.get(conversation.id) is conversation:
+            del self.live[conversation.id]
+
+    async def save_turn(self, conversation: Conversation, user: Message, reply: Message, *, title: str) -> None:
+        """Insert a prompt and its (empty, streaming) reply; a new conversation is created first."""
+        if conversation.size + self.held_chars > self.max_held_chars and conversation.id not in self.live:
+            raise ChatError('server_busy', 'The server is holding too many open conversations right now; try again '
+                            'in a minute.', 503)
+        async with self._writes:
+            if not conversation.stored:
+                await self.store.create_conversation(conversation.owner_id, title=title, model=conversation.model,
+                                                     system_prompt=conversation.system_prompt, id=conversation.id)
+                conversation.stored, conversation.title = True, title
+                self.live[conversation.id] = conversation
+            await self.store.add_messages(conversation.id, [user.to_new(), reply.to_new()])
+        self.lists_changed(conversation.owner_id)
+
+    def save_final(self, message: Message) -> None:
+        """Save a message that has stopped streaming, in full, soon (in order after any checkpoint under way)."""
+        self.dirty.discard(message)
+        task = self.spawn(self._save([message]), name='save reply')
+        self._saves.add(task)
+        task.add_done_callback(self._saves.discard)
+
+    async def settle(self) -> None:
+        """Wait until every final save under way has been written."""
+        await asyncio.gather(*list(self._saves), return_exceptions=True)
+
+    async def checkpoint(self) -> None:
+        """Save every reply changed since the last checkpoint, in one transaction."""
+        if self.dirty:
+            messages, self.dirty = list(self.dirty), set()
+            await self._save(messages)
+
+    async def _save(self, messages: list[Message]) -> None:
+        updates = [message.to_update() for message in messages]
+        async with self._writes:
+            try:
+                await self.store.save_messages(updates)
+            except Exception as exc:  # the database is down: keep the text in memory, try again at the next tick
+                log.error('could not save %d message(s): %s', len(updates), type(exc).__name__)
+                self.dirty.update(message for message in messages if message.streaming)
+
+    async def _checkpoint_loop(self) -> None:
+        while True:
+            await asyncio.sleep(self.checkpoint_interval)
+            await self.checkpoint()
+
+    async def shutdown(self) -> None:
+        """Stop every reply in flight, save each as interrupted with all its text, and stop checkpointing."""
+        self.closing = True
+        conversations = list(self.live.values())
+        for conversation in conversations:
+            conversation.stop()
+        await asyncio.gather(*(conversation.wait() for conversation in conversations))
+        await self.settle()
+        await self.checkpoint()
+        if self._checkpoints is not None:
+            self._checkpoints.cancel()
+
+    async def conversations(self, owner_id: str, *, query: str | None = None, limit: int = 50,
+                            before: tuple[Any, str] | None = None) -> list[ConversationSummary]:
+        """A page of the person's conversations, newest activity first; `query` filters by title and text."""
+        return await self.store.conversations(owner_id, query=query or None, limit=limit, before=before)
+
+    async def rename(self, owner_id: str, conversation_id: str, title: str) -> bool:
+        """Rename the person's conversation; False when it is not theirs."""
+        title = ' '.join(title.split())[:200]
+        if not title:
+            raise ChatError('invalid_title', 'A title cannot be empty.', 422)
+        async with self._writes:
+            done = await self.store.rename_conversation(owner_id, conversation_id, title)
+        if done and (live := self.live.get(conversation_id)) is not None:
+            live.title = title
+        self.lists_changed(owner_id)
+        return done
+
+    async def delete(self, owner_id: str, conversation_id: str) -> bool:
+        """Delete the person's conversation with its messages, stopping its reply; False when it is not theirs."""
+        live = self.live.get(conversation_id)
+        if live is not None and live.owner_id == owner_id:
+            live.stop()
+            await live.wait()
+            await self.settle()
+        async with self._writes:
+            done = await self.store.delete_conversation(owner_id, conversation_id)
+        if done and live is not None and live.owner_id == owner_id:
+            self.live.pop(conversation_id, None)
+            live.views.notify(lambda view: view.on_deleted())
+        self.lists_changed(owner_id)
+        return done
+
+    def watch_lists(self, owner_id: str, callback: Callable[[], object]) -> Callable[[], None]:
+        """Call `callback` whenever the person's list of conversations changes; returns the function that stops it."""
+        watchers = self._list_watchers.setdefault(owner_id, set())
+        watchers.add(callback)
+
+        def unwatch() -> None:
+            watchers.discard(callback)
+            if not watchers:
+                self._list_watchers.pop(owner_id, None)
+        return unwatch
+
+    def lists_changed(self, owner_id: str) -> None:
+        """Tell every open sidebar of the person that their list changed."""
+        for callback in list(self._list_watchers.get(owner_id, ())):
+            try:
+                callback()
+            except Exception:
+                log.exception('a conversation list watcher failed')
+
+
+def visible_branch(records: list[MessageRecord]) -> list[MessageRecord]:
+    """The messages shown: from the newest message back through its parents to the first (branches come later)."""
+    if not records:
+        return []
+    by_id = {record.id: record for record in records}
+    branch: list[MessageRecord] = []
+    record = records[-1]
+    while len(branch) < len(records):  # bounded: a corrupted parent chain cannot loop forever
+        branch.append(record)
+        if record.parent_id is None or (parent := by_id.get(record.parent_id)) is None:
+            break
+        record = parent
+    return branch[::-1]

@@ -1,0 +1,1 @@
+"""The pages: who the person is, and the routes that build the chat page for them."""

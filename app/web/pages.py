@@ -1,0 +1,68 @@
+"""The page routes: `/` starts a new chat, `/c/<id>` opens one of the person's conversations."""
+
+from __future__ import annotations
+
+from fastapi import HTTPException
+from fastapi.responses import HTMLResponse
+from nicegui import app, background_tasks, ui
+from starlette.requests import Request
+
+from components import chat, sidebar, sign_in
+
+from ..chat.chats import Chats
+from ..chat.conversation import Conversation
+from ..config import Settings
+from .identity import Refused, person_key
+
+
+def register(chats: Chats, settings: Settings) -> None:
+    """Add the pages to NiceGUI; unknown paths get NiceGUI's 404 page, and so does a conversation not the person's."""
+
+    async def owner_of(request: Request) -> str | HTMLResponse | None:
+        """The person's user id; an HTML refusal; or None when the password page was shown instead."""
+        try:
+            key = person_key(request, str(app.storage.browser['id']), settings)
+        except Refused as refusal:
+            return HTMLResponse(f'<!doctype html><title>NiceChat</title><p>{refusal}</p>', status_code=403)
+        if settings.app_password and app.storage.user.get('signed_in') != settings.sign_in_tag:
+            sign_in.create(settings.password_ok, on_success=lambda: _signed_in(settings))
+            return None
+        await chats.ready()
+        return await chats.store.user_id(key)
+
+    @ui.page('/', title='NiceChat')
+    async def new_chat(request: Request) -> HTMLResponse | None:
+        owner = await owner_of(request)
+        if isinstance(owner, str):
+            await _build(chats, settings, chats.draft(owner))
+        return owner if isinstance(owner, HTMLResponse) else None
+
+    @ui.page('/c/{conversation_id}', title='NiceChat')
+    async def open_chat(request: Request, conversation_id: str) -> HTMLResponse | None:
+        owner = await owner_of(request)
+        if isinstance(owner, str):
+            conversation = await chats.open(owner, conversation_id)
+            if conversation is None:  # missing and someone else's look the same: ids cannot be probed
+                raise HTTPException(status_code=404)
+            await _build(chats, settings, conversation)
+        return owner if isinstance(owner, HTMLResponse) else None
+
+
+def _signed_in(settings: Settings) -> None:
+    app.storage.user.update(signed_in=settings.sign_in_tag)
+    ui.navigate.reload()
+
+
+async def _build(chats: Chats, settings: Settings, conversation: Conversation) -> None:
+    """The chat page with the person's conversations in a drawer."""
+    owner = conversation.owner_id
+    with ui.left_drawer(bordered=True).props('show-if-above width=280').classes('bg-gray-50 p-2') as drawer:
+        bar = sidebar.Sidebar(
+            load=lambda query, before: chats.conversations(owner, query=query, limit=sidebar.PAGE_SIZE, before=before),
+            rename=lambda cid, title: chats.rename(owner, cid, title),
+            delete=lambda cid: chats.delete(owner, cid),
+            current_id=conversation.id)
+    await bar.refresh()
+    unwatch = chats.watch_lists(owner, lambda: background_tasks.create(bar.refresh(), name='refresh sidebar'))
+    ui.context.client.on_delete(unwatch)
+    chat.create(conversation, models=settings.models, demo=settings.demo, on_menu=drawer.toggle)

@@ -1,0 +1,133 @@
+"""The drawer of a person's conversations: newest first, grouped by day, searchable, paged, with rename and delete."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any, Protocol
+
+from nicegui import ui
+
+# Conversations fetched per page of the list: 10,000 must not reach the browser at once.
+PAGE_SIZE = 50
+# Milliseconds the search box waits after the last keystroke before it searches.
+SEARCH_DEBOUNCE_MS = 250
+
+
+class Summary(Protocol):
+    """What the list shows of one conversation."""
+
+    @property
+    def id(self) -> str: ...
+    @property
+    def title(self) -> str: ...
+    @property
+    def updated_at(self) -> dt.datetime: ...
+
+
+Load = Callable[[str | None, tuple[dt.datetime, str] | None], Awaitable[Sequence[Summary]]]
+
+
+class Sidebar:
+    """A `nav` labelled "Conversations": a search box and the list, each entry a link to its `/c/<id>` page."""
+
+    def __init__(self, *, load: Load, rename: Callable[[str, str], Awaitable[Any]],
+                 delete: Callable[[str], Awaitable[Any]], current_id: str | None) -> None:
+        self._load, self._rename, self._delete, self.current_id = load, rename, delete, current_id
+        self._items: list[Summary] = []
+        with ui.element('nav').props('aria-label=Conversations').classes('w-full column gap-2'):
+            self.search = ui.input(placeholder='Search conversations') \
+                .props(f'aria-label="Search conversations" dense outlined clearable debounce={SEARCH_DEBOUNCE_MS}') \
+                .classes('w-full').mark('search')
+            self.search.on_value_change(self.refresh)
+            self.list = ui.column().classes('w-full gap-0')
+            self.more = ui.button('Load more', on_click=self.load_more).props('flat dense no-caps').classes('w-full')
+            self.more.set_visibility(False)
+
+    async def refresh(self) -> None:
+        """Load the first page again (after a search, or a change in another tab)."""
+        self._items = list(await self._load(self._query(), None))
+        self._render()
+
+    async def load_more(self) -> None:
+        """Append the next page of older conversations."""
+        if self._items:
+            last = self._items[-1]
+            self._items += await self._load(self._query(), (last.updated_at, last.id))
+            self._render()
+
+    def _query(self) -> str | None:
+        return (self.search.value or '').strip() or None
+
+    def _render(self) -> None:
+        self.list.clear()
+        today = dt.datetime.now(dt.UTC).date()
+        group = None
+        with self.list:
+            if not self._items:
+                empty = 'No matches.' if self._query() else 'No conversations yet.'
+                ui.label(empty).classes('text-sm text-gray-500 p-2')
+            for item in self._items:
+                if (name := day_group(item.updated_at.date(), today)) != group:
+                    group = name
+                    ui.label(name).classes('text-xs font-semibold text-gray-500 pt-3 px-2')
+                self._entry(item)
+        self.more.set_visibility(len(self._items) % PAGE_SIZE == 0 and bool(self._items))
+
+    def _entry(self, item: Summary) -> None:
+        current = item.id == self.current_id
+        with ui.row().classes('w-full items-center no-wrap gap-0 rounded ' + ('bg-blue-100' if current else '')):
+            link = ui.link(item.title, f'/c/{item.id}') \
+                .classes('grow truncate px-2 py-1 text-sm no-underline text-inherit')
+            if current:
+                link.props('aria-current=page')
+            ui.button(icon='edit', on_click=lambda item=item: self._ask_rename(item)) \
+                .props('flat dense round size=sm aria-label=Rename').mark('rename')
+            ui.button(icon='delete', on_click=lambda item=item: self._ask_delete(item)) \
+                .props('flat dense round size=sm aria-label=Delete').mark('delete')
+
+    def _ask_rename(self, item: Summary) -> None:
+        with ui.dialog() as dialog, ui.card().classes('w-80'):
+            ui.label('Rename conversation').classes('font-semibold')
+            title = ui.input('Title', value=item.title).props('autofocus outlined dense').classes('w-full') \
+                .mark('title')
+
+            async def save() -> None:
+                try:
+                    await self._rename(item.id, title.value or '')
+                except Exception as error:  # ChatError: an empty title; the dialog stays open with the text
+                    ui.notify(str(error), type='warning')
+                    return
+                dialog.close()
+
+            title.on('keydown.enter', save)
+            with ui.row().classes('w-full justify-end'):
+                ui.button('Cancel', on_click=dialog.close).props('flat')
+                ui.button('Save', on_click=save)
+        dialog.open()
+
+    def _ask_delete(self, item: Summary) -> None:
+        with ui.dialog() as dialog, ui.card().classes('w-80'):
+            ui.label(f'Delete “{item.title}”?').classes('font-semibold break-words')
+            ui.label('Its messages are deleted too. This cannot be undone.').classes('text-sm text-gray-600')
+
+            async def delete() -> None:
+                dialog.close()
+                await self._delete(item.id)
+
+            with ui.row().classes('w-full justify-end'):
+                ui.button('Cancel', on_click=dialog.close).props('flat')
+                ui.button('Delete', on_click=delete, color='red').mark('confirm-delete')
+        dialog.open()
+
+
+def day_group(day: dt.date, today: dt.date) -> str:
+    """The sidebar group a conversation last active on `day` belongs to."""
+    age = (today - day).days
+    if age <= 0:
+        return 'Today'
+    if age == 1:
+        return 'Yesterday'
+    if age <= 7:
+        return 'Previous 7 days'
+    return 'Older'

@@ -1,0 +1,201 @@
+"""Conversations that last: each turn is saved, replies are checkpointed, shutdown and crashes lose nothing shown."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from app.chat.chats import Chats
+from app.chat.message import COMPLETE, FAILED, INTERRUPTED, STOPPED, STREAMING
+from app.config import load_settings
+from app.errors import ChatError
+from app.store import NewMessage, Store
+from app.upstream import Upstream
+from tests.app.chat.conftest import Recorder
+from tests.conftest import app_env
+from tests.fake_upstream import FakeUpstream, Script
+
+EVENT_TIMEOUT = 10
+
+
+async def wait(event: asyncio.Event) -> None:
+    await asyncio.wait_for(event.wait(), EVENT_TIMEOUT)
+
+
+async def test_a_turn_is_saved_with_its_reply_stats_and_the_conversation_is_listed(
+        chats: Chats, store: Store, upstream: FakeUpstream) -> None:
+    upstream.queue(Script(tokens=['Saved', ' reply']))
+    owner = await store.user_id('browser:a')
+    conversation = chats.draft(owner)
+    view = Recorder()
+    conversation.attach(view)
+    await conversation.send('  First line of the prompt  \nsecond line')
+    await wait(view.finished)
+    await chats.settle()
+    record = await store.conversation(owner, conversation.id)
+    assert record is not None and record.title == 'First line of the prompt'
+    user, reply = await store.messages(conversation.id)
+    assert (user.role, user.content, user.parent_id) == ('user', '  First line of the prompt  \nsecond line', None)
+    assert (reply.role, reply.content, reply.status, reply.parent_id) == ('assistant', 'Saved reply', COMPLETE, user.id)
+    assert reply.finish_reason == 'stop' and reply.usage == {'prompt_tokens': 5, 'completion_tokens': 4,
+                                                              'total_tokens': 9}
+    assert reply.timing is not None and reply.timing['total_s'] is not None and reply.timing['ttft_s'] is not None
+    assert [c.id for c in await chats.conversations(owner)] == [conversation.id]
+    assert await chats.conversations(await store.user_id('browser:b')) == []
+
+
+async def test_writes_grow_with_seconds_streamed_not_with_deltas(
+        chats: Chats, store: Store, upstream: FakeUpstream) -> None:
+    upstream.queue(Script(tokens=['x'] * 400))
+    conversation = chats.draft(await store.user_id('browser:a'))
+    view = Recorder()
+    conversation.attach(view)
+    before = store.writes
+    await conversation.send('go')
+    await wait(view.finished)
+    await chats.settle()
+    assert view.text == 'x' * 400
+    # create + insert of the turn, and the final save: no write per delta (no checkpoint fell inside this test)
+    assert store.writes - before == 3
+
+
+async def test_a_checkpoint_saves_the_text_so_far_of_every_streaming_reply_in_one_write(
+        chats: Chats, store: Store, upstream: FakeUpstream) -> None:
+    upstream.queue(*[Script(tokens=['tick '] * 300, delay=0.02) for _ in range(2)])
+    owner = await store.user_id('browser:a')
+    views, conversations = [Recorder(wanted=25), Recorder(wanted=25)], [chats.draft(owner), chats.draft(owner)]
+    for conversation, view in zip(conversations, views, strict=True):
+        conversation.attach(view)
+        await conversation.send('count')
+    await asyncio.gather(*(wait(view.grew) for view in views))
+    shown = [conversation.messages[-1].content for conversation in conversations]
+    writes = store.writes
+    await chats.checkpoint()
+    assert store.writes == writes + 1
+    for conversation, text in zip(conversations, shown, strict=True):
+        saved = (await store.messages(conversation.id))[-1]
+        assert saved.status == STREAMING
+        assert saved.content.startswith(text) and len(saved.content) >= len(text) >= 25
+
+
+async def test_shutdown_saves_replies_in_flight_as_interrupted_with_all_their_text(
+        chats: Chats, store: Store, upstream: FakeUpstream) -> None:
+    upstream.queue(Script(tokens=['tick '] * 500, delay=0.02))
+    conversation = chats.draft(await store.user_id('browser:a'))
+    view = Recorder(wanted=20)
+    conversation.attach(view)
+    await conversation.send('count')
+    await wait(view.grew)
+    await chats.shutdown()
+    assert await asyncio.to_thread(upstream.records[0].disconnected.wait, 2), 'the upstream kept generating'
+    saved = (await store.messages(conversation.id))[-1]
+    assert saved.status == INTERRUPTED
+    assert saved.content == view.text and len(saved.content) >= 20
+
+
+async def test_stop_and_failure_are_saved_with_their_outcome(
+        chats: Chats, store: Store, upstream: FakeUpstream) -> None:
+    upstream.queue(Script(tokens=['tick '] * 500, delay=0.02), Script(status=500))
+    conversation = chats.draft(await store.user_id('browser:a'))
+    view = Recorder(wanted=10)
+    conversation.attach(view)
+    await conversation.send('count')
+    await wait(view.grew)
+    conversation.stop()
+    await wait(view.finished)
+    view.finished.clear()
+    await conversation.send('again')
+    await wait(view.finished)
+    await chats.settle()
+    messages = await store.messages(conversation.id)
+    assert [m.status for m in messages] == [COMPLETE, STOPPED, COMPLETE, FAILED]
+    assert messages[1].content == view.text
+    assert messages[3].error is not None and '500' in messages[3].error
+    assert conversation.history() == [{'role': 'user', 'content': 'count'},
+                                      {'role': 'assistant', 'content': view.text},
+                                      {'role': 'user', 'content': 'again'}]
+
+
+async def test_a_reply_keeps_streaming_when_its_last_view_goes_and_is_there_on_return(
+        chats: Chats, store: Store, upstream: FakeUpstream) -> None:
+    upstream.queue(Script(tokens=['word '] * 60, delay=0.01))
+    owner = await store.user_id('browser:a')
+    conversation = chats.draft(owner)
+    view = Recorder(wanted=5)
+    conversation.attach(view)
+    await conversation.send('tell me')
+    await wait(view.grew)
+    conversation.detach(view)  # the person switched to another conversation
+    assert await chats.open(owner, conversation.id) is conversation  # still live: the reply streams on
+    await conversation.wait()
+    await chats.settle()
+    assert chats.live == {}  # nobody watching and nothing streaming: forgotten, it is all in the database
+    reopened = await chats.open(owner, conversation.id)
+    assert reopened is not None and reopened is not conversation
+    assert reopened.messages[-1].content == 'word ' * 60 and reopened.messages[-1].status == COMPLETE
+    assert not upstream.records[0].disconnected.is_set()
+
+
+async def test_someone_elses_conversation_cannot_be_opened_renamed_or_deleted(
+        chats: Chats, store: Store, upstream: FakeUpstream) -> None:
+    alice, bob = await store.user_id('browser:alice'), await store.user_id('browser:bob')
+    conversation = chats.draft(alice)
+    view = Recorder()
+    conversation.attach(view)
+    await conversation.send('private')
+    await wait(view.finished)
+    assert await chats.open(bob, conversation.id) is None  # even while it is live in memory
+    assert await chats.rename(bob, conversation.id, 'mine now') is False
+    assert await chats.delete(bob, conversation.id) is False
+    assert (await chats.open(alice, conversation.id)) is conversation
+    assert await chats.delete(alice, conversation.id) is True
+    assert view.deleted and await store.conversation(alice, conversation.id) is None
+
+
+async def test_replies_a_crash_left_streaming_become_interrupted_at_start(store: Store, upstream: FakeUpstream) -> None:
+    owner = await store.user_id('browser:a')
+    record = await store.create_conversation(owner, title='t', model='fake-model')
+    await store.add_messages(record.id, [NewMessage(role='user', content='q'),
+                                         NewMessage(role='assistant', content='half a rep', status=STREAMING)])
+    runtime = Chats(Upstream(load_settings(app_env(upstream), env_file=None)), model='fake-model')
+    assert await runtime.start(store) == 1
+    opened = await runtime.open(owner, record.id)
+    assert opened is not None and opened.messages[-1].status == INTERRUPTED
+    assert opened.messages[-1].content == 'half a rep'
+    await runtime.shutdown()
+
+
+async def test_memory_held_by_open_conversations_is_bounded(chats: Chats, store: Store) -> None:
+    owner = await store.user_id('browser:a')
+    ids = []
+    for text in ('a' * 600, 'b' * 600):
+        record = await store.create_conversation(owner, title='t', model='fake-model')
+        await store.add_messages(record.id, [NewMessage(role='user', content=text)])
+        ids.append(record.id)
+    chats.max_held_chars = 1000
+    first = await chats.open(owner, ids[0])
+    assert first is not None and chats.held_chars == 600
+    view = Recorder()
+    first.attach(view)
+    with pytest.raises(ChatError) as refused:
+        await chats.open(owner, ids[1])
+    assert refused.value.code == 'server_busy' and refused.value.status == 503
+    first.detach(view)
+    assert await chats.open(owner, ids[1]) is not None  # the first was released: room again
+
+
+async def test_stop_while_the_turn_is_being_saved_never_reaches_the_upstream(
+        chats: Chats, store: Store, upstream: FakeUpstream) -> None:
+    conversation = chats.draft(await store.user_id('browser:a'))
+    view = Recorder()
+    conversation.attach(view)
+    sending = asyncio.ensure_future(conversation.send('never mind'))
+    await asyncio.sleep(0)  # one loop turn: send() is now waiting on the database
+    assert conversation.busy
+    conversation.stop()
+    reply = await sending
+    assert reply.status == STOPPED and view.finished.is_set()
+    await chats.settle()
+    assert [m.status for m in await store.messages(conversation.id)] == [COMPLETE, STOPPED]
+    assert upstream.records == []

@@ -1,0 +1,99 @@
+"""The person's conversations in the drawer: listed, searched, renamed, deleted; and nobody else's, ever."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from nicegui import ElementFilter, ui
+from nicegui.client import Client
+from nicegui.testing import User
+
+from tests.components.chat_helpers import STREAM_RETRIES, conversation_link, send
+from tests.fake_upstream import FakeUpstream
+
+
+async def chat_once(user: User, prompt: str) -> str:
+    """Send `prompt` in a new chat, wait for the reply to end, and return the conversation's address."""
+    await user.open('/')
+    await send(user, prompt)
+    await user.should_see(marker='send', retries=STREAM_RETRIES)
+    await user.should_see('Hello, world!', retries=STREAM_RETRIES)
+    return await conversation_link(user)
+
+
+def titles(user: User) -> list[str]:
+    """The titles the drawer lists now (none is not an error here, unlike with `user.find`)."""
+    assert user.client is not None
+    with user.client:
+        return sorted(link.text for link in ElementFilter(kind=ui.link))
+
+
+async def listed(user: User, expected: list[str]) -> None:
+    """Wait until the drawer lists exactly `expected` (it refreshes in a background task)."""
+    for _ in range(STREAM_RETRIES):
+        if titles(user) == expected:
+            return
+        await asyncio.sleep(0.1)
+    assert titles(user) == expected
+
+
+async def test_the_drawer_lists_and_searches_by_title_and_text(configured: FakeUpstream, user: User) -> None:
+    first = await chat_once(user, 'Plan the garden party\nwith details')
+    await chat_once(user, 'Fix the bicycle brakes')
+    await user.open(first)
+    await user.should_see('Plan the garden party')
+    await listed(user, ['Fix the bicycle brakes', 'Plan the garden party'])
+    await user.should_see('Today')
+    user.find(marker='search').type('BICYCLE')  # a title match, in any case
+    await listed(user, ['Fix the bicycle brakes'])
+    user.find(marker='search').clear().type('with details')  # a match in a message's text
+    await listed(user, ['Plan the garden party'])
+    user.find(marker='search').clear().type('nothing like this')
+    await listed(user, [])
+    await user.should_see('No matches.')
+
+
+async def test_rename_and_delete_from_the_drawer(configured: FakeUpstream, user: User) -> None:
+    address = await chat_once(user, 'Old title')
+    user.find(marker='rename').click()
+    user.find(marker='title').clear().type('  New   title ')
+    user.find('Save').click()
+    await listed(user, ['New title'])
+    await user.open(address)  # stored: a reload shows it too
+    await listed(user, ['New title'])
+    user.find(marker='delete').click()
+    await user.should_see('Delete “New title”?')
+    user.find(marker='confirm-delete').click()
+    await user.should_see('No conversations yet.', retries=STREAM_RETRIES)
+    assert (await user.http_client.get(address)).status_code == 404
+
+
+async def test_two_browsers_see_disjoint_lists_and_a_foreign_address_is_not_found(
+        configured: FakeUpstream, create_user: Any) -> None:
+    alice, bob = create_user(), create_user()
+    secret = await chat_once(alice, 'Alice private plans')
+    await chat_once(bob, 'Bob shopping list')
+    assert titles(alice) == ['Alice private plans']
+    assert titles(bob) == ['Bob shopping list']
+    foreign = await bob.http_client.get(secret)
+    missing = await bob.http_client.get('/c/0123456789abcdef0123456789abcdef')
+    assert foreign.status_code == missing.status_code == 404
+    assert 'Alice private plans' not in foreign.text
+    assert "This page doesn't exist." in foreign.text and "This page doesn't exist." in missing.text
+    unknown = await bob.http_client.get('/nope')
+    assert unknown.status_code == 404 and "This page doesn't exist." in unknown.text
+    assert (await alice.http_client.get(secret)).status_code == 200
+
+
+async def test_a_page_that_never_connects_leaves_no_error(configured: FakeUpstream, user: User) -> None:
+    """What curl, link previews and health checkers do: fetch the page, never open its websocket."""
+    address = await chat_once(user, 'hello')
+    before = set(Client.instances)
+    for path in ('/', address):
+        response = await user.http_client.get(path)
+        assert response.status_code == 200
+    for client_id in set(Client.instances) - before:
+        Client.instances[client_id].delete()  # what NiceGUI's pruning does about 60 s later
+    await user.open(address)  # and the app still works; an ERROR log line would fail this test
+    await user.should_see('Hello, world!')
