@@ -20,8 +20,19 @@ async def open_chat(user: User) -> None:
 
 
 async def send(user: User, text: str) -> None:
-    user.find(ui.textarea).type(text)
+    """Type `text` and click Send, then wait until the page took it: the box emptied, or a notification said why not.
+
+    Send is async (the turn is saved before its reply starts), so the click only schedules it.
+    """
+    box = user.find(ui.textarea)
+    box.type(text)
+    notified_before = len(user.notify.messages)
     user.find(marker='send').click()
+    for _ in range(STREAM_RETRIES):
+        if not next(iter(box.elements)).value or len(user.notify.messages) > notified_before:
+            return
+        await asyncio.sleep(0.1)  # polled like should_see: the simulated user offers no event for a handler's end
+    raise AssertionError('the page never took the prompt')
 
 
 async def finished(record: Record) -> None:

@@ -9,7 +9,7 @@ from nicegui import events, ui
 from nicegui.testing import User
 
 from components.streaming_markdown import StreamingMarkdown
-from tests.components.chat_helpers import STREAM_RETRIES, open_chat, send
+from tests.components.chat_helpers import STREAM_RETRIES, conversation_link, open_chat, send
 from tests.fake_upstream import FakeUpstream, Script
 
 REPLY = ['# Title\n\n', 'Some ', '**bold**', ' text.\n\n', '```python\n', 'print(1)\n', '```\n\n', '| a | b |\n',
@@ -76,7 +76,7 @@ async def test_reload_mid_stream_continues_without_loss_or_repeat(configured: Fa
     await open_chat(user)
     await send(user, 'tables please')
     await user.should_see('print(1)', retries=STREAM_RETRIES)
-    await user.open('/')  # a reload: a new page for the same tab, built while the reply still streams
+    await user.open(await conversation_link(user))  # a reload: a new page, built while the reply still streams
     await user.should_see(marker='stop')
     element = user.find(StreamingMarkdown).elements.pop()
     assert element.props['streaming'], 'the reload should have happened mid-stream'
@@ -102,7 +102,7 @@ async def test_finished_message_loads_whole_and_final(configured: FakeUpstream, 
     await open_chat(user)
     await send(user, 'hi')
     await user.should_see(marker='send', retries=STREAM_RETRIES)
-    await open_chat(user)
+    await user.open(await conversation_link(user))
     element = user.find(StreamingMarkdown).elements.pop()
     assert element.props['text'] == ''.join(REPLY)
     assert not element.props['streaming']
