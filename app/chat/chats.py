@@ -139,7 +139,8 @@ class Chats:
     async def checkpoint(self) -> None:
         """Save every reply changed since the last checkpoint, in one transaction."""
         if self.dirty:
-            messages, self.dirty = list(self.dirty), set()
+            messages = list(self.dirty)
+            self.dirty.clear()  # in place: running replies hold this very set
             await self._save(messages)
 
     async def _save(self, messages: list[Message]) -> None:

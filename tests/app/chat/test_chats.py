@@ -77,6 +77,15 @@ async def test_a_checkpoint_saves_the_text_so_far_of_every_streaming_reply_in_on
         saved = (await store.messages(conversation.id))[-1]
         assert saved.status == STREAMING
         assert saved.content.startswith(text) and len(saved.content) >= len(text) >= 25
+    for view in views:  # and the next checkpoint saves what came since
+        view.grew.clear()
+        view.wanted = len(view.text) + 25
+    await asyncio.gather(*(wait(view.grew) for view in views))
+    shown = [conversation.messages[-1].content for conversation in conversations]
+    await chats.checkpoint()
+    assert store.writes == writes + 2
+    for conversation, text in zip(conversations, shown, strict=True):
+        assert (await store.messages(conversation.id))[-1].content.startswith(text)
 
 
 async def test_shutdown_saves_replies_in_flight_as_interrupted_with_all_their_text(
