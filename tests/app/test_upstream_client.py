@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Iterator
+from pathlib import Path
 
+import httpx
 import pytest
 
 from app.config import load_settings
 from app.errors import ChatError
 from app.upstream.client import Upstream
+from tests.conftest import API_TOKEN, app_env, start_app, stop_app
 from tests.fake_upstream import FakeUpstream, Script
 
 USER = [{'role': 'user', 'content': 'hi'}]
@@ -37,6 +40,23 @@ async def test_the_base_url_query_goes_with_every_request(upstream: FakeUpstream
     finally:
         await client.aclose()
     assert [record.path for record in upstream.records] == [f'/v1/chat/completions?{QUERY}'] * 3
+
+
+def test_the_live_app_sends_the_query_and_never_shows_it(upstream: FakeUpstream, tmp_path: Path) -> None:
+    app = start_app(app_env(upstream, OPENAI_BASE_URL=f'{upstream.url}?{QUERY}'), tmp_path / 'app.log')
+    ask = {'json': {'messages': USER}, 'headers': {'Authorization': f'Bearer {API_TOKEN}'}, 'timeout': 10}
+    try:
+        upstream.queue(Script(status=400, error_message='api-key SECRET123 is not valid'), Script(tokens=['ok']))
+        refused = httpx.post(app.url + '/api/chat', **ask)  # type: ignore[arg-type]
+        answered = httpx.post(app.url + '/api/chat', **ask)  # type: ignore[arg-type]
+    finally:
+        stop_app(app)
+    assert f'at http://127.0.0.1:{upstream.port}/v1)' in app.log()  # the start-up line names the upstream
+    assert (refused.status_code, refused.json()['error']['code']) == (502, 'upstream_rejected')
+    assert answered.status_code == 200
+    assert '"full_content":"ok"' in answered.text
+    assert [record.path for record in upstream.records] == [f'/v1/chat/completions?{QUERY}'] * 2
+    assert 'SECRET123' not in app.log() + refused.text + answered.text
 
 
 @pytest.mark.parametrize('script', [
