@@ -61,12 +61,13 @@ async def canned_server(response: bytes, *, hold: bool = False, rest: bytes = b'
             while endless:
                 writer.write(endless)
                 await writer.drain()
+            if hold:
+                await canned.release.wait()
+                writer.write(rest)
         except ConnectionError:
             pass  # the client hung up, as the endless answer expects
-        if hold:
-            await canned.release.wait()
-            writer.write(rest)
-        writer.close()
+        finally:
+            writer.close()
 
     server = await asyncio.start_server(answer, '127.0.0.1', 0)
     canned = Canned(f'http://127.0.0.1:{server.sockets[0].getsockname()[1]}')
