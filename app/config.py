@@ -10,7 +10,7 @@ import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from urllib.parse import urlsplit
+from urllib.parse import parse_qs, urlsplit, urlunsplit
 
 from dotenv import dotenv_values
 
@@ -31,6 +31,9 @@ DEFAULT_DATA_DIR = 'data'
 DEFAULT_TRUSTED_PROXIES = ('127.0.0.1/32', '::1/128')
 # Pause between two demo-model tokens: about the pace of a hosted model.
 DEFAULT_DEMO_TOKEN_DELAY = 0.02
+# Shortest query value or password of OPENAI_BASE_URL treated as a secret: shorter ones (`v=1`, `beta=on`) are flags,
+# not credentials, and redacting them everywhere would garble every message (a `1` hides every digit).
+MIN_URL_SECRET_CHARS = 4
 
 
 class ConfigError(ValueError):
@@ -42,7 +45,7 @@ class Settings:
     """Everything the app reads from its environment."""
 
     api_key: str | None = field(default=None, repr=False)
-    base_url: str | None = None
+    base_url: str | None = field(default=None, repr=False)  # its query or user info can carry a credential
     model: str = DEFAULT_MODEL
     host: str = '127.0.0.1'
     port: int = 8080
@@ -93,13 +96,19 @@ class Settings:
 
     @property
     def upstream_url(self) -> str:
-        """Base URL the SDK talks to: the configured server, or this process's own demo endpoint."""
+        """Base URL the SDK talks to, without its query (see upstream_query): the configured server, or the demo."""
         if self.base_url:
-            return self.base_url
+            return urlunsplit(urlsplit(self.base_url)._replace(query='', fragment='')).rstrip('/')
         host = '127.0.0.1' if self.host in {'', '0.0.0.0', '::'} else self.host
         if ':' in host:
             host = f'[{host}]'
         return f'http://{host}:{self.port}/demo/v1'
+
+    @property
+    def upstream_query(self) -> dict[str, str | list[str]]:
+        """The base URL's query (such as Azure's `?api-version=…`), sent with every upstream request."""
+        query = parse_qs(urlsplit(self.base_url or '').query, keep_blank_values=True)
+        return {name: values[0] if len(values) == 1 else values for name, values in query.items()}
 
     @property
     def upstream_display(self) -> str:
@@ -113,10 +122,15 @@ class Settings:
     @property
     def secrets(self) -> tuple[str, ...]:
         """Values that must never appear in any output."""
-        url = self.base_url if self.base_url and self.upstream_display != self.base_url else None
-        password = urlsplit(self.database_url).password if self.database_url else None
-        return tuple(s for s in (self.api_key, self.storage_secret, self.app_password, url, password, *self.api_tokens)
-                     if s)
+        in_url: list[str] = []
+        if self.base_url and self.upstream_display != self.base_url:
+            parts = urlsplit(self.base_url)
+            in_url = [self.base_url, parts.password or '']  # and every query value, in case one shows up alone
+            in_url += (value for values in parse_qs(parts.query).values() for value in values)
+            in_url = [value for value in in_url if len(value) >= MIN_URL_SECRET_CHARS]
+        if self.database_url and (password := urlsplit(self.database_url).password):
+            in_url.append(password)
+        return tuple(s for s in (self.api_key, self.storage_secret, self.app_password, *in_url, *self.api_tokens) if s)
 
 
 def load_settings(environ: Mapping[str, str] | None = None, env_file: str | Path | None = '.env') -> Settings:
@@ -192,13 +206,12 @@ def _url(name: str, value: str | None) -> str | None:
     if value is None:
         return None
     parts = urlsplit(value)
-    shown = repr(value) if '@' not in value else '(a URL with credentials, not shown)'
     if parts.scheme not in {'http', 'https'} or not parts.hostname:
-        raise ConfigError(f'{name} must be an http(s) URL such as http://localhost:11434/v1, got {shown}')
+        raise ConfigError(f'{name} must be an http(s) URL such as http://localhost:11434/v1, got {_shown(value)}')
     try:
         parts.port  # noqa: B018  # raises on a malformed port
     except ValueError:
-        raise ConfigError(f'{name} has an invalid port: {shown}') from None
+        raise ConfigError(f'{name} has an invalid port: {_shown(value)}') from None
     return value.rstrip('/')
 
 
@@ -233,3 +246,19 @@ def stable_secret(data_dir: str | Path) -> str:
     path.touch(mode=0o600)
     path.write_text(secret)
     return secret
+
+
+def _shown(url: str) -> str:
+    """A URL fit for an error message: without its user info, query and fragment, which can carry credentials."""
+    head, query_mark, _ = url.partition('?')
+    head, fragment_mark, _ = head.partition('#')
+    scheme, separator, rest = head.partition('://')
+    if not separator:
+        scheme, rest = '', head
+    user_info, at, rest = rest.rpartition('@')  # all up to the last `@`: a password may hold one
+    hidden = []
+    if user_info or at:
+        hidden.append('user info')
+    if query_mark or fragment_mark:
+        hidden.append('query')
+    return repr(scheme + separator + rest) + (f' ({" and ".join(hidden)} not shown)' if hidden else '')

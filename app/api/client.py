@@ -21,6 +21,9 @@ DEFAULT_URL = 'http://127.0.0.1:8080'
 # waiting clearly longer lets that line, which says what went wrong, arrive before this timeout fires.
 READ_TIMEOUT = 90.0
 CONNECT_TIMEOUT = 10.0
+# Longest line accepted from the server. The longest real one is `done`, which carries the whole reply text (well
+# under 1 MB at the server's default MAX_TOKENS_LIMIT); a server or proxy that never ends a line cannot fill memory.
+MAX_LINE_BYTES = 16 * 1024 * 1024
 # How much of an undecodable line goes into the error message: enough to recognise a proxy's HTML page.
 BAD_LINE_EXCERPT = 60
 
@@ -38,12 +41,13 @@ class APIError(Exception):
 
 async def stream_chat(messages: Sequence[dict[str, str]], *, url: str | None = None, token: str | None = None,
                       read_timeout: float | None = None, client: httpx.AsyncClient | None = None,
-                      **params: Any) -> AsyncIterator[dict[str, Any]]:
+                      max_line_bytes: int = MAX_LINE_BYTES, **params: Any) -> AsyncIterator[dict[str, Any]]:
     """Yield every object of the reply stream (start, ping, reasoning, chunk, done, and any newer types).
 
-    `read_timeout` is how many seconds the server may stay silent (default READ_TIMEOUT, or `client`'s own when given).
-    `params` are passed in the body (model, temperature, max_tokens). Raises APIError on any failure, including a
-    line that is not a JSON object (`bad_response`) and a stream that ends without `done` (`incomplete`).
+    `read_timeout` is how many seconds the server may stay silent (default READ_TIMEOUT, or `client`'s own when given);
+    `max_line_bytes` caps one line of the stream (default MAX_LINE_BYTES). `params` are passed in the body (model,
+    temperature, max_tokens). Raises APIError on any failure, including a line that is not a JSON object or is too
+    long (`bad_response`) and a stream that ends without `done` (`incomplete`).
     """
     url = (url or os.environ.get('NICECHAT_URL') or DEFAULT_URL).rstrip('/')
     token = token or os.environ.get('NICECHAT_TOKEN')
@@ -58,7 +62,7 @@ async def stream_chat(messages: Sequence[dict[str, str]], *, url: str | None = N
             if response.status_code != 200:
                 raise _http_error(response.status_code, await response.aread(), response.headers.get('retry-after'))
             finished = False
-            async for line in _lines(response):
+            async for line in _lines(response, max_line_bytes):
                 if not line.strip():
                     continue
                 event = _decode(line)
@@ -85,13 +89,35 @@ async def stream_text(prompt: str, **options: Any) -> AsyncIterator[str]:
             yield event['content']
 
 
-async def _lines(response: httpx.Response) -> AsyncIterator[bytes]:
-    """Yield the body's newline-terminated lines; a last line without its newline was cut and is dropped."""
-    pending = b''
+async def _lines(response: httpx.Response, max_line_bytes: int = MAX_LINE_BYTES) -> AsyncIterator[bytes]:
+    """Yield the body's newline-terminated lines; a last line without its newline was cut and is dropped.
+
+    Each read is scanned once, so a long line arriving in small reads costs linear time; a line that grows past
+    `max_line_bytes` raises APIError `bad_response` instead of filling memory.
+    """
+    partial: list[bytes] = []  # the pieces of a line not ended yet, joined once when its end arrives
+    size = 0
     async for data in response.aiter_bytes():
-        *lines, pending = (pending + data).split(b'\n')
+        *lines, rest = data.split(b'\n')
+        if lines and partial:
+            partial.append(lines[0])
+            lines[0] = b''.join(partial)
+            partial.clear()
+            size = 0
+            if len(lines[0]) > max_line_bytes:
+                raise _too_long(max_line_bytes)
         for line in lines:
             yield line
+        if rest:
+            partial.append(rest)
+            size += len(rest)
+            if size > max_line_bytes:
+                raise _too_long(max_line_bytes)
+
+
+def _too_long(max_line_bytes: int) -> APIError:
+    return APIError('bad_response', f'The server sent a line longer than {max_line_bytes:,} bytes, which is not a '
+                    'reply object.')
 
 
 def _decode(line: bytes) -> dict[str, Any]:

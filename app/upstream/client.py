@@ -43,25 +43,32 @@ class Upstream:
 
     @property
     def client(self) -> openai.AsyncOpenAI:
-        """The SDK client, made on first use inside the running loop (its aiohttp session binds to that loop)."""
+        """The SDK client, made on first use inside the running loop, the only loop it serves until `aclose()`.
+
+        Its aiohttp session binds to that loop: another loop would need another client, and the first would stay open.
+        """
         loop = asyncio.get_running_loop()
-        if self._client is None or self._loop is not loop:
+        if self._client is None:
             timeout = httpx2.Timeout(self._settings.upstream_timeout, connect=CONNECT_TIMEOUT)
             self._client = openai.AsyncOpenAI(
                 api_key=self._api_key,
                 base_url=self._settings.upstream_url,
+                default_query=self._settings.upstream_query,  # e.g. Azure's api-version, on every request
                 timeout=timeout,
                 max_retries=self._settings.upstream_retries,
                 http_client=openai.DefaultAioHttpClient(timeout=timeout),
             )
             self._loop = loop
+        elif self._loop is not loop:
+            raise RuntimeError('This Upstream is in use by another event loop: aclose() it there before using it here.')
         return self._client
 
     async def aclose(self) -> None:
-        """Release the HTTP connection pool."""
+        """Release the HTTP connection pool (in the loop that used it); the next use, in any loop, opens a new one."""
         if self._client is not None:
             await self._client.close()
             self._client = None
+            self._loop = None
 
     @asynccontextmanager
     async def stream(self, messages: Sequence[dict[str, Any]], *, model: str | None = None,

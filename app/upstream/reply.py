@@ -12,10 +12,13 @@ import orjson
 
 from ..errors import ChatError, redact
 
-# Longest SSE line accepted from the upstream: chunks are small; a server that never ends a line must not fill memory.
-MAX_LINE_BYTES = 4 * 1024 * 1024
+# Largest SSE event accepted from the upstream (its data lines, or a line not ended yet). A chunk event is well under
+# 1 KB; this leaves room for a server that sends a whole long reply as one event, while a server that never ends a
+# line or an event cannot fill memory.
+MAX_EVENT_BYTES = 4 * 1024 * 1024
 
 DeltaKind = Literal['content', 'reasoning']
+_CR, _LF = 13, 10  # line-end bytes, as indexing bytes gives them
 
 
 @dataclass(slots=True)
@@ -47,26 +50,41 @@ class Reply:
         """Yield the deltas that arrived together, one non-empty list per network read; ChatError on a failure.
 
         A relay can write each list at once: one write per read instead of one per token when the upstream is fast.
+        Lines may end in LF, CRLF or CR (the SSE spec allows all three); each read is scanned once, so a long line
+        arriving in small pieces costs linear time, and an event larger than MAX_EVENT_BYTES is refused.
         """
-        buffer = b''
-        data: list[bytes] = []
+        data: bytes | bytearray | None = None  # the data of the event being read (its `data:` lines, joined by LF)
+        partial: list[bytes] = []  # the pieces of a line not ended yet, joined once when its end arrives
+        partial_size = 0
+        after_cr = False  # the last read ended in CR: an LF starting the next one belongs to that line end
         try:
             async for chunk in self._chunks:
-                buffer += chunk
-                *lines, buffer = buffer.split(b'\n')
-                if len(buffer) > MAX_LINE_BYTES:
-                    raise ChatError('bad_upstream_response', 'The model server sent a line too long to be an event.',
-                                    502)
+                if after_cr and chunk[:1] == b'\n':
+                    chunk = chunk[1:]  # the LF of a CRLF split between two reads: that line has ended already
+                    after_cr = False
+                if not chunk:
+                    continue
+                lines = chunk.splitlines()  # at LF, CRLF and CR, in one pass
+                end = chunk[-1]
+                after_cr = end == _CR
+                rest = lines.pop() if end != _LF and not after_cr else b''  # the start of a line not ended yet
+                if lines and partial:
+                    partial.append(lines[0])
+                    lines[0] = b''.join(partial)
+                    partial.clear()
+                    partial_size = 0
+                if rest:
+                    partial.append(rest)
+                    partial_size += len(rest)
                 batch: list[tuple[DeltaKind, str]] = []
-                for raw in lines:
-                    line = raw.rstrip(b'\r')
+                for line in lines:
                     if line.startswith(b'data:'):
-                        data.append(_data_value(line))
+                        value = line[6:] if line[5:6] == b' ' else line[5:]  # _data_value, inlined on the hot path
+                        data = value if data is None else _joined(data, value)
                         continue
-                    if line or not data:
+                    if line or data is None:
                         continue  # comments, `event:`/`id:` fields, or blank lines between events
-                    payload = b'\n'.join(data)
-                    data.clear()
+                    payload, data = data, None
                     if payload == b'[DONE]':
                         self.complete = True
                         if batch:
@@ -80,20 +98,24 @@ class Reply:
                         raise
                 if batch:
                     yield batch
+                if partial_size + (0 if data is None else len(data)) > MAX_EVENT_BYTES:
+                    raise ChatError('bad_upstream_response', 'The model server sent an event too large to be a '
+                                    'reply chunk.', 502)
         except httpx2.TimeoutException:
             raise ChatError('upstream_timeout', 'The model server stopped sending data (timed out).', 504) from None
         except httpx2.TransportError:
             raise ChatError('upstream_disconnected', 'The connection to the model server broke mid-reply.',
                             502) from None
-        if (line := buffer.rstrip(b'\r')).startswith(b'data:'):  # a last line with no newline after it
-            data.append(_data_value(line))
-        if data and (payload := b'\n'.join(data)) != b'[DONE]':  # a final event not followed by a blank line
-            if batch := self._parse(payload):
+        if (line := b''.join(partial)).startswith(b'data:'):  # a last line with no line end after it
+            value = _data_value(line)
+            data = value if data is None else _joined(data, value)
+        if data is not None and data != b'[DONE]':  # a final event not followed by a blank line
+            if batch := self._parse(data):
                 yield batch
         if self.finish_reason is None:  # neither [DONE] nor a finish reason: the body ended mid-reply
             raise ChatError('upstream_disconnected', 'The model server ended the reply before finishing it.', 502)
 
-    def _parse(self, payload: bytes) -> list[tuple[DeltaKind, str]]:
+    def _parse(self, payload: bytes | bytearray) -> list[tuple[DeltaKind, str]]:
         try:
             event = orjson.loads(payload)
         except orjson.JSONDecodeError:
@@ -142,3 +164,11 @@ def _text(value: Any) -> str:
 def _data_value(line: bytes) -> bytes:
     """The value of an SSE `data:` line (one optional space after the colon belongs to the syntax)."""
     return line[6:] if line[5:6] == b' ' else line[5:]
+
+
+def _joined(data: bytes | bytearray, value: bytes) -> bytearray:
+    """An event's data with one more `data:` line: a bytearray grows in place, so many lines cost linear time."""
+    joined = data if isinstance(data, bytearray) else bytearray(data)
+    joined += b'\n'
+    joined += value
+    return joined

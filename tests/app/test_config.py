@@ -72,10 +72,32 @@ def test_bad_value_stops_startup_with_one_line() -> None:
     assert 'Traceback' not in result.stdout + result.stderr
 
 
-def test_url_with_credentials_is_not_echoed() -> None:
+@pytest.mark.parametrize(('value', 'shown'), [
+    ('https://host.example:abc/v1?api-key=SECRET123', "invalid port: 'https://host.example:abc/v1' (query not shown)"),
+    ('ftp://user:hunter2@host/v1', "URL such as http://localhost:11434/v1, got 'ftp://host/v1' (user info not shown)"),
+    ('https://user:hunter2@host.example:abc/v1?api-key=SECRET123#SECRET123',
+     "invalid port: 'https://host.example:abc/v1' (user info and query not shown)"),
+    ('localhost:11434/v1?api-key=SECRET123', "got 'localhost:11434/v1' (query not shown)"),
+    ('user:hunter2@localhost:11434/v1', "got 'localhost:11434/v1' (user info not shown)"),
+])
+def test_a_bad_url_is_named_without_its_user_info_or_query(value: str, shown: str) -> None:
     with pytest.raises(ConfigError) as caught:
-        load_settings({'OPENAI_BASE_URL': 'ftp://user:hunter2@host/v1'}, env_file=None)
-    assert 'hunter2' not in str(caught.value)
+        load_settings({'OPENAI_BASE_URL': value}, env_file=None)
+    message = str(caught.value)
+    assert message.startswith('OPENAI_BASE_URL ')
+    assert message.endswith(shown)
+    assert 'hunter2' not in message
+    assert 'SECRET123' not in message
+
+
+def test_a_bad_url_stops_startup_without_showing_its_query() -> None:
+    env = {**os.environ, 'OPENAI_BASE_URL': 'https://host.example:abc/v1?api-key=SECRET123'}
+    env.pop('PYTEST_CURRENT_TEST', None)
+    result = subprocess.run([sys.executable, 'main.py'], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 1
+    assert result.stderr.strip() == ("Configuration error: OPENAI_BASE_URL has an invalid port: "
+                                     "'https://host.example:abc/v1' (query not shown)")
+    assert 'SECRET123' not in result.stdout + result.stderr
 
 
 def test_exposed_means_real_model_beyond_localhost_without_password() -> None:
@@ -100,11 +122,26 @@ def test_openai_model_goes_first_among_allowed_models() -> None:
     assert load_settings({'ALLOWED_MODELS': 'a,b', 'OPENAI_MODEL': 'z'}, env_file=None).models == ('a', 'b')
 
 
+def test_a_base_url_query_is_kept_apart_and_secret() -> None:
+    settings = load_settings({'OPENAI_BASE_URL': 'https://res.example/openai/v1/?api-version=2024-06-01&api-key='
+                                                 'SECRET123&tag=a&tag=b&v=1', 'OPENAI_API_KEY': ''}, env_file=None)
+    assert settings.upstream_url == 'https://res.example/openai/v1'
+    assert settings.upstream_query == {'api-version': '2024-06-01', 'api-key': 'SECRET123', 'tag': ['a', 'b'],
+                                       'v': '1'}
+    assert settings.upstream_display == 'https://res.example/openai/v1'
+    assert {'SECRET123', '2024-06-01'} <= set(settings.secrets)
+    assert not {'a', 'b', '1'} & set(settings.secrets)  # too short to be a credential; would garble every message
+    assert 'SECRET123' not in repr(settings)
+    assert load_settings({'OPENAI_BASE_URL': 'http://localhost:11434/v1'}, env_file=None).upstream_query == {}
+
+
 def test_upstream_url_is_shown_without_credentials() -> None:
     settings = load_settings({'OPENAI_BASE_URL': 'https://user:hunter2@llm.example:8443/v1?api-key=sk-inurl'},
                              env_file=None)
     assert settings.upstream_display == 'https://llm.example:8443/v1'
     assert settings.base_url in settings.secrets  # so it is redacted from upstream error messages
+    assert {'hunter2', 'sk-inurl'} <= set(settings.secrets)  # and its parts, wherever they show up alone
+    assert settings.upstream_url == 'https://user:hunter2@llm.example:8443/v1'
     plain = load_settings({'OPENAI_BASE_URL': 'http://localhost:11434/v1'}, env_file=None)
     assert plain.upstream_display == 'http://localhost:11434/v1'
     assert plain.base_url not in plain.secrets

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import AsyncIterator
 
 import pytest
 
+import app.upstream.reply as reply_module
 from app.errors import ChatError
 from app.upstream.reply import Reply
 
@@ -86,11 +88,79 @@ async def test_garbage_is_a_clear_error(payload: bytes) -> None:
     assert caught.value.code == 'bad_upstream_response'
 
 
-async def test_a_line_that_never_ends_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr('app.upstream.reply.MAX_LINE_BYTES', 1000)
+@pytest.mark.parametrize('stream', [
+    pytest.param(b'data: "' + b'x' * 100_000, id='a line that never ends'),
+    pytest.param((b'data: "' + b'x' * 40 + b'",\n') * 2000, id='data lines with no blank line'),
+    pytest.param(b'data:\n' * 20_000, id='empty data lines with no blank line'),
+])
+async def test_an_event_that_never_ends_is_refused_early(stream: bytes, monkeypatch: pytest.MonkeyPatch) -> None:
+    # raising=False: the old parser had no such limit, and must fail this test by reading the whole body
+    monkeypatch.setattr(reply_module, 'MAX_EVENT_BYTES', 1000, raising=False)
+    read = 0
+
+    async def counted() -> AsyncIterator[bytes]:
+        nonlocal read
+        async for piece in pieces(stream, 100):
+            read += len(piece)
+            yield piece
+
     with pytest.raises(ChatError) as caught:
-        await parse(b'data: "' + b'x' * 5000, size=100)
+        [delta async for delta in Reply(counted()).deltas()]
     assert caught.value.code == 'bad_upstream_response'
+    assert 'too large' in caught.value.message
+    # Refused as soon as what the parser holds passed the limit, long before the end of the body: it holds every
+    # byte of a line not ended yet, and at least one of every 6 bytes of data lines (`data:` + LF holds one LF).
+    assert read <= 6 * 1000 + 2 * 100 < len(stream)
+
+
+def reply_event(content: str, finish_reason: str | None = None) -> bytes:
+    choice = {'index': 0, 'delta': {'content': content}, 'finish_reason': finish_reason}
+    return b'data: ' + json.dumps({'choices': [choice]}).encode()
+
+
+@pytest.mark.parametrize('size', [1, 2, 3, 5, 7, 4096])
+@pytest.mark.parametrize('end', [b'\r', b'\n', b'\r\n'], ids=['CR', 'LF', 'CRLF'])
+async def test_every_line_ending_at_any_split(end: bytes, size: int) -> None:
+    multi_line = b'data: {"choices": [{"index": 0,' + end + b'data: "delta": {"content": "two lines"}}]}'
+    data = end.join([b': comment', b'event: message', reply_event('Hel'), b'', multi_line, b'', b'data: {"choices"',
+                     b'data: : [{"index": 0, "delta": {"content": "!"}, "finish_reason": "stop"}]}', b'',
+                     b'data: [DONE]', b'', b''])
+    deltas, reply = await parse(data, size)
+    assert deltas == [('content', 'Hel'), ('content', 'two lines'), ('content', '!')]
+    assert reply.complete
+
+
+async def test_mixed_line_endings_and_a_crlf_split_between_reads() -> None:
+    # The CR of a CRLF at the end of one read and its LF at the start of the next are one line end, not two
+    # (two would be a blank line: the multi-line event would be dispatched half-read). CR then CRLF are two.
+    reads = [b'data: {"choices": [{"index": 0,\r', b'\ndata: "delta": {"content": "a"}}]}\r', b'\r\n',
+             reply_event('b') + b'\n\r', b'\n' + reply_event('c', 'stop') + b'\r', b'\r']
+
+    async def from_reads() -> AsyncIterator[bytes]:
+        for data in reads:
+            yield data
+
+    reply = Reply(from_reads())
+    assert [delta async for delta in reply.deltas()] == [('content', 'a'), ('content', 'b'), ('content', 'c')]
+    assert reply.finish_reason == 'stop'
+
+
+async def test_a_long_line_in_small_reads_takes_linear_time() -> None:
+    text = 'x' * 3_500_000  # one event under MAX_EVENT_BYTES, arriving 256 bytes at a time (a slow link)
+    data = reply_event(text, 'stop') + b'\n\ndata: [DONE]\n\n'
+    reads = [data[start:start + 256] for start in range(0, len(data), 256)]
+
+    async def from_reads() -> AsyncIterator[bytes]:
+        for piece in reads:
+            yield piece
+
+    started = time.process_time()
+    deltas = [delta async for delta in Reply(from_reads()).deltas()]
+    cpu = time.process_time() - started
+    assert deltas == [('content', text)]
+    # CPU time, not wall time, so a loaded machine does not fail it: a linear parse takes a few milliseconds, the
+    # old one (the whole buffer copied and split again on every read) about 4 seconds.
+    assert cpu < 1.0
 
 
 @pytest.mark.parametrize('payload', [
