@@ -37,7 +37,6 @@ async def start_chats() -> None:
 async def stop_chats() -> None:
     """Save every reply in flight as interrupted, then close the database and the upstream connections."""
     await chats.shutdown()
-    await chats.store.close()
     await upstream.aclose()
 
 

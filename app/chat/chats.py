@@ -58,7 +58,7 @@ class Chats:
         self._started = asyncio.Event()
 
     async def start(self, store: Store) -> int:
-        """Use `store`; mark replies a crash left streaming as interrupted, start checkpointing; returns how many."""
+        """Use (and own) `store`; mark replies a crash left streaming as interrupted; start checkpointing."""
         self.store = store
         recovered = await self.store.recover_interrupted()
         self._checkpoints = self.spawn(self._checkpoint_loop(), name='checkpoints')
@@ -158,8 +158,10 @@ class Chats:
             await self.checkpoint()
 
     async def shutdown(self) -> None:
-        """Stop every reply in flight, save each as interrupted with all its text, and stop checkpointing."""
+        """Stop every reply in flight, save each as interrupted with all its text, then close the store."""
         self.closing = True
+        if not self._started.is_set():  # stopped before the database opened: nothing to save
+            return
         conversations = list(self.live.values())
         for conversation in conversations:
             conversation.stop()
@@ -168,6 +170,7 @@ class Chats:
         await self.checkpoint()
         if self._checkpoints is not None:
             self._checkpoints.cancel()
+        await self.store.close()
 
     async def conversations(self, owner_id: str, *, query: str | None = None, limit: int = 50,
                             before: tuple[Any, str] | None = None) -> list[ConversationSummary]:

@@ -22,7 +22,7 @@ from tests.fake_upstream import FakeUpstream
 async def store(tmp_path: Path) -> AsyncIterator[Store]:
     opened = await open_store(f'sqlite:///{tmp_path}/chat.db')
     yield opened
-    await opened.close()
+    await opened.close()  # closing twice is harmless: the runtime closes it too
 
 
 @pytest.fixture
