@@ -1,0 +1,31 @@
+"""The database: users, their conversations and messages, migrated on open (SQLite file or PostgreSQL)."""
+
+from app.store.connect import open_store
+from app.store.records import (
+    ROLES,
+    STATUSES,
+    ConversationRecord,
+    ConversationSummary,
+    MessageRecord,
+    MessageUpdate,
+    NewMessage,
+    StoreError,
+    new_id,
+)
+from app.store.store import Store
+from app.store.urls import database_display
+
+__all__ = [
+    'ROLES',
+    'STATUSES',
+    'ConversationRecord',
+    'ConversationSummary',
+    'MessageRecord',
+    'MessageUpdate',
+    'NewMessage',
+    'Store',
+    'StoreError',
+    'database_display',
+    'new_id',
+    'open_store',
+]

@@ -1,0 +1,54 @@
+"""The engine a store runs on, its transactions, and its write counter."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import ColumnElement
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from app.store.engine import writer
+
+
+def now() -> datetime:
+    """The current time, aware UTC (the app's clock stamps rows, so both dialects agree)."""
+    return datetime.now(UTC)
+
+
+class Database:
+    """An open database: read connections, counted write transactions, and closing."""
+
+    def __init__(self, engine: AsyncEngine) -> None:
+        self._engine = engine
+        self._writer = writer(engine)
+        self.writes = 0  # write transactions so far: proves checkpoints cost O(seconds), not O(deltas)
+
+    @property
+    def dialect(self) -> str:
+        """'sqlite' or 'postgresql'."""
+        return self._engine.dialect.name
+
+    async def close(self) -> None:
+        """Close every pooled connection."""
+        await self._engine.dispose()
+
+    @asynccontextmanager
+    async def _write(self) -> AsyncIterator[AsyncConnection]:
+        """One write transaction: committed on leaving, rolled back on an exception."""
+        self.writes += 1
+        async with self._writer.begin() as connection:
+            yield connection
+
+    async def _read(self, statement: Any) -> list[Any]:
+        """The rows of one query."""
+        async with self._engine.connect() as connection:
+            return list(await connection.execute(statement))
+
+    def _contains(self, column: Any, text: str) -> ColumnElement[bool]:
+        """Case-insensitive substring match, LIKE wildcards in `text` taken literally."""
+        if self.dialect == 'sqlite':  # SQLite's LIKE already ignores case (ASCII only, like its lower())
+            return column.contains(text, autoescape=True)  # type: ignore[no-any-return]
+        return column.icontains(text, autoescape=True)  # type: ignore[no-any-return]
