@@ -1,12 +1,15 @@
-"""The chat page: header, the conversation, prompt box, Send and Stop."""
+"""The chat page: header, the conversation, prompt box, Send and Stop; message actions, settings, export/import."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING
+import re
+from collections.abc import Awaitable, Callable, Sequence
+from typing import TYPE_CHECKING, Any
 
-from nicegui import ui
+import orjson
+from nicegui import events, ui
 
+from . import chat_settings
 from .message import MessageView
 
 if TYPE_CHECKING:
@@ -18,31 +21,40 @@ ENTER_SENDS = '(e) => { if (!e.shiftKey && !e.isComposing) { e.preventDefault();
 # Messages rendered when a conversation opens; earlier ones come with "Show earlier messages", so a long
 # conversation paints at once instead of shipping all its markdown through the websocket.
 FIRST_SCREEN = 50
+# Largest conversation file accepted by Import.
+MAX_IMPORT_BYTES = 20_000_000
 
 
-def create(conversation: Conversation, *, models: Sequence[str], demo: bool,
+class Person:
+    """What the person's menu does beyond this conversation (given by the page, bound to the person)."""
+
+    def __init__(self, *, import_json: Callable[[Any], Awaitable[str]], delete_all: Callable[[], Awaitable[int]],
+                 max_tokens_limit: int) -> None:
+        self.import_json, self.delete_all, self.max_tokens_limit = import_json, delete_all, max_tokens_limit
+
+
+def create(conversation: Conversation, *, models: Sequence[str], demo: bool, person: Person,
            on_menu: Callable[[], object] | None = None) -> ChatPage:
     """Build the chat page for `conversation` in the current client; `models` are the ones a person may pick."""
-    return ChatPage(conversation, models=models, demo=demo, on_menu=on_menu)
+    return ChatPage(conversation, models=models, demo=demo, person=person, on_menu=on_menu)
 
 
 class ChatPage:
-    """The page's widgets; follows the conversation as one of its views."""
+    """The page's widgets; follows the conversation as one of its views, and does what its messages' buttons ask."""
 
-    def __init__(self, conversation: Conversation, *, models: Sequence[str], demo: bool,
+    def __init__(self, conversation: Conversation, *, models: Sequence[str], demo: bool, person: Person,
                  on_menu: Callable[[], object] | None) -> None:
-        self.conversation = conversation
+        self.conversation, self.models, self.person = conversation, models, person
         self.views: dict[str, MessageView] = {}
         with ui.header().classes('items-center bg-slate-800 py-2 gap-1'):
             if on_menu is not None:
                 ui.button(icon='menu', on_click=on_menu).props('flat round dense color=white aria-label=Menu')
             ui.label('NiceChat').classes('text-lg font-semibold')
-            if len(models) > 1:
-                ui.select(list(models), value=conversation.model).bind_value(conversation, 'model') \
-                    .props('dense dark standout options-dense').classes('ml-2 min-w-40').mark('model')
-            else:
-                ui.badge(conversation.model).props('outline color=white').classes('ml-2').mark('model')
+            self.model_badge = ui.badge(conversation.model).props('outline color=white').classes('ml-2').mark('model')
             ui.space()
+            ui.button(icon='tune', on_click=self.open_settings) \
+                .props('flat round dense color=white aria-label=Settings').mark('settings')
+            self._person_menu()
             ui.button('New chat', icon='add', on_click=lambda: ui.navigate.to('/')) \
                 .props('flat color=white dense no-caps').mark('new-chat')
         with ui.column().classes('w-full max-w-3xl mx-auto gap-4 pb-4'):
@@ -56,13 +68,12 @@ class ChatPage:
                 self.prompt = ui.textarea(placeholder='Message (Enter sends, Shift+Enter for a new line)') \
                     .props('autofocus autogrow outlined dense rows=1').classes('grow')
                 self.prompt.on('keydown.enter', self.send, js_handler=ENTER_SENDS)
+                self.prompt.on('keydown.escape', self.stop)
                 self.send_button = ui.button(icon='send', on_click=self.send).props('aria-label=Send').mark('send')
                 self.stop_button = ui.button('Stop', icon='stop', on_click=self.stop, color='red') \
                     .props('aria-label=Stop').mark('stop')
-        self.first_shown = max(0, len(conversation.messages) - FIRST_SCREEN)
-        for message in conversation.messages[self.first_shown:]:
-            self.on_message(message)
-        self.earlier.set_visibility(self.first_shown > 0)
+        self.first_shown = 0
+        self.on_branch()
         if conversation.messages:  # opening a conversation: start at its end, where it continues
             ui.run_javascript('window.scrollTo(0, document.scrollingElement.scrollHeight)')
         self._set_busy(conversation.busy)
@@ -75,34 +86,67 @@ class ChatPage:
         if not text or self.conversation.busy:
             return
         new = not self.conversation.stored
-        self._set_busy(True)
-        try:
-            await self.conversation.send(text)
-        except Exception as error:  # ChatError: too long, busy, or the database is down; nothing typed is lost
-            ui.notify(str(error), type='warning')
-            self._set_busy(self.conversation.busy)
-            return
-        if self.prompt.value.strip() == text:
-            self.prompt.value = ''
-        if new:  # the conversation exists now: give the tab its address, for reload, bookmarks and back
-            ui.navigate.history.replace(f'/c/{self.conversation.id}')
+        if await self._run(self.conversation.send(text)):
+            if self.prompt.value.strip() == text:
+                self.prompt.value = ''
+            if new:  # the conversation exists now: give the tab its address, for reload, bookmarks and back
+                ui.navigate.history.replace(f'/c/{self.conversation.id}')
 
     def stop(self) -> None:
-        """Cancel the streaming reply."""
+        """Cancel the streaming reply (the Stop button, or Escape in the prompt box)."""
         self.conversation.stop()
+
+    # Actions of the messages' buttons
+    def versions(self, message: Message) -> tuple[int, int]:
+        versions = self.conversation.tree.versions(message)
+        return versions.index(message) + 1, len(versions)
+
+    async def regenerate(self, message: Message) -> None:
+        await self._run(self.conversation.regenerate(message))
+
+    async def edit(self, message: Message, text: str) -> None:
+        await self._run(self.conversation.edit(message, text), raise_errors=True)
+
+    async def switch(self, message: Message, step: int) -> None:
+        await self._run(self.conversation.switch(message, step))
+
+    def open_settings(self) -> None:
+        """The settings panel of this conversation."""
+        conversation = self.conversation
+
+        async def save(**values: Any) -> None:
+            await conversation.configure(**values)
+            self.model_badge.text = conversation.model
+
+        chat_settings.open_dialog(models=self.models, model=conversation.model,
+                                  system_prompt=conversation.system_prompt or '',
+                                  temperature=conversation.settings.get('temperature'),
+                                  max_tokens=conversation.settings.get('max_tokens'),
+                                  max_tokens_limit=self.person.max_tokens_limit, save=save)
 
     def show_earlier(self) -> None:
         """Render the previous screenful of messages above the ones shown."""
+        messages = self.conversation.messages
         start = max(0, self.first_shown - FIRST_SCREEN)
-        for index, message in enumerate(self.conversation.messages[start:self.first_shown]):
+        for index, message in enumerate(messages[start:self.first_shown]):
             self.on_message(message)
             self.views[message.id].container.move(self.log, target_index=index)
         self.first_shown = start
         self.earlier.set_visibility(start > 0)
 
+    # View protocol: the conversation tells the page of every change
+    def on_branch(self) -> None:
+        self.log.clear()
+        self.views.clear()
+        messages = self.conversation.messages
+        self.first_shown = max(0, len(messages) - FIRST_SCREEN)
+        for message in messages[self.first_shown:]:
+            self.on_message(message)
+        self.earlier.set_visibility(self.first_shown > 0)
+
     def on_message(self, message: Message) -> None:
         with self.log:
-            self.views[message.id] = MessageView(message)
+            self.views[message.id] = MessageView(message, self)
         if message.streaming:
             self._set_busy(True)
 
@@ -117,15 +161,92 @@ class ChatPage:
     def on_finish(self, message: Message) -> None:
         if view := self.views.get(message.id):
             view.finish()
+        for other in self.views.values():  # their version arrows count the new version too
+            if other is not view and not other.message.streaming:
+                other.finish()
         self._set_busy(False)
         self.prompt.run_method('focus')
 
     def on_deleted(self) -> None:
         ui.navigate.to('/')
 
+    async def _run(self, action: Awaitable[Any], *, raise_errors: bool = False) -> bool:
+        """Run a conversation action with the busy state shown; a refusal is a notification, nothing is lost."""
+        self._set_busy(True)
+        try:
+            await action
+        except Exception as error:  # ChatError: too long, busy, or the database is down
+            self._set_busy(self.conversation.busy)
+            if raise_errors:
+                raise
+            ui.notify(str(error), type='warning')
+            return False
+        self._set_busy(self.conversation.busy)
+        return True
+
     def _set_busy(self, busy: bool) -> None:
         self.send_button.set_visibility(not busy)
         self.stop_button.set_visibility(busy)
+
+    def _person_menu(self) -> None:
+        with ui.button(icon='more_vert').props('flat round dense color=white aria-label="More"').mark('more'):
+            with ui.menu():
+                ui.menu_item('Export as Markdown', on_click=self._export_markdown)
+                ui.menu_item('Export as JSON', on_click=self._export_json)
+                ui.menu_item('Import…', on_click=self._ask_import)
+                ui.separator()
+                ui.menu_item('Delete all my conversations', on_click=self._ask_delete_all)
+
+    def _export_markdown(self) -> None:
+        ui.download.content(self.conversation.export_markdown(), f'{_slug(self.conversation.title)}.md',
+                            'text/markdown')
+
+    def _export_json(self) -> None:
+        ui.download.content(orjson.dumps(self.conversation.export_json(), option=orjson.OPT_INDENT_2),
+                            f'{_slug(self.conversation.title)}.json', 'application/json')
+
+    def _ask_import(self) -> None:
+        with ui.dialog() as dialog, ui.card().classes('w-96 max-w-full'):
+            ui.label('Import a conversation').classes('font-semibold')
+            ui.label('A JSON file made by "Export as JSON".').classes('text-sm text-gray-600')
+
+            async def received(event: events.UploadEventArguments) -> None:
+                try:
+                    data = orjson.loads(await event.file.read())
+                    conversation_id = await self.person.import_json(data)
+                except orjson.JSONDecodeError:
+                    ui.notify('That file is not JSON.', type='warning')
+                    return
+                except Exception as error:  # ChatError: not an export, or too long
+                    ui.notify(str(error), type='warning')
+                    return
+                dialog.close()
+                ui.navigate.to(f'/c/{conversation_id}')
+
+            ui.upload(on_upload=received, auto_upload=True, max_file_size=MAX_IMPORT_BYTES) \
+                .props('accept=.json,application/json').classes('w-full').mark('import-file')
+        dialog.open()
+
+    def _ask_delete_all(self) -> None:
+        with ui.dialog() as dialog, ui.card().classes('w-96 max-w-full'):
+            ui.label('Delete all your conversations?').classes('font-semibold')
+            ui.label('Every conversation and message of yours is deleted. This cannot be undone.') \
+                .classes('text-sm text-gray-600')
+
+            async def delete() -> None:
+                dialog.close()
+                count = await self.person.delete_all()
+                ui.notify(f'Deleted {count} conversation{"s" if count != 1 else ""}.')
+                ui.navigate.to('/')
+
+            with ui.row().classes('w-full justify-end'):
+                ui.button('Cancel', on_click=dialog.close).props('flat no-caps')
+                ui.button('Delete all', on_click=delete, color='red').props('no-caps').mark('confirm-delete-all')
+        dialog.open()
+
+
+def _slug(title: str) -> str:
+    return re.sub(r'[^A-Za-z0-9]+', '-', title).strip('-')[:60] or 'conversation'
 
 
 def _demo_banner() -> None:

@@ -2,29 +2,50 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from collections.abc import Awaitable
+from typing import TYPE_CHECKING, Protocol
 
 from nicegui import ui
 
+from .reply_stats import describe
 from .streaming_markdown import StreamingMarkdown
 
 if TYPE_CHECKING:
     from app.chat.message import Message
 
 
+class Actions(Protocol):
+    """What a message's buttons do; the chat page implements it."""
+
+    def versions(self, message: Message) -> tuple[int, int]:
+        """The message's position among its versions (1-based) and how many there are."""
+
+    def regenerate(self, message: Message) -> Awaitable[None]:
+        """Ask again for this answer (a new version); also the Retry of a failed reply."""
+
+    def edit(self, message: Message, text: str) -> Awaitable[None]:
+        """Send an edited prompt as a new version of this one."""
+
+    def switch(self, message: Message, step: int) -> Awaitable[None]:
+        """Show the previous (-1) or next (+1) version."""
+
+
 class MessageView:
     """Shows one message; `append` adds streamed text, `finish` shows how the reply ended."""
 
-    def __init__(self, message: Message) -> None:
+    def __init__(self, message: Message, actions: Actions | None = None) -> None:
         self.message = message
+        self.actions = actions
         mine = message.role == 'user'
-        with ui.column().classes('w-full gap-1 ' + ('items-end' if mine else 'items-start')) as self.container:
+        with ui.column().classes('nc-message w-full gap-1 ' + ('items-end' if mine else 'items-start')) \
+                as self.container:
             ui.label('You' if mine else 'Assistant').classes('text-xs text-gray-500')
-            with ui.card().classes('max-w-full ' + ('bg-blue-50' if mine else 'bg-white')).props('flat bordered'):
+            with ui.card().classes('nc-bubble max-w-full ' + ('bg-blue-50' if mine else 'bg-white')) \
+                    .props('flat bordered') as self.card:
                 self.markdown: StreamingMarkdown | None = None
                 self.reasoning: StreamingMarkdown | None = None
                 if mine:
-                    ui.label(message.content).classes('whitespace-pre-wrap break-words')
+                    self.text = ui.label(message.content).classes('whitespace-pre-wrap break-words')
                 else:
                     self.reasoning_slot = ui.column().classes('w-full')
                     self.reasoning_slot.set_visibility(False)  # an empty slot would still take a gap in the card
@@ -36,9 +57,13 @@ class MessageView:
                         .classes('max-w-full')
                 self.status = ui.label().classes('text-sm')
                 self.status.set_visibility(False)
+            self.stats = ui.label().classes('text-xs text-gray-500').mark('stats')
+            self.stats.set_visibility(False)
+            self.toolbar = ui.row().classes('nc-actions items-center gap-0')
         self.container.props(f'data-role={message.role}')
         if not message.streaming:
             self._show_outcome()
+        self._show_actions()
 
     def append(self, text: str) -> None:
         """Show `text`, just appended to the message (only the new text goes to the browser)."""
@@ -61,6 +86,7 @@ class MessageView:
         if self.reasoning is not None:
             self.reasoning.finish()
         self._show_outcome()
+        self._show_actions()
 
     def _show_reasoning(self, text: str) -> None:
         self.reasoning_slot.set_visibility(True)
@@ -69,16 +95,80 @@ class MessageView:
             self.reasoning = StreamingMarkdown(text, streaming=self.message.streaming).classes('text-sm')
 
     def _show_outcome(self) -> None:
-        if self.message.error:
-            self.status.text = f'⚠ {self.message.error}'
+        message = self.message
+        if message.error:
+            self.status.text = f'⚠ {message.error}'
             self.status.classes('text-red-700').props('role=alert')
             self.status.set_visibility(True)
-        elif self.message.stopped:
+        elif message.stopped:
             self.status.text = '■ Stopped'
             self.status.classes('text-gray-500')
             self.status.set_visibility(True)
-        elif self.message.interrupted:
+        elif message.interrupted:
             self.status.text = '⚠ Interrupted: the server stopped while this reply was streaming; the text is what ' \
                 'had arrived.'
             self.status.classes('text-amber-800').props('role=status')
             self.status.set_visibility(True)
+        if message.role == 'assistant' and (stats := describe(message)):
+            self.stats.text = stats
+            self.stats.set_visibility(True)
+
+    def _show_actions(self) -> None:
+        """The buttons under a finished message: versions, Copy, and Regenerate / Retry or Edit."""
+        self.toolbar.clear()
+        actions, message = self.actions, self.message
+        if actions is None or message.streaming:
+            return
+        with self.toolbar:
+            index, count = actions.versions(message)
+            if count > 1:
+                ui.button(icon='chevron_left', on_click=lambda: actions.switch(message, -1)) \
+                    .props('flat dense round size=sm aria-label="Previous version"').set_enabled(index > 1)
+                ui.label(f'{index} / {count}').classes('text-xs text-gray-600').mark('version')
+                ui.button(icon='chevron_right', on_click=lambda: actions.switch(message, 1)) \
+                    .props('flat dense round size=sm aria-label="Next version"').set_enabled(index < count)
+            ui.button(icon='content_copy', on_click=self._copy).props('flat dense round size=sm aria-label=Copy') \
+                .mark('copy')
+            if message.role == 'assistant':
+                name = 'Retry' if message.status == 'failed' else 'Regenerate'  # a failed turn is resent as it was
+                button = ui.button(name if name == 'Retry' else '', icon='refresh',
+                                   on_click=lambda: actions.regenerate(message))
+                button.props(f'flat dense no-caps size=sm aria-label={name}').mark(name.lower())
+            else:
+                ui.button(icon='edit', on_click=self._open_editor).props('flat dense round size=sm aria-label=Edit') \
+                    .mark('edit')
+
+    def _copy(self) -> None:
+        ui.clipboard.write(self.message.content)
+        ui.notify('Copied', position='bottom', timeout=1500)
+
+    def _open_editor(self) -> None:
+        """Edit the prompt in place: Save sends it as a new version, Cancel puts the old one back."""
+        assert self.actions is not None
+        actions, message = self.actions, self.message
+        self.card.set_visibility(False)
+        self.toolbar.set_visibility(False)
+        with self.container:
+            with ui.column().classes('w-full items-end gap-1') as editor:
+                box = ui.textarea(value=message.content).props('autogrow outlined dense autofocus') \
+                    .classes('w-full').mark('edit-box')
+                with ui.row().classes('gap-1'):
+                    ui.button('Cancel', on_click=lambda: close()).props('flat no-caps').mark('edit-cancel')
+                    ui.button('Save and send', on_click=lambda: save()).props('no-caps').mark('edit-save')
+
+        def close() -> None:
+            editor.delete()
+            self.card.set_visibility(True)
+            self.toolbar.set_visibility(True)
+
+        async def save() -> None:
+            text = (box.value or '').strip()
+            if not text:
+                return
+            try:
+                await actions.edit(message, text)
+            except Exception as error:  # ChatError (too long, busy): the editor stays open with the text
+                ui.notify(str(error), type='warning')
+                return
+            if not editor.is_deleted:
+                close()

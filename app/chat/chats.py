@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Sequence
 from typing import Any
 
 from ..errors import ChatError
-from ..store import ConversationSummary, MessageRecord, Store, new_id
+from ..store import ConversationSummary, Store, new_id
 from ..upstream import Upstream
-from .conversation import Conversation
+from . import export
+from .conversation import MAX_CONVERSATION_CHARS, Conversation, clean_settings
 from .message import Message
 
 log = logging.getLogger(__name__)
@@ -96,13 +97,14 @@ class Chats:
         record = await self.store.conversation(owner_id, conversation_id)
         if record is None:
             return None
-        messages = [Message.from_record(m) for m in visible_branch(await self.store.messages(record.id))]
+        messages = [Message.from_record(m) for m in await self.store.messages(record.id)]
         size = sum(message.size for message in messages)
         if self.held_chars + size > self.max_held_chars:
             raise ChatError('server_busy', 'The server is holding too many open conversations right now; close some '
                             'tabs or try again in a minute.', 503)
         conversation = Conversation(self, id=record.id, owner_id=owner_id, model=record.model, title=record.title,
-                                    system_prompt=record.system_prompt, messages=messages, stored=True)
+                                    system_prompt=record.system_prompt, settings=record.settings, messages=messages,
+                                    stored=True)
         self.live[record.id] = conversation
         return conversation
 
@@ -111,19 +113,35 @@ class Chats:
         if not len(conversation.views) and not conversation.busy and self.live.get(conversation.id) is conversation:
             del self.live[conversation.id]
 
-    async def save_turn(self, conversation: Conversation, user: Message, reply: Message, *, title: str) -> None:
-        """Insert a prompt and its (empty, streaming) reply; a new conversation is created first."""
+    async def save_turn(self, conversation: Conversation, new: list[Message], *, title: str) -> None:
+        """Insert a turn's new messages (a prompt and its empty, streaming reply, or a reply alone).
+
+        A new conversation is created first, with its settings; a stored choice of branch is dropped (the new reply
+        is the newest message, which is what is shown by default).
+        """
         if conversation.size + self.held_chars > self.max_held_chars and conversation.id not in self.live:
             raise ChatError('server_busy', 'The server is holding too many open conversations right now; try again '
                             'in a minute.', 503)
         async with self._writes:
             if not conversation.stored:
+                conversation.settings.pop('leaf', None)
                 await self.store.create_conversation(conversation.owner_id, title=title, model=conversation.model,
-                                                     system_prompt=conversation.system_prompt, id=conversation.id)
+                                                     system_prompt=conversation.system_prompt,
+                                                     settings=conversation.settings, id=conversation.id)
                 conversation.stored, conversation.title = True, title
                 self.live[conversation.id] = conversation
-            await self.store.add_messages(conversation.id, [user.to_new(), reply.to_new()])
+            elif conversation.settings.pop('leaf', None) is not None:
+                await self.store.update_conversation(conversation.owner_id, conversation.id,
+                                                     settings=conversation.settings)
+            await self.store.add_messages(conversation.id, [message.to_new() for message in new])
         self.lists_changed(conversation.owner_id)
+
+    async def save_settings(self, conversation: Conversation) -> None:
+        """Store a conversation's model, system prompt and settings (including the branch shown)."""
+        async with self._writes:
+            await self.store.update_conversation(conversation.owner_id, conversation.id, model=conversation.model,
+                                                 system_prompt=conversation.system_prompt or '',
+                                                 settings=conversation.settings)
 
     def save_final(self, message: Message) -> None:
         """Save a message that has stopped streaming, in full, soon (in order after any checkpoint under way)."""
@@ -204,6 +222,36 @@ class Chats:
         self.lists_changed(owner_id)
         return done
 
+    async def delete_all(self, owner_id: str) -> int:
+        """Delete every conversation of the person (stopping their replies); returns how many."""
+        mine = [c for c in self.live.values() if c.owner_id == owner_id]
+        for conversation in mine:
+            conversation.stop()
+        await asyncio.gather(*(conversation.wait() for conversation in mine))
+        await self.settle()
+        async with self._writes:
+            count = await self.store.delete_all(owner_id)
+        for conversation in mine:
+            self.live.pop(conversation.id, None)
+            conversation.views.notify(lambda view: view.on_deleted())
+        self.lists_changed(owner_id)
+        return count
+
+    async def import_conversation(self, owner_id: str, data: Any, models: Sequence[str]) -> str:
+        """Store an exported conversation (JSON, decoded) as a new one of the person's; returns its id."""
+        meta, messages = export.from_json(data, new_id=new_id)
+        if sum(message.size for message in messages) > MAX_CONVERSATION_CHARS:
+            raise ChatError('invalid_import', 'This conversation is too long to import.', 413)
+        model = meta['model'] if meta['model'] in models else models[0]
+        async with self._writes:
+            record = await self.store.create_conversation(owner_id, title=meta['title'], model=model,
+                                                          system_prompt=meta['system_prompt'],
+                                                          settings=clean_settings(meta['settings']))
+            await self.store.add_messages(record.id, [message.to_new() for message in messages])
+            await self.store.save_messages([message.to_update() for message in messages if message.role != 'user'])
+        self.lists_changed(owner_id)
+        return record.id
+
     def watch_lists(self, owner_id: str, callback: Callable[[], object]) -> Callable[[], None]:
         """Call `callback` whenever the person's list of conversations changes; returns the function that stops it."""
         watchers = self._list_watchers.setdefault(owner_id, set())
@@ -222,18 +270,3 @@ class Chats:
                 callback()
             except Exception:
                 log.exception('a conversation list watcher failed')
-
-
-def visible_branch(records: list[MessageRecord]) -> list[MessageRecord]:
-    """The messages shown: from the newest message back through its parents to the first (branches come later)."""
-    if not records:
-        return []
-    by_id = {record.id: record for record in records}
-    branch: list[MessageRecord] = []
-    record = records[-1]
-    while len(branch) < len(records):  # bounded: a corrupted parent chain cannot loop forever
-        branch.append(record)
-        if record.parent_id is None or (parent := by_id.get(record.parent_id)) is None:
-            break
-        record = parent
-    return branch[::-1]

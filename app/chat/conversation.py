@@ -3,6 +3,7 @@
 The database is the source of truth: the first message creates the conversation there, each turn is inserted before
 its reply starts, and the reply is checkpointed while it streams (see `Chats`). Views (open pages, in any tab) render
 from this copy and are told of every change, so a reload or a second tab shows the reply so far and follows it.
+Messages form a tree (regenerate and edit add versions); the branch shown ends at `leaf`.
 """
 
 from __future__ import annotations
@@ -14,7 +15,9 @@ from typing import TYPE_CHECKING, Any
 
 from ..errors import ChatError
 from ..store import new_id
+from . import export
 from .message import COMPLETE, FAILED, INTERRUPTED, STOPPED, STREAMING, Message
+from .tree import Tree
 from .view import View, Views
 
 if TYPE_CHECKING:
@@ -28,25 +31,37 @@ MAX_PROMPT_CHARS = 100_000
 MAX_CONVERSATION_CHARS = 2_000_000
 # Longest title taken from the first prompt.
 TITLE_CHARS = 80
+# Settings that go upstream with every request, as the conversation's settings panel sets them.
+PARAMS = ('temperature', 'max_tokens')
 
 
 class Conversation:
-    """Messages of the visible branch, the views that follow them, and at most one reply being streamed."""
+    """Messages (every version), the views that follow them, and at most one reply being streamed."""
 
     def __init__(self, chats: Chats, *, id: str, owner_id: str, model: str, title: str = '',
-                 system_prompt: str | None = None, messages: list[Message] | None = None, stored: bool = False) -> None:
+                 system_prompt: str | None = None, settings: dict[str, Any] | None = None,
+                 messages: list[Message] | None = None, stored: bool = False) -> None:
         self.chats = chats
         self.id = id
         self.owner_id = owner_id
         self.model = model
         self.title = title
         self.system_prompt = system_prompt
-        self.messages: list[Message] = messages or []
+        self.settings: dict[str, Any] = dict(settings or {})
+        self.tree = Tree(messages or [])
+        leaf = self.settings.get('leaf')
+        newest = self.tree.newest
+        self.leaf = leaf if leaf in self.tree.by_id else newest.id if newest else None
         self.stored = stored  # False for a new chat until its first message is saved
         self.views = Views()
         self._task: asyncio.Task[None] | None = None
         self._starting = False  # the turn is being saved; its reply task does not exist yet
         self._stop_requested = False
+
+    @property
+    def messages(self) -> list[Message]:
+        """The branch shown: what later turns build on and what goes upstream."""
+        return self.tree.path(self.leaf)
 
     @property
     def busy(self) -> bool:
@@ -56,7 +71,12 @@ class Conversation:
     @property
     def size(self) -> int:
         """Characters held in memory for this conversation."""
-        return sum(message.size for message in self.messages)
+        return self.tree.size
+
+    @property
+    def params(self) -> dict[str, Any]:
+        """Request parameters set for this conversation (temperature, max_tokens)."""
+        return {name: self.settings[name] for name in PARAMS if self.settings.get(name) is not None}
 
     def attach(self, view: View) -> None:
         """Start telling `view` about changes."""
@@ -68,33 +88,53 @@ class Conversation:
         self.chats.release(self)
 
     async def send(self, prompt: str) -> Message:
-        """Save the prompt and an empty reply, then stream the reply; returns the reply message."""
-        if self.busy:
-            raise ChatError('busy', 'A reply is still streaming; stop it or wait for it to finish.', 409)
-        if len(prompt) > MAX_PROMPT_CHARS:
-            raise ChatError('prompt_too_long', f'The message is too long ({len(prompt):,} characters; '
-                            f'the limit is {MAX_PROMPT_CHARS:,}).', 413)
-        if self.size + len(prompt) > MAX_CONVERSATION_CHARS:
-            raise ChatError('conversation_too_long', 'This conversation has grown too long to continue; '
-                            'start a New chat.', 413)
-        parent = self.messages[-1].id if self.messages else None
-        user = Message(new_id(), 'user', prompt, parent_id=parent)
-        reply = Message(new_id(), 'assistant', status=STREAMING, parent_id=user.id, model=self.model)
-        history = [*self.history(), user.upstream()]
-        self._starting, self._stop_requested = True, False
-        try:
-            await self.chats.save_turn(self, user, reply, title=_title(prompt))
-        finally:
-            self._starting = False
-        self._add(user)
-        self._add(reply)
-        if self._stop_requested:  # Stop came while the turn was being saved: end it before it starts
-            self._finish(reply)
-            return reply
-        self._task = self.chats.spawn(self._stream(reply, history), name='chat reply')
-        # The end is marked from the task's done callback: it runs even for a task cancelled before its first step.
-        self._task.add_done_callback(lambda _: self._finish(reply))
-        return reply
+        """Save the prompt and an empty reply at the end of the branch shown, then stream the reply."""
+        self._check_prompt(prompt)
+        return await self._turn(prompt, parent=self.leaf, history=self.history())
+
+    async def edit(self, message: Message, prompt: str) -> Message:
+        """Send an edited prompt as a new version of `message`; the old one stays reachable."""
+        self._check_prompt(prompt)
+        parent = self.tree.by_id.get(message.parent_id) if message.parent_id else None
+        return await self._turn(prompt, parent=parent.id if parent else None, history=self._history_to(parent))
+
+    async def regenerate(self, reply: Message) -> Message:
+        """Ask again for `reply`'s prompt: a new version of the answer (also how a failed reply is retried)."""
+        self._check_idle()
+        prompt = self.tree.by_id.get(reply.parent_id) if reply.parent_id else None
+        if prompt is None or prompt.role != 'user':
+            raise ChatError('invalid_request', 'Only an answer to a prompt can be regenerated.', 422)
+        answer = Message(new_id(), 'assistant', status=STREAMING, parent_id=prompt.id, model=self.model)
+        return await self._start([answer], self._history_to(prompt))
+
+    async def switch(self, message: Message, step: int) -> None:
+        """Show the previous (step -1) or next (+1) version of `message`, and the newest branch below it."""
+        self._check_idle()
+        versions = self.tree.versions(message)
+        index = versions.index(message) + step
+        if not 0 <= index < len(versions):
+            return
+        self.leaf = self.tree.latest_leaf(versions[index]).id
+        self.settings['leaf'] = self.leaf
+        await self.chats.save_settings(self)
+        self.views.notify(lambda view: view.on_branch())
+
+    async def configure(self, *, model: str, system_prompt: str, temperature: float | None,
+                        max_tokens: int | None) -> None:
+        """Set what later turns send upstream (stored with the conversation)."""
+        self.model, self.system_prompt = model, system_prompt.strip() or None
+        self.settings.update(temperature=temperature, max_tokens=max_tokens)
+        if self.stored:
+            await self.chats.save_settings(self)
+
+    def export_markdown(self) -> str:
+        """The branch shown, as Markdown."""
+        return export.to_markdown(self.title, self.messages)
+
+    def export_json(self) -> dict[str, Any]:
+        """Every version of every message, as JSON that imports back."""
+        return export.to_json(title=self.title, model=self.model, system_prompt=self.system_prompt,
+                              settings=self.settings, messages=list(self.tree.by_id.values()))
 
     def stop(self) -> None:
         """Cancel the running reply, if any; the upstream HTTP stream is closed."""
@@ -109,19 +149,65 @@ class Conversation:
             await asyncio.gather(self._task, return_exceptions=True)
 
     def history(self) -> list[dict[str, Any]]:
-        """What goes upstream: the system prompt, then every turn with text (failed replies without text left out)."""
-        system = [{'role': 'system', 'content': self.system_prompt}] if self.system_prompt else []
-        return system + [m.upstream() for m in self.messages if m.content and not m.streaming]
+        """What goes upstream: the system prompt, then every turn with text on the branch shown."""
+        return self._upstream(self.messages)
 
-    def _add(self, message: Message) -> None:
-        self.messages.append(message)
-        self.views.notify(lambda view: view.on_message(message))
+    def _history_to(self, message: Message | None) -> list[dict[str, Any]]:
+        return self._upstream(self.tree.path(message.id) if message is not None else [])
+
+    def _upstream(self, branch: list[Message]) -> list[dict[str, Any]]:
+        """The system prompt, then every turn of `branch` with text (failed replies without text are left out)."""
+        system = [{'role': 'system', 'content': self.system_prompt}] if self.system_prompt else []
+        return system + [m.upstream() for m in branch if m.content and not m.streaming]
+
+    def _check_idle(self) -> None:
+        if self.busy:
+            raise ChatError('busy', 'A reply is still streaming; stop it or wait for it to finish.', 409)
+
+    def _check_prompt(self, prompt: str) -> None:
+        self._check_idle()
+        if len(prompt) > MAX_PROMPT_CHARS:
+            raise ChatError('prompt_too_long', f'The message is too long ({len(prompt):,} characters; '
+                            f'the limit is {MAX_PROMPT_CHARS:,}).', 413)
+        if self.size + len(prompt) > MAX_CONVERSATION_CHARS:
+            raise ChatError('conversation_too_long', 'This conversation has grown too long to continue; '
+                            'start a New chat.', 413)
+
+    async def _turn(self, prompt: str, *, parent: str | None, history: list[dict[str, Any]]) -> Message:
+        user = Message(new_id(), 'user', prompt, parent_id=parent)
+        reply = Message(new_id(), 'assistant', status=STREAMING, parent_id=user.id, model=self.model)
+        return await self._start([user, reply], [*history, user.upstream()], title=_title(prompt))
+
+    async def _start(self, new: list[Message], history: list[dict[str, Any]], *, title: str = '') -> Message:
+        """Save `new` (the last is the reply), show it as the branch's end, and stream the reply."""
+        reply = new[-1]
+        self._starting, self._stop_requested = True, False
+        try:
+            await self.chats.save_turn(self, new, title=title)
+        finally:
+            self._starting = False
+        branched = bool(self.leaf) and new[0].parent_id != self.leaf
+        for message in new:
+            self.tree.add(message)
+        self.leaf = reply.id
+        if branched:  # a new version: the branch shown changed above its end
+            self.views.notify(lambda view: view.on_branch())
+        else:
+            for message in new:
+                self.views.notify(lambda view, message=message: view.on_message(message))  # type: ignore[misc]
+        if self._stop_requested:  # Stop came while the turn was being saved: end it before it starts
+            self._finish(reply)
+            return reply
+        self._task = self.chats.spawn(self._stream(reply, history), name='chat reply')
+        # The end is marked from the task's done callback: it runs even for a task cancelled before its first step.
+        self._task.add_done_callback(lambda _: self._finish(reply))
+        return reply
 
     async def _stream(self, reply: Message, history: list[dict[str, Any]]) -> None:
         dirty, notify = self.chats.dirty, self.views.notify
-        started = time.perf_counter()
+        started, first = time.perf_counter(), None
         try:
-            async with self.chats.upstream.stream(history, model=self.model) as stream:
+            async with self.chats.upstream.stream(history, model=reply.model, **self.params) as stream:
                 async for kind, text in stream.deltas():
                     if kind == 'content':
                         reply.content += text
@@ -130,15 +216,16 @@ class Conversation:
                         reply.reasoning += text
                         notify(lambda view, text=text: view.on_reasoning(reply, text))  # type: ignore[misc]
                     dirty.add(reply)
+                    first = first or stream.first_delta_at
                 reply.finish_reason, reply.usage, reply.status = stream.finish_reason, stream.usage, COMPLETE
-                first = stream.first_delta_at
-                reply.timing = {'ttft_s': None if first is None else round(first - started, 4),
-                                'total_s': round(time.perf_counter() - started, 4)}
         except ChatError as error:
             reply.error, reply.status = error.message, FAILED
         except Exception as exc:  # a bug: show a generic message, log the type (the text may hold request data)
             log.error('reply failed: %s', type(exc).__name__)
             reply.error, reply.status = 'The server failed while streaming the reply.', FAILED
+        finally:  # also for a stopped reply: how far it got, and how fast
+            reply.timing = {'ttft_s': None if first is None else round(first - started, 4),
+                            'total_s': round(time.perf_counter() - started, 4)}
 
     def _finish(self, reply: Message) -> None:
         if reply.status == STREAMING:  # cancelled: by a person (Stop), or by a server shutting down
@@ -152,3 +239,15 @@ def _title(prompt: str) -> str:
     """A conversation's title from its first prompt: the first line, trimmed."""
     line = next((line.strip() for line in prompt.splitlines() if line.strip()), 'New chat')
     return line if len(line) <= TITLE_CHARS else line[:TITLE_CHARS - 1].rstrip() + '…'
+
+
+def clean_settings(settings: dict[str, Any], max_tokens_limit: int | None = None) -> dict[str, Any]:
+    """Only the settings this app knows, with values it accepts (imports and old rows cannot smuggle others in)."""
+    clean: dict[str, Any] = {}
+    temperature, max_tokens = settings.get('temperature'), settings.get('max_tokens')
+    if isinstance(temperature, int | float) and not isinstance(temperature, bool) and 0 <= temperature <= 2:
+        clean['temperature'] = temperature
+    if isinstance(max_tokens, int) and not isinstance(max_tokens, bool) and 1 <= max_tokens <= (max_tokens_limit or
+                                                                                                 max_tokens):
+        clean['max_tokens'] = max_tokens
+    return clean

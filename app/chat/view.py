@@ -26,6 +26,9 @@ class View(Protocol):
     def on_finish(self, message: Message) -> None:
         """A message stopped streaming (complete, stopped, failed or interrupted)."""
 
+    def on_branch(self) -> None:
+        """The branch shown changed (a new version, or another version chosen): show `messages` again."""
+
     def on_deleted(self) -> None:
         """The conversation was deleted."""
 

@@ -68,4 +68,6 @@ async def _build(chats: Chats, settings: Settings, conversation: Conversation) -
     await bar.refresh()
     unwatch = chats.watch_lists(owner, lambda: background_tasks.create(bar.refresh(), name='refresh sidebar'))
     ui.context.client.on_delete(unwatch)
-    chat.create(conversation, models=settings.models, demo=settings.demo, on_menu=drawer.toggle)
+    person = chat.Person(import_json=lambda data: chats.import_conversation(owner, data, settings.models),
+                         delete_all=lambda: chats.delete_all(owner), max_tokens_limit=settings.max_tokens_limit)
+    chat.create(conversation, models=settings.models, demo=settings.demo, person=person, on_menu=drawer.toggle)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
-from nicegui import ui
+from nicegui import ElementFilter, ui
 from nicegui.testing import User
 
 from tests.fake_upstream import Record
@@ -42,8 +42,10 @@ async def finished(record: Record) -> None:
 
 async def conversation_link(user: User) -> str:
     """The address of the conversation the page shows, as its entry in the sidebar links to it."""
+    assert user.client is not None
     for _ in range(STREAM_RETRIES):
-        current = [link for link in user.find(ui.link).elements if link.props.get('aria-current') == 'page']
+        with user.client:
+            current = [link for link in ElementFilter(kind=ui.link) if link.props.get('aria-current') == 'page']
         if current:
             return str(current[0].props['href'])
         await asyncio.sleep(0.1)  # the sidebar refreshes in a background task after the first message is saved

@@ -131,16 +131,30 @@ async def test_reasoning_shows_apart_and_never_goes_back_upstream(configured: Fa
     assert configured.records[1].messages[1] == {'role': 'assistant', 'content': 'The answer'}
 
 
-async def test_model_picker_when_several_models_are_allowed(user_factory: Any, upstream: FakeUpstream) -> None:
+async def test_settings_choose_the_model_system_prompt_and_parameters_sent_upstream(
+        user_factory: Any, upstream: FakeUpstream) -> None:
     user = await user_factory(ALLOWED_MODELS='fast-model,fake-model,big-model')
     await open_chat(user)
-    picker = user.find(marker='model').elements.pop()
-    assert isinstance(picker, ui.select)
-    assert picker.value == 'fake-model'  # OPENAI_MODEL is the default
+    user.find(marker='settings').click()
+    picker = user.find(marker='settings-model').elements.pop()
+    assert isinstance(picker, ui.select) and picker.value == 'fake-model'  # OPENAI_MODEL is the default
     picker.value = 'big-model'
+    user.find(marker='system-prompt').type('Answer in French.')
+    user.find(marker='temperature-default').elements.pop().value = False
+    user.find(marker='temperature').elements.pop().value = 0.3
+    user.find(marker='max-tokens').elements.pop().value = 77
+    user.find(marker='settings-save').click()
+    await user.should_see(kind=ui.badge, content='big-model')  # saved: the header shows the model
     await send(user, 'which model?')
     await user.should_see('Hello, world!', retries=STREAM_RETRIES)
-    assert upstream.records[0].body['model'] == 'big-model'
+    body = upstream.records[0].body
+    assert (body['model'], body['temperature'], body['max_tokens']) == ('big-model', 0.3, 77)
+    assert body['messages'][0] == {'role': 'system', 'content': 'Answer in French.'}
+    await user.open(await conversation_link(user))  # stored with the conversation
+    user.find(marker='settings').click()
+    assert user.find(marker='settings-model').elements.pop().value == 'big-model'
+    assert user.find(marker='system-prompt').elements.pop().value == 'Answer in French.'
+    assert user.find(marker='max-tokens').elements.pop().value == 77
 
 
 async def test_two_tabs_on_one_conversation_both_follow_the_reply(configured: FakeUpstream, create_user: Any) -> None:
