@@ -66,7 +66,7 @@ class ChatPage:
         with ui.footer().classes('bg-white border-t py-2'):
             with ui.row().classes('w-full max-w-3xl mx-auto items-end no-wrap gap-2'):
                 self.prompt = ui.textarea(placeholder='Message (Enter sends, Shift+Enter for a new line)') \
-                    .props('autofocus autogrow outlined dense rows=1').classes('grow')
+                    .props('autofocus autogrow outlined dense rows=1').classes('grow').mark('prompt')
                 self.prompt.on('keydown.enter', self.send, js_handler=ENTER_SENDS)
                 self.prompt.on('keydown.escape', self.stop)
                 self.send_button = ui.button(icon='send', on_click=self.send).props('aria-label=Send').mark('send')
@@ -191,14 +191,14 @@ class ChatPage:
     def _person_menu(self) -> None:
         with ui.button(icon='more_vert').props('flat round dense color=white aria-label="More"').mark('more'):
             with ui.menu():
-                ui.menu_item('Export as Markdown', on_click=self._export_markdown)
-                ui.menu_item('Export as JSON', on_click=self._export_json)
-                ui.menu_item('Import…', on_click=self._ask_import)
+                ui.menu_item('Export as Markdown', on_click=self._export_markdown).mark('export-markdown')
+                ui.menu_item('Export as JSON', on_click=self._export_json).mark('export-json')
+                ui.menu_item('Import…', on_click=self._ask_import).mark('import')
                 ui.separator()
-                ui.menu_item('Delete all my conversations', on_click=self._ask_delete_all)
+                ui.menu_item('Delete all my conversations', on_click=self._ask_delete_all).mark('delete-all')
 
     def _export_markdown(self) -> None:
-        ui.download.content(self.conversation.export_markdown(), f'{_slug(self.conversation.title)}.md',
+        ui.download.content(self.conversation.export_markdown().encode(), f'{_slug(self.conversation.title)}.md',
                             'text/markdown')
 
     def _export_json(self) -> None:

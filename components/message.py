@@ -123,10 +123,12 @@ class MessageView:
             index, count = actions.versions(message)
             if count > 1:
                 ui.button(icon='chevron_left', on_click=lambda: actions.switch(message, -1)) \
-                    .props('flat dense round size=sm aria-label="Previous version"').set_enabled(index > 1)
+                    .props('flat dense round size=sm aria-label="Previous version"').mark('previous-version') \
+                    .set_enabled(index > 1)
                 ui.label(f'{index} / {count}').classes('text-xs text-gray-600').mark('version')
                 ui.button(icon='chevron_right', on_click=lambda: actions.switch(message, 1)) \
-                    .props('flat dense round size=sm aria-label="Next version"').set_enabled(index < count)
+                    .props('flat dense round size=sm aria-label="Next version"').mark('next-version') \
+                    .set_enabled(index < count)
             ui.button(icon='content_copy', on_click=self._copy).props('flat dense round size=sm aria-label=Copy') \
                 .mark('copy')
             if message.role == 'assistant':

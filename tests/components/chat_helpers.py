@@ -24,7 +24,7 @@ async def send(user: User, text: str) -> None:
 
     Send is async (the turn is saved before its reply starts), so the click only schedules it.
     """
-    box = user.find(ui.textarea)
+    box = user.find(marker='prompt')
     box.type(text)
     notified_before = len(user.notify.messages)
     user.find(marker='send').click()

@@ -26,16 +26,16 @@ async def test_reply_streams_into_the_conversation(configured: FakeUpstream, use
     await user.should_see('Hello from the model', retries=STREAM_RETRIES)
     await user.should_not_see('Demo mode')
     assert configured.records[0].messages == [{'role': 'user', 'content': 'Hi there'}]
-    assert user.find(ui.textarea).elements.pop().value == ''
+    assert user.find(marker='prompt').elements.pop().value == ''
 
 
 async def test_enter_sends_and_conversation_is_multi_turn(configured: FakeUpstream, user: User) -> None:
     configured.queue(Script(tokens=['First', ' answer']), Script(tokens=['Second', ' answer']))
     await open_chat(user)
-    user.find(ui.textarea).type('question one').trigger('keydown.enter')
+    user.find(marker='prompt').type('question one').trigger('keydown.enter')
     await user.should_see('First answer', retries=STREAM_RETRIES)
     await user.should_see(marker='send')  # the reply has finished: Send is back
-    user.find(ui.textarea).type('question two').trigger('keydown.enter')
+    user.find(marker='prompt').type('question two').trigger('keydown.enter')
     await user.should_see('Second answer', retries=STREAM_RETRIES)
     assert configured.records[1].messages == [
         {'role': 'user', 'content': 'question one'},
@@ -46,7 +46,7 @@ async def test_enter_sends_and_conversation_is_multi_turn(configured: FakeUpstre
 
 async def test_empty_prompt_sends_nothing(configured: FakeUpstream, user: User) -> None:
     await open_chat(user)
-    user.find(ui.textarea).type('   \n ')
+    user.find(marker='prompt').type('   \n ')
     user.find(marker='send').click()
     await user.should_not_see(marker='stop')
     await send(user, 'real question')  # the first request upstream must be this one, not an empty one
@@ -174,7 +174,7 @@ async def test_two_tabs_on_one_conversation_both_follow_the_reply(configured: Fa
 async def test_stop_right_after_send_ends_cleanly(configured: FakeUpstream, user: User) -> None:
     configured.queue(Script(tokens=['tick '] * 500, delay=0.02))
     await open_chat(user)
-    user.find(ui.textarea).type('never mind')
+    user.find(marker='prompt').type('never mind')
     user.find(marker='send').click()
     await user.should_see(marker='stop')  # shown as soon as Send is handled, while the turn is being saved
     user.find(marker='stop').click()
@@ -192,5 +192,5 @@ async def test_too_long_conversation_is_refused_and_the_prompt_kept(
     await user.should_see(marker='send')
     await send(user, 'y' * 10)
     await notified(user, 'grown too long')
-    assert user.find(ui.textarea).elements.pop().value == 'y' * 10  # nothing typed is lost
+    assert user.find(marker='prompt').elements.pop().value == 'y' * 10  # nothing typed is lost
     assert len(configured.records) == 1
