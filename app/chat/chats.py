@@ -40,11 +40,12 @@ def _spawn(coroutine: Coroutine[Any, Any, Any], *, name: str) -> asyncio.Task[An
 class Chats:
     """Opens, creates, lists and deletes a person's conversations; keeps the ones in use; checkpoints replies."""
 
-    def __init__(self, upstream: Upstream, *, model: str, spawn: Spawn = _spawn,
+    def __init__(self, upstream: Upstream, *, model: str, where: str = 'the model server', spawn: Spawn = _spawn,
                  max_held_chars: int = MAX_HELD_CHARS, checkpoint_interval: float = CHECKPOINT_INTERVAL) -> None:
         self.store: Store  # given to start(): the database opens with the event loop
         self.upstream = upstream
         self.model = model
+        self.where = where  # the model server's address fit for a person: no key, no query
         self.spawn = spawn
         self.max_held_chars = max_held_chars
         self.checkpoint_interval = checkpoint_interval

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 from ..errors import ChatError
 from ..store import new_id
 from . import export
+from .hints import explain
 from .message import COMPLETE, FAILED, INTERRUPTED, STOPPED, STREAMING, Message
 from .tree import Tree
 from .view import View, Views
@@ -219,7 +220,7 @@ class Conversation:
                     first = first or stream.first_delta_at
                 reply.finish_reason, reply.usage, reply.status = stream.finish_reason, stream.usage, COMPLETE
         except ChatError as error:
-            reply.error, reply.status = error.message, FAILED
+            reply.error, reply.status = explain(error, self.chats.where), FAILED
         except Exception as exc:  # a bug: show a generic message, log the type (the text may hold request data)
             log.error('reply failed: %s', type(exc).__name__)
             reply.error, reply.status = 'The server failed while streaming the reply.', FAILED

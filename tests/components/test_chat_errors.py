@@ -31,11 +31,16 @@ async def test_upstream_failure_shows_inline_and_app_keeps_working(
     assert configured.records[1].messages[-1] == {'role': 'user', 'content': 'second try'}
 
 
-async def test_unreachable_upstream_shows_inline(user_factory: Any) -> None:
-    user = await user_factory(OPENAI_BASE_URL='http://127.0.0.1:9/v1')  # port 9 (discard): nothing listens
+async def test_unreachable_upstream_says_where_and_what_to_check_and_retry_resends(
+        user_factory: Any, upstream: FakeUpstream) -> None:
+    user = await user_factory(OPENAI_BASE_URL='http://127.0.0.1:9/v1?api-key=QUERY-SECRET-1234')  # nothing listens
     await open_chat(user)
     await send(user, 'anyone there?')
     await user.should_see('Could not connect to the model server', retries=STREAM_RETRIES)
+    await user.should_see('Nothing answered at http://127.0.0.1:9/v1: check that the model server is running')
+    await user.should_not_see('QUERY-SECRET-1234')
+    await user.should_see('anyone there?')  # the prompt is kept in the failed turn
+    await user.should_see(marker='retry')
 
 
 async def test_upstream_timeout_shows_inline(user_factory: Any, upstream: FakeUpstream) -> None:
