@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from collections.abc import Awaitable, Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 import orjson
 from nicegui import events, ui
 
-from . import chat_settings
+from . import chat_settings, theme
 from .message import MessageView
 
 if TYPE_CHECKING:
@@ -25,12 +26,15 @@ FIRST_SCREEN = 50
 MAX_IMPORT_BYTES = 20_000_000
 
 
+@dataclass
 class Person:
     """What the person's menu does beyond this conversation (given by the page, bound to the person)."""
 
-    def __init__(self, *, import_json: Callable[[Any], Awaitable[str]], delete_all: Callable[[], Awaitable[int]],
-                 max_tokens_limit: int) -> None:
-        self.import_json, self.delete_all, self.max_tokens_limit = import_json, delete_all, max_tokens_limit
+    import_json: Callable[[Any], Awaitable[str]]
+    delete_all: Callable[[], Awaitable[int]]
+    max_tokens_limit: int
+    theme: str = 'auto'
+    save_theme: Callable[[str], object] = lambda _: None
 
 
 def create(conversation: Conversation, *, models: Sequence[str], demo: bool, person: Person,
@@ -46,12 +50,14 @@ class ChatPage:
                  on_menu: Callable[[], object] | None) -> None:
         self.conversation, self.models, self.person = conversation, models, person
         self.views: dict[str, MessageView] = {}
+        dark = theme.setup(person.theme)
         with ui.header().classes('items-center bg-slate-800 py-2 gap-1'):
             if on_menu is not None:
                 ui.button(icon='menu', on_click=on_menu).props('flat round dense color=white aria-label=Menu')
             ui.label('NiceChat').classes('text-lg font-semibold')
             self.model_badge = ui.badge(conversation.model).props('outline color=white').classes('ml-2').mark('model')
             ui.space()
+            theme.toggle(dark, person.theme, person.save_theme)
             ui.button(icon='tune', on_click=self.open_settings) \
                 .props('flat round dense color=white aria-label=Settings').mark('settings')
             self._person_menu()
@@ -63,6 +69,9 @@ class ChatPage:
             self.earlier = ui.button('Show earlier messages', on_click=self.show_earlier) \
                 .props('flat dense no-caps').classes('self-center')
             self.log = ui.column().classes('w-full gap-4')
+            # A finished reply is announced once to screen readers; the streaming text itself is not live.
+            self.announcer = ui.element('div').props('aria-live=polite role=status').classes('sr-only') \
+                .mark('announcer')
         with ui.footer().classes('bg-white border-t py-2'):
             with ui.row().classes('w-full max-w-3xl mx-auto items-end no-wrap gap-2'):
                 self.prompt = ui.textarea(placeholder='Message (Enter sends, Shift+Enter for a new line)') \
@@ -161,6 +170,10 @@ class ChatPage:
     def on_finish(self, message: Message) -> None:
         if view := self.views.get(message.id):
             view.finish()
+            self.announcer.props(f'data-reply={message.id}')
+            self.announcer.clear()
+            with self.announcer:
+                ui.label(_announcement(message))
         for other in self.views.values():  # their version arrows count the new version too
             if other is not view and not other.message.streaming:
                 other.finish()
@@ -243,6 +256,14 @@ class ChatPage:
                 ui.button('Cancel', on_click=dialog.close).props('flat no-caps')
                 ui.button('Delete all', on_click=delete, color='red').props('no-caps').mark('confirm-delete-all')
         dialog.open()
+
+
+def _announcement(message: Message) -> str:
+    """What a screen reader says once a reply ends: the outcome, then the text (trimmed)."""
+    outcome = {'complete': 'Reply', 'stopped': 'Reply stopped', 'failed': 'Reply failed',
+               'interrupted': 'Reply interrupted'}.get(message.status, 'Reply')
+    text = message.error if message.status == 'failed' and message.error else message.content
+    return f'{outcome}: {text[:600]}'
 
 
 def _slug(title: str) -> str:

@@ -69,5 +69,7 @@ async def _build(chats: Chats, settings: Settings, conversation: Conversation) -
     unwatch = chats.watch_lists(owner, lambda: background_tasks.create(bar.refresh(), name='refresh sidebar'))
     ui.context.client.on_delete(unwatch)
     person = chat.Person(import_json=lambda data: chats.import_conversation(owner, data, settings.models),
-                         delete_all=lambda: chats.delete_all(owner), max_tokens_limit=settings.max_tokens_limit)
+                         delete_all=lambda: chats.delete_all(owner), max_tokens_limit=settings.max_tokens_limit,
+                         theme=app.storage.user.get('theme', 'auto'),
+                         save_theme=lambda mode: app.storage.user.update(theme=mode))
     chat.create(conversation, models=settings.models, demo=settings.demo, person=person, on_menu=drawer.toggle)
