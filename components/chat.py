@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-import orjson
-from nicegui import events, ui
+from nicegui import ui
 
-from . import chat_settings, theme
+from . import chat_settings, person_menu, theme
 from .message import MessageView
+from .person_menu import Person
 
 if TYPE_CHECKING:
     from app.chat.conversation import Conversation
@@ -22,19 +20,6 @@ ENTER_SENDS = '(e) => { if (!e.shiftKey && !e.isComposing) { e.preventDefault();
 # Messages rendered when a conversation opens; earlier ones come with "Show earlier messages", so a long
 # conversation paints at once instead of shipping all its markdown through the websocket.
 FIRST_SCREEN = 50
-# Largest conversation file accepted by Import.
-MAX_IMPORT_BYTES = 20_000_000
-
-
-@dataclass
-class Person:
-    """What the person's menu does beyond this conversation (given by the page, bound to the person)."""
-
-    import_json: Callable[[Any], Awaitable[str]]
-    delete_all: Callable[[], Awaitable[int]]
-    max_tokens_limit: int
-    theme: str = 'auto'
-    save_theme: Callable[[str], object] = lambda _: None
 
 
 def create(conversation: Conversation, *, models: Sequence[str], demo: bool, person: Person,
@@ -60,7 +45,7 @@ class ChatPage:
             theme.toggle(dark, person.theme, person.save_theme)
             ui.button(icon='tune', on_click=self.open_settings) \
                 .props('flat round dense color=white aria-label=Settings').mark('settings')
-            self._person_menu()
+            person_menu.create(conversation, person)
             ui.button('New chat', icon='add', on_click=lambda: ui.navigate.to('/')) \
                 .props('flat color=white dense no-caps').mark('new-chat')
         with ui.column().classes('w-full max-w-3xl mx-auto gap-4 pb-4'):
@@ -201,73 +186,12 @@ class ChatPage:
         self.send_button.set_visibility(not busy)
         self.stop_button.set_visibility(busy)
 
-    def _person_menu(self) -> None:
-        with ui.button(icon='more_vert').props('flat round dense color=white aria-label="More"').mark('more'):
-            with ui.menu():
-                ui.menu_item('Export as Markdown', on_click=self._export_markdown).mark('export-markdown')
-                ui.menu_item('Export as JSON', on_click=self._export_json).mark('export-json')
-                ui.menu_item('Import…', on_click=self._ask_import).mark('import')
-                ui.separator()
-                ui.menu_item('Delete all my conversations', on_click=self._ask_delete_all).mark('delete-all')
-
-    def _export_markdown(self) -> None:
-        ui.download.content(self.conversation.export_markdown().encode(), f'{_slug(self.conversation.title)}.md',
-                            'text/markdown')
-
-    def _export_json(self) -> None:
-        ui.download.content(orjson.dumps(self.conversation.export_json(), option=orjson.OPT_INDENT_2),
-                            f'{_slug(self.conversation.title)}.json', 'application/json')
-
-    def _ask_import(self) -> None:
-        with ui.dialog() as dialog, ui.card().classes('w-96 max-w-full'):
-            ui.label('Import a conversation').classes('font-semibold')
-            ui.label('A JSON file made by "Export as JSON".').classes('text-sm text-gray-600')
-
-            async def received(event: events.UploadEventArguments) -> None:
-                try:
-                    data = orjson.loads(await event.file.read())
-                    conversation_id = await self.person.import_json(data)
-                except orjson.JSONDecodeError:
-                    ui.notify('That file is not JSON.', type='warning')
-                    return
-                except Exception as error:  # ChatError: not an export, or too long
-                    ui.notify(str(error), type='warning')
-                    return
-                dialog.close()
-                ui.navigate.to(f'/c/{conversation_id}')
-
-            ui.upload(on_upload=received, auto_upload=True, max_file_size=MAX_IMPORT_BYTES) \
-                .props('accept=.json,application/json').classes('w-full').mark('import-file')
-        dialog.open()
-
-    def _ask_delete_all(self) -> None:
-        with ui.dialog() as dialog, ui.card().classes('w-96 max-w-full'):
-            ui.label('Delete all your conversations?').classes('font-semibold')
-            ui.label('Every conversation and message of yours is deleted. This cannot be undone.') \
-                .classes('text-sm text-gray-600')
-
-            async def delete() -> None:
-                dialog.close()
-                count = await self.person.delete_all()
-                ui.notify(f'Deleted {count} conversation{"s" if count != 1 else ""}.')
-                ui.navigate.to('/')
-
-            with ui.row().classes('w-full justify-end'):
-                ui.button('Cancel', on_click=dialog.close).props('flat no-caps')
-                ui.button('Delete all', on_click=delete, color='red').props('no-caps').mark('confirm-delete-all')
-        dialog.open()
-
-
 def _announcement(message: Message) -> str:
     """What a screen reader says once a reply ends: the outcome, then the text (trimmed)."""
     outcome = {'complete': 'Reply', 'stopped': 'Reply stopped', 'failed': 'Reply failed',
                'interrupted': 'Reply interrupted'}.get(message.status, 'Reply')
     text = message.error if message.status == 'failed' and message.error else message.content
     return f'{outcome}: {text[:600]}'
-
-
-def _slug(title: str) -> str:
-    return re.sub(r'[^A-Za-z0-9]+', '-', title).strip('-')[:60] or 'conversation'
 
 
 def _demo_banner() -> None:

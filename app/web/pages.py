@@ -7,7 +7,7 @@ from fastapi.responses import HTMLResponse
 from nicegui import app, background_tasks, ui
 from starlette.requests import Request
 
-from components import chat, sidebar, sign_in
+from components import chat, person_menu, sidebar, sign_in
 
 from ..chat.chats import Chats
 from ..chat.conversation import Conversation
@@ -68,7 +68,7 @@ async def _build(chats: Chats, settings: Settings, conversation: Conversation) -
     await bar.refresh()
     unwatch = chats.watch_lists(owner, lambda: background_tasks.create(bar.refresh(), name='refresh sidebar'))
     ui.context.client.on_delete(unwatch)
-    person = chat.Person(import_json=lambda data: chats.import_conversation(owner, data, settings.models),
+    person = person_menu.Person(import_json=lambda data: chats.import_conversation(owner, data, settings.models),
                          delete_all=lambda: chats.delete_all(owner), max_tokens_limit=settings.max_tokens_limit,
                          theme=app.storage.user.get('theme', 'auto'),
                          save_theme=lambda mode: app.storage.user.update(theme=mode))
