@@ -30,11 +30,16 @@ async def root() -> None:
     """The chat page; its conversation lives on the server, keyed by browser tab, so a reload keeps it."""
     await ui.context.client.connected()
     if settings.app_password and nicegui_app.storage.user.get('signed_in') != settings.sign_in_tag:
-        sign_in.create(settings.password_ok, on_success=lambda: (
-            nicegui_app.storage.user.update(signed_in=settings.sign_in_tag), ui.navigate.reload()))
+        sign_in.create(settings.password_ok, on_success=_signed_in)
         return
     key = nicegui_app.storage.tab.setdefault('conversation', uuid.uuid4().hex)
     chat.create(conversations.get(key), models=settings.models, demo=settings.demo)
+
+
+def _signed_in() -> None:
+    """Remember in this browser that it signed in (under the current password), then show the chat."""
+    nicegui_app.storage.user.update(signed_in=settings.sign_in_tag)
+    ui.navigate.reload()
 
 
 # The API lives on a parent app, outside NiceGUI's per-route middlewares (gzip would buffer the stream).
