@@ -29,6 +29,8 @@ nicegui_app.on_shutdown(upstream.aclose)
 async def root() -> None:
     """The chat page; its conversation lives on the server, keyed by browser tab, so a reload keeps it."""
     await ui.context.client.connected()
+    if ui.context.client.is_deleted:  # gone before it connected (closed at once, or never a browser): nothing to show
+        return
     if settings.app_password and nicegui_app.storage.user.get('signed_in') != settings.sign_in_tag:
         sign_in.create(settings.password_ok, on_success=_signed_in)
         return
