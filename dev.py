@@ -13,6 +13,7 @@ One environment serves every command; it is reinstalled only when requirements.l
 from __future__ import annotations
 
 import hashlib
+import importlib.util
 import json
 import os
 import re
@@ -70,9 +71,8 @@ def ensure_environment(check_lock: bool = True) -> None:
     stamp = VENV / f'.installed-{hashlib.sha256(LOCK.read_bytes()).hexdigest()[:16]}'
     if stamp.exists():
         return
-    if not PYTHON.exists():
-        print('Creating .venv ...', flush=True)
-        venv.EnvBuilder(with_pip=True).create(VENV)
+    if not PYTHON.exists() or subprocess.run([str(PYTHON), '-c', 'import pip'], capture_output=True).returncode:
+        create_environment()
     print('Installing the locked dependencies into .venv ...', flush=True)
     pip = [str(PYTHON), '-m', 'pip', 'install', '--disable-pip-version-check', '--quiet', '--require-hashes']
     if run_pip([*pip, '--requirement', str(LOCK)]) != 0:
@@ -80,6 +80,14 @@ def ensure_environment(check_lock: bool = True) -> None:
     for old in VENV.glob('.installed-*'):
         old.unlink()
     stamp.touch()
+
+
+def create_environment() -> None:
+    """Make .venv with pip in it, anew if an earlier attempt left one without."""
+    if importlib.util.find_spec('ensurepip') is None:  # Debian and Ubuntu keep it in a package of its own
+        sys.exit('This Python cannot put pip into a virtual environment: install python3-venv (Debian, Ubuntu).')
+    print('Creating .venv ...', flush=True)
+    venv.EnvBuilder(with_pip=True, clear=True).create(VENV)
 
 
 def run_pip(command: list[str]) -> int:
