@@ -7,7 +7,7 @@
                            # (extra arguments go to `uv pip compile`, e.g. --upgrade)
 
 Needs only Python 3.11+: pip installs everything requirements.lock pins into .venv, checking every file's hash.
-One environment serves every command; it is reinstalled only when requirements.lock changes.
+One environment serves every command; pip touches it again only when requirements.lock changes.
 """
 
 from __future__ import annotations
