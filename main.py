@@ -26,7 +26,8 @@ if not settings.storage_secret_set:  # a secret that changed on restart would gi
     settings = dataclasses.replace(settings, storage_secret=stable_secret(settings.data_dir))
 
 upstream = Upstream(settings)
-chats = Chats(upstream, model=settings.models[0], where=settings.upstream_display, spawn=background_tasks.create)
+chats = Chats(upstream, model=settings.models[0], where=settings.upstream_display, spawn=background_tasks.create,
+              images_root=f'{settings.data_dir}/images', max_image_bytes=settings.max_image_bytes)
 
 
 async def start_chats() -> None:

@@ -25,6 +25,8 @@ DEFAULT_UPSTREAM_TIMEOUT = 60.0
 # While no token has arrived, an API stream sends a ping line this often, so proxies do not cut an idle
 # connection (nginx's default proxy_read_timeout is 60 s; 15 s leaves room for stricter ones).
 DEFAULT_PING_INTERVAL = 15.0
+# Largest image a person may attach to a prompt (PNG, JPEG, WebP, GIF).
+DEFAULT_MAX_IMAGE_BYTES = 5_000_000
 # Folder for the SQLite database and the generated storage secret (git-ignored).
 DEFAULT_DATA_DIR = 'data'
 # Addresses a TRUSTED_USER_HEADER is honoured from: a proxy on this machine.
@@ -60,6 +62,7 @@ class Settings:
     demo_token_delay: float = DEFAULT_DEMO_TOKEN_DELAY
     ping_interval: float = DEFAULT_PING_INTERVAL
     data_dir: str = DEFAULT_DATA_DIR
+    max_image_bytes: int = DEFAULT_MAX_IMAGE_BYTES
     database_url: str = ''  # empty: the SQLite file in data_dir
     storage_secret_set: bool = False  # STORAGE_SECRET was given; otherwise main keeps one in data_dir
     trusted_user_header: str | None = None
@@ -168,6 +171,7 @@ def load_settings(environ: Mapping[str, str] | None = None, env_file: str | Path
     if secret := get('STORAGE_SECRET'):
         kwargs['storage_secret'], kwargs['storage_secret_set'] = secret, True
     kwargs['data_dir'] = get('DATA_DIR') or DEFAULT_DATA_DIR
+    kwargs['max_image_bytes'] = _int('MAX_IMAGE_BYTES', get('MAX_IMAGE_BYTES'), DEFAULT_MAX_IMAGE_BYTES, 1, 2**31)
     kwargs['database_url'] = _database_url(get('DATABASE_URL'))
     kwargs['trusted_user_header'] = get('TRUSTED_USER_HEADER')
     kwargs['trusted_proxies'] = _networks('TRUSTED_PROXIES', get('TRUSTED_PROXIES'))

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 from nicegui import ui
 
 from . import chat_settings, person_menu, theme
+from .attachments import Attachments
 from .message import MessageView
 from .person_menu import Person
 
@@ -58,11 +59,15 @@ class ChatPage:
             self.announcer = ui.element('div').props('aria-live=polite role=status').classes('sr-only') \
                 .mark('announcer')
         with ui.footer().classes('bg-white border-t py-2'):
+            with ui.column().classes('w-full max-w-3xl mx-auto gap-1'):
+                self.attachments = Attachments(person.save_image)
             with ui.row().classes('w-full max-w-3xl mx-auto items-end no-wrap gap-2'):
+                self.attachments.button()
                 self.prompt = ui.textarea(placeholder='Message (Enter sends, Shift+Enter for a new line)') \
                     .props('autofocus autogrow outlined dense rows=1').classes('grow').mark('prompt')
                 self.prompt.on('keydown.enter', self.send, js_handler=ENTER_SENDS)
                 self.prompt.on('keydown.escape', self.stop)
+                self.attachments.accept_drops(self.prompt)
                 self.send_button = ui.button(icon='send', on_click=self.send).props('aria-label=Send').mark('send')
                 self.stop_button = ui.button('Stop', icon='stop', on_click=self.stop, color='red') \
                     .props('aria-label=Stop').mark('stop')
@@ -77,14 +82,17 @@ class ChatPage:
     async def send(self) -> None:
         """Send the prompt box's text, if any; on a refusal the text stays in the box."""
         text = (self.prompt.value or '').strip()
-        if not text or self.conversation.busy:
+        if not (text or self.attachments.images) or self.conversation.busy:
             return
         new = not self.conversation.stored
-        if await self._run(self.conversation.send(text)):
-            if self.prompt.value.strip() == text:
-                self.prompt.value = ''
-            if new:  # the conversation exists now: give the tab its address, for reload, bookmarks and back
-                ui.navigate.history.replace(f'/c/{self.conversation.id}')
+        images = self.attachments.take()
+        if not await self._run(self.conversation.send(text, images)):
+            self.attachments.restore(images)  # refused: the images stay attached, as the text stays in the box
+            return
+        if self.prompt.value.strip() == text:
+            self.prompt.value = ''
+        if new:  # the conversation exists now: give the tab its address, for reload, bookmarks and back
+            ui.navigate.history.replace(f'/c/{self.conversation.id}')
 
     def stop(self) -> None:
         """Cancel the streaming reply (the Stop button, or Escape in the prompt box)."""

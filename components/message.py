@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Protocol
 
 from nicegui import ui
 
+from .attachments import image_url
 from .reply_stats import describe
 from .streaming_markdown import StreamingMarkdown
 
@@ -45,6 +46,12 @@ class MessageView:
                 self.markdown: StreamingMarkdown | None = None
                 self.reasoning: StreamingMarkdown | None = None
                 if mine:
+                    if message.attachments:
+                        with ui.row().classes('gap-2').mark('thumbnails'):
+                            for image in message.attachments:
+                                with ui.link(target=image_url(image), new_tab=True):
+                                    ui.image(image_url(image)).classes('w-24 h-24 rounded border') \
+                                        .props('fit=cover alt="Attached image"')
                     self.text = ui.label(message.content).classes('whitespace-pre-wrap break-words')
                 else:
                     self.reasoning_slot = ui.column().classes('w-full')

@@ -24,6 +24,7 @@ class Person:
     import_json: Callable[[Any], Awaitable[str]]
     delete_all: Callable[[], Awaitable[int]]
     max_tokens_limit: int
+    save_image: Callable[[bytes, str], Awaitable[dict[str, Any]]]
     theme: str = 'auto'
     save_theme: Callable[[str], object] = lambda _: None
 

@@ -10,10 +10,12 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable, Coroutine, Sequence
+from pathlib import Path
 from typing import Any
 
 from ..errors import ChatError
 from ..store import ConversationSummary, Store, new_id
+from ..store.images import ImageFiles
 from ..upstream import Upstream
 from . import export
 from .conversation import MAX_CONVERSATION_CHARS, Conversation, clean_settings
@@ -23,6 +25,8 @@ log = logging.getLogger(__name__)
 
 # Seconds between checkpoints of streaming replies: what a hard kill can lose at most.
 CHECKPOINT_INTERVAL = 1.0
+# Largest image a person may attach (MAX_IMAGE_BYTES sets it).
+MAX_IMAGE_BYTES = 5_000_000
 # Characters of messages held in memory by all open conversations together (about that many bytes for ASCII text;
 # up to 4 per character for other scripts). Opening one more past it is refused with a "server busy" message.
 MAX_HELD_CHARS = 200_000_000
@@ -41,11 +45,13 @@ class Chats:
     """Opens, creates, lists and deletes a person's conversations; keeps the ones in use; checkpoints replies."""
 
     def __init__(self, upstream: Upstream, *, model: str, where: str = 'the model server', spawn: Spawn = _spawn,
+                 images_root: str | Path = 'data/images', max_image_bytes: int = MAX_IMAGE_BYTES,
                  max_held_chars: int = MAX_HELD_CHARS, checkpoint_interval: float = CHECKPOINT_INTERVAL) -> None:
         self.store: Store  # given to start(): the database opens with the event loop
         self.upstream = upstream
         self.model = model
         self.where = where  # the model server's address fit for a person: no key, no query
+        self.images_root, self.max_image_bytes = Path(images_root), max_image_bytes
         self.spawn = spawn
         self.max_held_chars = max_held_chars
         self.checkpoint_interval = checkpoint_interval
@@ -79,6 +85,27 @@ class Chats:
     def held_chars(self) -> int:
         """Characters of messages held by the open conversations."""
         return sum(conversation.size for conversation in self.live.values())
+
+    def images(self, owner_id: str) -> ImageFiles:
+        """The person's image files (a folder each, so serving one checks its owner by where it is)."""
+        return ImageFiles(self.images_root / owner_id, self.max_image_bytes)
+
+    async def upstream_messages(self, owner_id: str, system_prompt: str | None,
+                                branch: list[Message]) -> list[dict[str, Any]]:
+        """The messages as the model server takes them: text, and images as `image_url` parts (data URLs)."""
+        out: list[dict[str, Any]] = [{'role': 'system', 'content': system_prompt}] if system_prompt else []
+        files = self.images(owner_id)
+        for message in branch:
+            if not message.attachments:
+                out.append(message.upstream())
+                continue
+            parts: list[dict[str, Any]] = [{'type': 'text', 'text': message.content}] if message.content else []
+            for image in message.attachments:
+                if (url := await files.data_url(image)) is None:
+                    raise ChatError('image_missing', 'An image of this conversation is no longer stored.', 410)
+                parts.append({'type': 'image_url', 'image_url': {'url': url}})
+            out.append({'role': message.role, 'content': parts})
+        return out
 
     def draft(self, owner_id: str) -> Conversation:
         """A new, empty conversation; it reaches the database with its first message."""

@@ -88,16 +88,17 @@ class Conversation:
         self.views.remove(view)
         self.chats.release(self)
 
-    async def send(self, prompt: str) -> Message:
-        """Save the prompt and an empty reply at the end of the branch shown, then stream the reply."""
+    async def send(self, prompt: str, images: list[dict[str, Any]] | None = None) -> Message:
+        """Save the prompt (with its images) and an empty reply at the end of the branch shown; stream the reply."""
         self._check_prompt(prompt)
-        return await self._turn(prompt, parent=self.leaf, history=self.history())
+        return await self._turn(prompt, parent=self.leaf, branch=self.messages, images=images or [])
 
     async def edit(self, message: Message, prompt: str) -> Message:
         """Send an edited prompt as a new version of `message`; the old one stays reachable."""
         self._check_prompt(prompt)
         parent = self.tree.by_id.get(message.parent_id) if message.parent_id else None
-        return await self._turn(prompt, parent=parent.id if parent else None, history=self._history_to(parent))
+        return await self._turn(prompt, parent=parent.id if parent else None, branch=self._branch_to(parent),
+                                images=message.attachments)
 
     async def regenerate(self, reply: Message) -> Message:
         """Ask again for `reply`'s prompt: a new version of the answer (also how a failed reply is retried)."""
@@ -106,7 +107,7 @@ class Conversation:
         if prompt is None or prompt.role != 'user':
             raise ChatError('invalid_request', 'Only an answer to a prompt can be regenerated.', 422)
         answer = Message(new_id(), 'assistant', status=STREAMING, parent_id=prompt.id, model=self.model)
-        return await self._start([answer], self._history_to(prompt))
+        return await self._start([answer], self._branch_to(prompt))
 
     async def switch(self, message: Message, step: int) -> None:
         """Show the previous (step -1) or next (+1) version of `message`, and the newest branch below it."""
@@ -150,16 +151,12 @@ class Conversation:
             await asyncio.gather(self._task, return_exceptions=True)
 
     def history(self) -> list[dict[str, Any]]:
-        """What goes upstream: the system prompt, then every turn with text on the branch shown."""
-        return self._upstream(self.messages)
-
-    def _history_to(self, message: Message | None) -> list[dict[str, Any]]:
-        return self._upstream(self.tree.path(message.id) if message is not None else [])
-
-    def _upstream(self, branch: list[Message]) -> list[dict[str, Any]]:
-        """The system prompt, then every turn of `branch` with text (failed replies without text are left out)."""
+        """What goes upstream (images aside): the system prompt, then every turn with text on the branch shown."""
         system = [{'role': 'system', 'content': self.system_prompt}] if self.system_prompt else []
-        return system + [m.upstream() for m in branch if m.content and not m.streaming]
+        return system + [m.upstream() for m in _sent(self.messages)]
+
+    def _branch_to(self, message: Message | None) -> list[Message]:
+        return self.tree.path(message.id) if message is not None else []
 
     def _check_idle(self) -> None:
         if self.busy:
@@ -174,12 +171,13 @@ class Conversation:
             raise ChatError('conversation_too_long', 'This conversation has grown too long to continue; '
                             'start a New chat.', 413)
 
-    async def _turn(self, prompt: str, *, parent: str | None, history: list[dict[str, Any]]) -> Message:
-        user = Message(new_id(), 'user', prompt, parent_id=parent)
+    async def _turn(self, prompt: str, *, parent: str | None, branch: list[Message],
+                    images: list[dict[str, Any]]) -> Message:
+        user = Message(new_id(), 'user', prompt, parent_id=parent, attachments=list(images))
         reply = Message(new_id(), 'assistant', status=STREAMING, parent_id=user.id, model=self.model)
-        return await self._start([user, reply], [*history, user.upstream()], title=_title(prompt))
+        return await self._start([user, reply], [*branch, user], title=_title(prompt))
 
-    async def _start(self, new: list[Message], history: list[dict[str, Any]], *, title: str = '') -> Message:
+    async def _start(self, new: list[Message], branch: list[Message], *, title: str = '') -> Message:
         """Save `new` (the last is the reply), show it as the branch's end, and stream the reply."""
         reply = new[-1]
         self._starting, self._stop_requested = True, False
@@ -199,15 +197,16 @@ class Conversation:
         if self._stop_requested:  # Stop came while the turn was being saved: end it before it starts
             self._finish(reply)
             return reply
-        self._task = self.chats.spawn(self._stream(reply, history), name='chat reply')
+        self._task = self.chats.spawn(self._stream(reply, branch), name='chat reply')
         # The end is marked from the task's done callback: it runs even for a task cancelled before its first step.
         self._task.add_done_callback(lambda _: self._finish(reply))
         return reply
 
-    async def _stream(self, reply: Message, history: list[dict[str, Any]]) -> None:
+    async def _stream(self, reply: Message, branch: list[Message]) -> None:
         dirty, notify = self.chats.dirty, self.views.notify
         started, first = time.perf_counter(), None
         try:
+            history = await self.chats.upstream_messages(self.owner_id, self.system_prompt, _sent(branch))
             async with self.chats.upstream.stream(history, model=reply.model, **self.params) as stream:
                 async for kind, text in stream.deltas():
                     if kind == 'content':
@@ -234,6 +233,11 @@ class Conversation:
         self.chats.save_final(reply)
         self.views.notify(lambda view: view.on_finish(reply))
         self.chats.release(self)
+
+
+def _sent(branch: list[Message]) -> list[Message]:
+    """The turns that go upstream: those with text or images (a failed reply without text is left out)."""
+    return [m for m in branch if (m.content or m.attachments) and not m.streaming]
 
 
 def _title(prompt: str) -> str:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from ..store import MessageRecord, MessageUpdate, NewMessage
@@ -29,6 +29,7 @@ class Message:
     finish_reason: str | None = None
     usage: dict[str, int] | None = None
     timing: dict[str, float | None] | None = None
+    attachments: list[dict[str, Any]] = field(default_factory=list)  # images: {id, mime, size}
 
     @property
     def streaming(self) -> bool:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from fastapi import HTTPException
-from fastapi.responses import HTMLResponse
+from fastapi.responses import HTMLResponse, Response
 from nicegui import app, background_tasks, ui
 from starlette.requests import Request
 
@@ -12,6 +12,7 @@ from components import chat, person_menu, sidebar, sign_in
 from ..chat.chats import Chats
 from ..chat.conversation import Conversation
 from ..config import Settings
+from ..store.images import sniff
 from .identity import Refused, person_key
 
 
@@ -30,6 +31,20 @@ def register(chats: Chats, settings: Settings) -> None:
         await chats.ready()
         return await chats.store.user_id(key)
 
+    @app.get('/images/{image_id}', include_in_schema=False)
+    async def image(request: Request, image_id: str) -> Response:
+        """An attached image, only ever the requesting person's own."""
+        try:
+            key = person_key(request, str(app.storage.browser['id']), settings)
+        except Refused as refusal:
+            return Response(str(refusal), status_code=403)
+        await chats.ready()
+        data = await chats.images(await chats.store.user_id(key)).read(image_id)
+        if data is None:
+            return Response('Not Found', status_code=404)
+        return Response(data, media_type=sniff(data), headers={'Cache-Control': 'private, max-age=31536000',
+                                                                'X-Content-Type-Options': 'nosniff'})
+
     @ui.page('/', title='NiceChat')
     async def new_chat(request: Request) -> HTMLResponse | None:
         owner = await owner_of(request)
@@ -46,6 +61,10 @@ def register(chats: Chats, settings: Settings) -> None:
                 raise HTTPException(status_code=404)
             await _build(chats, settings, conversation)
         return owner if isinstance(owner, HTMLResponse) else None
+
+
+async def _saved(chats: Chats, owner: str, data: bytes, name: str) -> dict[str, object]:
+    return (await chats.images(owner).save(data, f'“{name}”')).to_dict()
 
 
 def _signed_in(settings: Settings) -> None:
@@ -70,6 +89,7 @@ async def _build(chats: Chats, settings: Settings, conversation: Conversation) -
     ui.context.client.on_delete(unwatch)
     person = person_menu.Person(import_json=lambda data: chats.import_conversation(owner, data, settings.models),
                          delete_all=lambda: chats.delete_all(owner), max_tokens_limit=settings.max_tokens_limit,
+                         save_image=lambda data, name: _saved(chats, owner, data, name),
                          theme=app.storage.user.get('theme', 'auto'),
                          save_theme=lambda mode: app.storage.user.update(theme=mode))
     chat.create(conversation, models=settings.models, demo=settings.demo, person=person, on_menu=drawer.toggle)
