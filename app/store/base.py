@@ -7,7 +7,6 @@ from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from app.store.engine import writer
@@ -21,8 +20,9 @@ def now() -> datetime:
 class Database:
     """An open database: read connections, counted write transactions, and closing."""
 
-    def __init__(self, engine: AsyncEngine) -> None:
+    def __init__(self, engine: AsyncEngine, *, search_index: bool = False) -> None:
         self._engine = engine
+        self.search_index = search_index  # whether message search has its trigram index (else it scans)
         self._writer = writer(engine)
         self.writes = 0  # write transactions so far: proves checkpoints cost O(seconds), not O(deltas)
 
@@ -46,9 +46,3 @@ class Database:
         """The rows of one query."""
         async with self._engine.connect() as connection:
             return list(await connection.execute(statement))
-
-    def _contains(self, column: Any, text: str) -> ColumnElement[bool]:
-        """Case-insensitive substring match, LIKE wildcards in `text` taken literally."""
-        if self.dialect == 'sqlite':  # SQLite's LIKE already ignores case (ASCII only, like its lower())
-            return column.contains(text, autoescape=True)  # type: ignore[no-any-return]
-        return column.icontains(text, autoescape=True)  # type: ignore[no-any-return]

@@ -8,7 +8,7 @@ import socket
 from alembic.util.exc import CommandError
 from sqlalchemy.exc import DBAPIError
 
-from app.store import migrate
+from app.store import migrate, search
 from app.store.engine import create_engine, writer
 from app.store.records import StoreError
 from app.store.store import Store
@@ -38,13 +38,15 @@ async def open_store(url: str) -> Store:
             raise StoreError(f'Cannot open database {display}: its schema is at revision {revision}, newer than '
                              f'this version of NiceChat knows (up to {migrate.head()}); run a newer NiceChat')
         await migrate.upgrade(writer(engine))
+        async with engine.connect() as connection:
+            indexed = await connection.run_sync(search.has_index)
     except StoreError:
         await engine.dispose()
         raise
     except Exception as error:  # whatever went wrong, the user gets one line, not a traceback
         await engine.dispose()
         raise StoreError(f'Cannot open database {display}: {reason(error, target.password)}') from None
-    return Store(engine)
+    return Store(engine, search_index=indexed)
 
 
 def reason(error: BaseException, password: str | None = None) -> str:

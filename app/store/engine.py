@@ -29,7 +29,11 @@ def create_engine(url: URL) -> AsyncEngine:
         event.listen(engine.sync_engine, 'connect', _sqlite_connect)
         event.listen(engine.sync_engine, 'begin', _sqlite_begin)
         return engine
-    return create_async_engine(url, pool_pre_ping=True, connect_args={'timeout': CONNECT_TIMEOUT_S})
+    # Plan each statement for its actual values: a generic plan cannot tell a search for 'ab' (too short for the
+    # trigram index, which would then read all of it) from one for 'needle' (a few index entries).
+    settings = {'plan_cache_mode': 'force_custom_plan'}
+    return create_async_engine(url, pool_pre_ping=True,
+                               connect_args={'timeout': CONNECT_TIMEOUT_S, 'server_settings': settings})
 
 
 def writer(engine: AsyncEngine) -> AsyncEngine:

@@ -6,13 +6,14 @@ from dataclasses import asdict
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, delete, exists, func, insert, or_, select, tuple_, update
+from sqlalchemy import ColumnElement, delete, func, insert, select, tuple_, update
 from sqlalchemy.exc import IntegrityError
 
+from app.store import search
 from app.store.base import now
 from app.store.messages import MessageQueries
 from app.store.records import ConversationRecord, ConversationSummary, check_new_id, is_id
-from app.store.tables import KEY_LENGTH, conversations, messages, users
+from app.store.tables import KEY_LENGTH, conversations, users
 
 _CONVERSATION = tuple(conversations.c)
 _SUMMARY = (conversations.c.id, conversations.c.title, conversations.c.updated_at)
@@ -67,9 +68,7 @@ class Store(MessageQueries):
         if before is not None:
             statement = statement.where(tuple_(conversations.c.updated_at, conversations.c.id) < tuple(before))
         if query:
-            in_messages = exists().where(messages.c.conversation_id == conversations.c.id,
-                                         self._contains(messages.c.content, query))
-            statement = statement.where(or_(self._contains(conversations.c.title, query), in_messages))
+            statement = statement.where(search.matching(self.dialect, self.search_index, query))
         rows = await self._read(statement.order_by(*_NEWEST_FIRST).limit(limit))
         return [ConversationSummary(**row._mapping) for row in rows]
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from app.store import NewMessage, Store
+from app.store import MessageUpdate, NewMessage, Store
 
 
 async def conversation(store: Store, owner: str, title: str, *texts: str) -> str:
@@ -72,3 +72,47 @@ async def test_non_ascii_text_is_found(store: Store) -> None:
     assert await found(store, owner, '🌍') == [greek]
     assert await found(store, owner, 'Ωμέγα') == [greek]
     assert await found(store, owner, 'KÖLN') == ([greek] if store.dialect == 'postgresql' else [])
+
+
+QUERIES = ['needle', 'NEEDLE', 'eed', 'ne', 'n', 'needle in', 'in a hay', 'hay%', '100%', '_stack', 'a_b', 'zz-top',
+           'Köln', 'new text', 'old text', 'gone', 'still going', 'cut short', 'x' * 40]
+
+
+async def same_as_a_scan(store: Store, owner: str) -> dict[str, list[str]]:
+    """What each of QUERIES finds, checked to be what scanning the owner's messages (no index) finds."""
+    indexed = {query: await found(store, owner, query) for query in QUERIES}
+    store.search_index = False
+    try:
+        assert {query: await found(store, owner, query) for query in QUERIES} == indexed
+    finally:
+        store.search_index = True
+    return indexed
+
+
+async def test_the_trigram_index_finds_what_a_scan_finds_through_edits_and_deletes(store: Store) -> None:
+    assert store.search_index  # FTS5 trigram (SQLite) / pg_trgm (PostgreSQL) are on this machine and in CI
+    owner, other = await store.user_id('alice'), await store.user_id('bob')
+    await conversation(store, owner, 'needle title', 'plain text')
+    haystack = await conversation(store, owner, 'hay', 'a needle in a haystack', '100% of a_b', 'Grüße aus Köln')
+    streaming = await store.create_conversation(owner, title='stream', model='m')
+    reply, _ = await store.add_messages(streaming.id, [NewMessage('assistant', 'old text', status='streaming'),
+                                                       NewMessage('assistant', 'cut short', status='streaming')])
+    await store.save_messages([MessageUpdate(reply.id, 'new text _stack, still going')])  # checkpoint
+    found_while_streaming = await same_as_a_scan(store, owner)
+    assert found_while_streaming['still going'] == [streaming.id] and found_while_streaming['old text'] == []
+    await store.save_messages([MessageUpdate(reply.id, 'new text _stack', status='complete')])  # it ended
+    doomed = await conversation(store, owner, 'doomed', 'gone for good zz-top')
+    await store.add_messages(doomed, [NewMessage('assistant', 'gone while streaming', status='streaming')])
+    await conversation(store, other, 'needle of bob', 'needle in a haystack', 'gone')
+    assert await store.delete_conversation(owner, doomed)  # cascades to messages, indexed or not
+    assert await store.delete_all(other) == 1
+    await store.add_messages(haystack, [NewMessage('user', 'after the deletes: NeEdLe again')])
+    assert await store.recover_interrupted() == 1  # 'cut short' leaves streaming, so it enters the index
+
+    final = await same_as_a_scan(store, owner)
+    assert final['new text'] == [streaming.id] and final['still going'] == [] and final['gone'] == []
+    assert final['cut short'] == [streaming.id]
+    if store.dialect == 'sqlite':  # the FTS5 index matches the messages table row for row
+        async with store._write() as connection:
+            await connection.exec_driver_sql(
+                "INSERT INTO messages_search (messages_search, rank) VALUES ('integrity-check', 1)")

@@ -1,0 +1,1 @@
+"""Benchmark of the database layer (`python -m bench.store`)."""
