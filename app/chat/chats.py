@@ -242,8 +242,13 @@ class Chats:
             live.stop()
             await live.wait()
             await self.settle()
+        owned = await self.store.conversation(owner_id, conversation_id) is not None
+        images = [str(image['id']) for record in (await self.store.messages(conversation_id) if owned else [])
+                  for image in record.attachments or ()]
         async with self._writes:
             done = await self.store.delete_conversation(owner_id, conversation_id)
+        if done:
+            await self.images(owner_id).delete(images)
         if done and live is not None and live.owner_id == owner_id:
             self.live.pop(conversation_id, None)
             live.views.notify(lambda view: view.on_deleted())
@@ -259,6 +264,7 @@ class Chats:
         await self.settle()
         async with self._writes:
             count = await self.store.delete_all(owner_id)
+        await self.images(owner_id).delete_all()
         for conversation in mine:
             self.live.pop(conversation.id, None)
             conversation.views.notify(lambda view: view.on_deleted())

@@ -55,12 +55,14 @@ class Message:
     def from_record(cls, record: MessageRecord) -> Message:
         """The runtime's copy of a stored message."""
         return cls(record.id, record.role, record.content, record.reasoning, record.status, record.error,
-                   record.parent_id, record.model, record.finish_reason, record.usage, record.timing)
+                   record.parent_id, record.model, record.finish_reason, record.usage, record.timing,
+                   list(record.attachments or []))
 
     def to_new(self) -> NewMessage:
         """What the store needs to insert this message."""
         return NewMessage(role=self.role, content=self.content, parent_id=self.parent_id, status=self.status,
-                          model=self.model, id=self.id, reasoning=self.reasoning, error=self.error)
+                          model=self.model, id=self.id, reasoning=self.reasoning, error=self.error,
+                          attachments=self.attachments or None)
 
     def to_update(self) -> MessageUpdate:
         """What the store needs to save this message's current state."""

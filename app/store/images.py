@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -76,6 +77,10 @@ class ImageFiles:
     async def delete(self, image_ids: list[str]) -> None:
         """Remove these images' files (missing ones are skipped)."""
         await asyncio.to_thread(self._unlink, [i for i in image_ids if is_id(i)])
+
+    async def delete_all(self) -> None:
+        """Remove every image of this folder (a person deleting all their conversations)."""
+        await asyncio.to_thread(shutil.rmtree, self.folder, True)
 
     def _write(self, image_id: str, data: bytes) -> None:
         self.folder.mkdir(parents=True, exist_ok=True)

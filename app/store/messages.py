@@ -28,7 +28,8 @@ class MessageQueries(Database):
         records = [MessageRecord(id=check_new_id(message.id), conversation_id=conversation_id,
                                  parent_id=message.parent_id, role=message.role, content=message.content,
                                  reasoning=message.reasoning, status=message.status, error=message.error,
-                                 finish_reason=None, usage=None, timing=None, model=message.model, created_at=stamp)
+                                 finish_reason=None, usage=None, timing=None, model=message.model, created_at=stamp,
+                                 attachments=message.attachments or None)
                    for message in new]
         if not is_id(conversation_id):
             raise ValueError(f'no conversation {conversation_id!r}')

@@ -91,6 +91,7 @@ class MessageRecord:
     timing: dict[str, float | None] | None
     model: str | None
     created_at: datetime
+    attachments: list[dict[str, Any]] | None = None
 
 
 @dataclass(frozen=True)
@@ -105,6 +106,7 @@ class NewMessage:
     id: str | None = None
     reasoning: str = ''
     error: str | None = None
+    attachments: list[dict[str, Any]] | None = None
 
 
 @dataclass(frozen=True)

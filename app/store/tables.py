@@ -107,6 +107,7 @@ messages = Table(
     Column('timing', _json(), nullable=True),
     Column('model', String(MODEL_LENGTH), nullable=True),
     Column('created_at', UTCDateTime(), nullable=False),
+    Column('attachments', _json(), nullable=True),  # migration 0004: images, [{id, mime, size}]
     Index('ix_messages_conversation_seq', 'conversation_id', 'seq'),
     # Start-up recovery finds replies left 'streaming' without scanning every message (migration 0002).
     Index('ix_messages_streaming', 'status', sqlite_where=_STREAMING, postgresql_where=_STREAMING),

@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import struct
 import zlib
+from pathlib import Path
 from typing import Any
 
 from nicegui import ui
@@ -30,7 +31,7 @@ async def attach(user: User, data: bytes, name: str = 'photo.png') -> None:
 
 
 async def test_an_attached_image_goes_upstream_and_stays_with_the_message(
-        configured: FakeUpstream, user: User) -> None:
+        configured: FakeUpstream, user: User, data_dir: Path) -> None:
     configured.queue(Script(tokens=['A', ' red', ' square']))
     image = png()
     await open_chat(user)
@@ -43,9 +44,26 @@ async def test_an_attached_image_goes_upstream_and_stays_with_the_message(
     assert content[1] == {'type': 'image_url',
                           'image_url': {'url': 'data:image/png;base64,' + base64.b64encode(image).decode()}}
     await user.should_see(marker='thumbnails')
-    link = next(iter(user.find(marker='thumbnails').elements))
-    src = next(e for e in link.descendants() if isinstance(e, ui.image)).source
+    src = thumbnail(user)
     assert (await user.http_client.get(src)).content == image  # the person's own image is served to them
+
+    address = await conversation_link(user)
+    await user.open(address)  # stored with the message: a reload shows it
+    await user.should_see(marker='thumbnails')
+    assert thumbnail(user) == src
+    stored = list((data_dir / 'images').rglob('*'))
+    assert [path.read_bytes() for path in stored if path.is_file()] == [image]
+    user.find(marker='delete').click()  # deleting the conversation deletes its image files
+    user.find(marker='confirm-delete').click()
+    await user.should_see('No conversations yet.', retries=STREAM_RETRIES)
+    assert not [path for path in (data_dir / 'images').rglob('*') if path.is_file()]
+    assert (await user.http_client.get(src)).status_code == 404
+
+
+def thumbnail(user: User) -> str:
+    """The address of the first thumbnail shown in a message."""
+    link = next(iter(user.find(marker='thumbnails').elements))
+    return str(next(e for e in link.descendants() if isinstance(e, ui.image)).source)
 
 
 async def test_too_large_and_non_image_files_are_refused_with_a_reason(user_factory: Any) -> None:
@@ -65,8 +83,7 @@ async def test_someone_elses_image_is_not_served(configured: FakeUpstream, user:
     await send(user, 'mine')
     await user.should_see('Hello, world!', retries=STREAM_RETRIES)
     await conversation_link(user)
-    link = next(iter(user.find(marker='thumbnails').elements))
-    src = next(e for e in link.descendants() if isinstance(e, ui.image)).source
+    src = thumbnail(user)
     stranger = create_user()
     await open_chat(stranger)
     assert (await stranger.http_client.get(src)).status_code == 404
