@@ -52,7 +52,7 @@ class MessageView:
                                 with ui.link(target=image_url(image), new_tab=True):
                                     ui.image(image_url(image)).classes('w-24 h-24 rounded border') \
                                         .props('fit=cover alt="Attached image"')
-                    self.text = ui.label(message.content).classes('whitespace-pre-wrap break-words')
+                    self.text = ui.label(message.content).classes('whitespace-pre-wrap')  # wraps anywhere (theme)
                 else:
                     self.reasoning_slot = ui.column().classes('w-full')
                     self.reasoning_slot.set_visibility(False)  # an empty slot would still take a gap in the card

@@ -16,10 +16,9 @@ html, body { overflow-x: hidden; }
 .nc-message, .nc-bubble { min-width: 0; max-width: 100%; }
 .nc-bubble { overflow-wrap: anywhere; }
 .nc-bubble pre, .nc-bubble table { max-width: 100%; }
-@media (hover: hover) {
-  .nc-actions { opacity: 0; transition: opacity .15s; }
-  .nc-message:hover .nc-actions, .nc-actions:focus-within { opacity: 1; }
-}
+.nc-actions { opacity: 0; transition: opacity .15s; }
+.nc-message:hover .nc-actions, .nc-message:focus-within .nc-actions { opacity: 1; }
+@media (pointer: coarse) { .nc-actions { opacity: 1; } }  /* touch screens have no hover: always shown */
 .sr-only { position: absolute; width: 1px; height: 1px; overflow: hidden; clip: rect(0 0 0 0); white-space: nowrap; }
 .body--dark .nc-bubble.bg-white { background: #1e1e1e !important; }
 .body--dark .nc-bubble.bg-blue-50 { background: #1e293b !important; }
