@@ -32,6 +32,7 @@ class Script:
     drop_after: int | None = None  # abort the TCP connection after this many tokens
     end_after: int | None = None  # end the HTTP body cleanly after this many tokens, with no finish or [DONE]
     reasoning: list[str] = field(default_factory=list)
+    gate: threading.Semaphore | None = None  # before each token after the first, wait (up to 10 s) for a release
     finish_reason: str = 'stop'
     usage: dict[str, int] | None = field(default_factory=lambda: {'prompt_tokens': 5, 'completion_tokens': 4,
                                                                    'total_tokens': 9})
@@ -199,6 +200,8 @@ class FakeUpstream:
                 return
             if script.delay:
                 await asyncio.sleep(script.delay)
+            if script.gate is not None and index:
+                await asyncio.to_thread(script.gate.acquire, True, 10)
             await send(delta(content=token))
             record.tokens_sent += 1
         else:
