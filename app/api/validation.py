@@ -9,9 +9,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from functools import cache
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
+from typing_extensions import TypedDict
 
 from ..config import Settings
 from ..errors import ChatError
@@ -22,12 +23,12 @@ _STRICT = ConfigDict(strict=True, extra='ignore')
 EXAMPLE: dict[str, Any] = {'messages': [{'role': 'user', 'content': 'Say hello in three words.'}]}
 
 
-class Message(BaseModel):
-    """One message of the conversation."""
+class Message(TypedDict):
+    """One message of the conversation (a plain dict after validation: it goes upstream as it is)."""
 
-    model_config = _STRICT
+    __pydantic_config__ = _STRICT  # type: ignore[misc]
     role: Role
-    content: str = Field(description='Text only.')
+    content: Annotated[str, Field(description='Text only.')]
 
 
 @dataclass(frozen=True)
@@ -68,8 +69,7 @@ def parse_request(data: Any, settings: Settings) -> ChatRequest:
     except ValidationError as error:
         raise ChatError('invalid_request', _message(error.errors(include_url=False)[0], settings), 422) from None
     params = {name: value for name in ('temperature', 'max_tokens') if (value := getattr(body, name)) is not None}
-    messages = [{'role': message.role, 'content': message.content} for message in body.messages]
-    return ChatRequest(messages, body.model or settings.models[0], params)
+    return ChatRequest(body.messages, body.model or settings.models[0], params)  # type: ignore[arg-type]
 
 
 def request_schema(settings: Settings) -> dict[str, Any]:
