@@ -5,7 +5,7 @@ import sys
 import uuid
 
 import uvicorn
-from fastapi import FastAPI
+from fastapi_offline import FastAPIOffline
 from nicegui import app as nicegui_app
 from nicegui import helpers, ui
 
@@ -38,7 +38,7 @@ async def root() -> None:
 
 
 # The API lives on a parent app, outside NiceGUI's per-route middlewares (gzip would buffer the stream).
-server = FastAPI(title='NiceChat', summary='Chat with OpenAI-compatible models; raw NDJSON streaming API.')
+server = FastAPIOffline(title='NiceChat', summary='Chat with OpenAI-compatible models; raw NDJSON streaming API.')
 api_router = api.create_router(settings, upstream)
 server.include_router(api_router)
 if settings.demo:

@@ -24,8 +24,9 @@ EXAMPLE: dict[str, Any] = {'messages': [{'role': 'user', 'content': 'Say hello i
 
 
 class Message(TypedDict):
-    """One message of the conversation (a plain dict after validation: it goes upstream as it is)."""
+    """One message of the conversation."""
 
+    # A TypedDict, not a model: validation yields the plain dicts that go upstream, with no copy to make.
     __pydantic_config__ = _STRICT  # type: ignore[misc]
     role: Role
     content: Annotated[str, Field(description='Text only.')]
