@@ -109,9 +109,15 @@ def test_mid_stream_failure_ends_with_error_line(live_app: LiveApp, upstream: Fa
 
 
 def test_dropped_upstream_connection_ends_with_error_line(live_app: LiveApp, upstream: FakeUpstream) -> None:
-    upstream.queue(Script(tokens=['one', ' two', ' three'], drop_after=1))
-    response = httpx.post(live_app.url + '/api/chat', json=BODY, headers=AUTH, timeout=10)
-    lines = lines_of(response)
+    # The drop waits until the client has read the first chunk: a reset arriving with unread data discards it.
+    gate = threading.Semaphore(0)
+    upstream.queue(Script(tokens=['one', ' two', ' three'], drop_after=1, gate=gate))
+    lines = []
+    with httpx.stream('POST', live_app.url + '/api/chat', json=BODY, headers=AUTH, timeout=10) as response:
+        for line in response.iter_lines():
+            lines.append(json.loads(line))
+            if lines[-1]['type'] == 'chunk':
+                gate.release()
     assert [line['content'] for line in lines if line['type'] == 'chunk'] == ['one']
     assert lines[-1]['type'] == 'error'
     assert lines[-1]['error']['code'] == 'upstream_disconnected'

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import itertools
 import json
 import time
 from collections.abc import Iterator
@@ -133,9 +132,10 @@ def test_ping_interval_is_kept_before_and_after_the_upstream_answers(patient_app
                                                                      upstream: FakeUpstream) -> None:
     upstream.queue(Script(tokens=['a'], header_delay=SLOW / 2, first_delay=SLOW / 2))
     with httpx.stream('POST', patient_app.url + '/api/chat', json=BODY, headers=AUTH, timeout=10) as response:
-        lines = read(response)
-    pings = [at for at, line in lines if line['type'] == 'ping']
-    assert len(pings) >= 3
-    gaps = [later - earlier for earlier, later in itertools.pairwise(pings)]
-    # No burst of pings (each waits a full interval) and no long hole; a loaded machine only stretches gaps.
-    assert min(gaps) > PING_INTERVAL / 2, gaps
+        started = time.monotonic()
+        kinds = [json.loads(line)['type'] for line in response.iter_lines()]
+        waited = time.monotonic() - started
+    assert kinds[-2:] == ['chunk', 'done']
+    # Pings keep coming across the upstream's answer, with no burst: at most one per interval (counted, not timed
+    # at the client, where a loaded machine can deliver two pings in one read); load only makes them fewer.
+    assert 3 <= kinds.count('ping') <= waited / PING_INTERVAL + 1, kinds
