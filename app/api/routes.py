@@ -26,8 +26,9 @@ With `Accept: text/event-stream` the same objects arrive as SSE events (`data: {
 Lines: `start` (optional, first), `ping` (only while no token has arrived), `reasoning`, `chunk`, then exactly one
 of `done` or `error` last. **Clients must ignore line types they do not know**: new ones may be added.
 
-Errors before the first line are HTTP errors with a JSON body `{"error": {"code", "message"}}`; once the stream
-has begun, a failure is a final `error` line. See docs/api.md for the full contract."""
+The status line comes with the first token or ping: at most about 1 s after the request while the model server
+has not answered. Errors before it are HTTP errors with a JSON body `{"error": {"code", "message"}}`; after it, a
+failure is a final `error` line. See docs/api.md for the full contract."""
 
 # Methods the API answers itself, with a JSON 404 or 405, on paths it does not serve that way.
 METHODS = ('GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS')
@@ -43,7 +44,7 @@ ERRORS = {
     429: 'The model server is rate limiting (`rate_limited`); `Retry-After` is passed on when it sent one.',
     502: "The model server refused the server's credentials (`upstream_auth`), failed (`upstream_unavailable`), "
          'rejected the request (`upstream_rejected`) or could not be reached (`upstream_unreachable`).',
-    504: 'The model server did not answer in time (`upstream_timeout`).',
+    504: 'The model server did not answer in time (`upstream_timeout`), when UPSTREAM_TIMEOUT is under 1 s.',
 }
 
 
