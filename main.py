@@ -6,7 +6,7 @@ import logging
 import sys
 
 import uvicorn
-from fastapi import FastAPI
+from fastapi_offline import FastAPIOffline
 from nicegui import app as nicegui_app
 from nicegui import background_tasks, helpers, ui
 
@@ -46,7 +46,7 @@ nicegui_app.on_shutdown(stop_chats)
 pages.register(chats, settings)
 
 # The API lives on a parent app, outside NiceGUI's per-route middlewares (gzip would buffer the stream).
-server = FastAPI(title='NiceChat', summary='Chat with OpenAI-compatible models; raw NDJSON streaming API.')
+server = FastAPIOffline(title='NiceChat', summary='Chat with OpenAI-compatible models; raw NDJSON streaming API.')
 api_router = api.create_router(settings, upstream)
 server.include_router(api_router)
 if settings.demo:

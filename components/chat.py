@@ -47,8 +47,9 @@ class ChatPage:
             ui.button(icon='tune', on_click=self.open_settings) \
                 .props('flat round dense color=white aria-label=Settings').mark('settings')
             person_menu.create(conversation, person)
-            ui.button('New chat', icon='add', on_click=lambda: ui.navigate.to('/')) \
-                .props('flat color=white dense no-caps').mark('new-chat')
+            with ui.button(icon='add', on_click=lambda: ui.navigate.to('/')) \
+                    .props('flat color=white dense no-caps aria-label="New chat"').mark('new-chat'):
+                ui.label('New chat').classes('gt-xs ml-1')  # icon only on a phone: the header stays one line
         with ui.column().classes('w-full max-w-3xl mx-auto gap-4 pb-4'):
             if demo:
                 _demo_banner()

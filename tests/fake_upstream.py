@@ -32,6 +32,8 @@ class Script:
     drop_after: int | None = None  # abort the TCP connection after this many tokens
     end_after: int | None = None  # end the HTTP body cleanly after this many tokens, with no finish or [DONE]
     reasoning: list[str] = field(default_factory=list)
+    gate: threading.Semaphore | None = None  # before each token after the first (or the error, end or drop there),
+    # wait up to 10 s for the test to release it
     finish_reason: str = 'stop'
     usage: dict[str, int] | None = field(default_factory=lambda: {'prompt_tokens': 5, 'completion_tokens': 4,
                                                                    'total_tokens': 9})
@@ -184,6 +186,8 @@ class FakeUpstream:
         for text in script.reasoning:
             await send(delta(reasoning_content=text))
         for index, token in enumerate(script.tokens):
+            if script.gate is not None and index:
+                await asyncio.to_thread(script.gate.acquire, True, 10)
             if script.error_after == index:
                 record.completed = True  # the client is expected to hang up after an error event
                 await send({'error': {'message': script.error_message, 'type': 'server_error'}})

@@ -67,7 +67,8 @@ _SECONDS = {'type': ['number', 'null'], 'minimum': 0}
 # JSON schemas of the stream's line types, for the OpenAPI document; docs/api.md describes the same protocol.
 LINE_SCHEMAS: tuple[dict[str, Any], ...] = (
     _line('start', 'First line: an id for this reply and the model answering.', id=_TEXT, model=_TEXT),
-    _line('ping', 'Keep-alive while no token has arrived yet (every PING_INTERVAL seconds, 15 by default).'),
+    _line('ping', 'Keep-alive while no token has arrived yet: after 1 s if the model server has not answered, and '
+          'every PING_INTERVAL seconds (15 by default).'),
     _line('reasoning', "A piece of the model's reasoning, from servers that stream `reasoning_content` or "
           '`reasoning`; not part of the reply.', content=_TEXT),
     _line('chunk', "A piece of the reply's text, in order; the seed's client concatenates these.", content=_TEXT),

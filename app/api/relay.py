@@ -2,8 +2,9 @@
 
 The response is a bare ASGI app rather than Starlette's StreamingResponse: it watches for the client's
 disconnect while waiting on the upstream (so a client that leaves closes the upstream at once, not at the
-next write), and it holds the status line back until the reply really started, so an upstream failure
-before the first delta is still an HTTP error.
+next write), and it holds the status line back until the reply really started (the first delta or ping), so an
+upstream failure in that time is still an HTTP error. A ping goes out at the latest HEADER_WAIT after the request,
+so a slow upstream never leaves the client without a status line for longer.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import logging
 import time
 import uuid
 from collections.abc import AsyncIterator, Callable
+from contextlib import AsyncExitStack
 from typing import Any
 
 from starlette.responses import Response
@@ -26,16 +28,39 @@ from .validation import ChatRequest
 
 log = logging.getLogger(__name__)
 
+# Longest wait for the upstream's response headers before the stream commits to a 200 and starts pinging: long
+# enough that a prompt refusal (bad key, rate limit, 5xx) still gets its own HTTP status, short enough that the
+# client and any proxy in between see the status line and bytes soon while a model server loads or queues.
+HEADER_WAIT = 1.0
+
 
 async def reply_events(upstream: Upstream, request: ChatRequest,
                        ping_interval: float = DEFAULT_PING_INTERVAL) -> AsyncIterator[list[dict[str, Any]]]:
     """The stream's objects, in groups to write at once: start, pings until the first token, deltas, then done.
 
-    Deltas that arrived in one upstream read form one group. Raises ChatError for a failure; the caller turns it
-    into an HTTP error or a final error line.
+    Deltas that arrived in one upstream read form one group. A group ending in a ping or a delta commits the status
+    line (see ReplyResponse). Raises ChatError for a failure; the caller turns it into an HTTP error or a final
+    error line.
     """
-    async with upstream.stream(request.messages, model=request.model, **request.params) as reply:
-        yield [protocol.start(f'chat-{uuid.uuid4().hex}', request.model)]
+    start = protocol.start(f'chat-{uuid.uuid4().hex}', request.model)
+    async with AsyncExitStack() as stack:
+        # Opened in a task so that pings can go out while the upstream has not answered yet (a model server loading
+        # a model or queueing the request sends no headers until it starts): the SDK's `post` returns only then.
+        opening = asyncio.ensure_future(stack.enter_async_context(
+            upstream.stream(request.messages, model=request.model, **request.params)))
+        try:
+            committed = not (await asyncio.wait({opening}, timeout=HEADER_WAIT))[0]
+            if committed:  # still no headers: commit the 200 now and keep the connection busy until they come
+                yield [start, protocol.ping()]
+                while not (await asyncio.wait({opening}, timeout=ping_interval))[0]:
+                    yield [protocol.ping()]
+            reply = opening.result()
+        finally:
+            # A client gone while we wait: cancelling the task aborts the upstream request (it is not yet in `stack`).
+            opening.cancel()
+            await asyncio.gather(opening, return_exceptions=True)
+        if not committed:
+            yield [start]
         batches = reply.batches()
         parts: list[str] = []
         first = asyncio.ensure_future(anext(batches, None))

@@ -8,6 +8,7 @@ from typing import Any
 import orjson
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
+from fastapi.routing import APIRoute
 from fastapi.security import HTTPBearer
 from starlette.requests import ClientDisconnect
 
@@ -25,9 +26,12 @@ With `Accept: text/event-stream` the same objects arrive as SSE events (`data: {
 Lines: `start` (optional, first), `ping` (only while no token has arrived), `reasoning`, `chunk`, then exactly one
 of `done` or `error` last. **Clients must ignore line types they do not know**: new ones may be added.
 
-Errors before the first line are HTTP errors with a JSON body `{"error": {"code", "message"}}`; once the stream
-has begun, a failure is a final `error` line. See docs/api.md for the full contract."""
+The status line comes with the first token or ping: at most about 1 s after the request while the model server
+has not answered. Errors before it are HTTP errors with a JSON body `{"error": {"code", "message"}}`; after it, a
+failure is a final `error` line. See docs/api.md for the full contract."""
 
+# Methods the API answers itself, with a JSON 404 or 405, on paths it does not serve that way.
+METHODS = ('GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS')
 ERROR_SCHEMA = {'type': 'object', 'required': ['error'], 'properties': {'error': {
     'type': 'object', 'required': ['code', 'message'],
     'properties': {'code': {'type': 'string'}, 'message': {'type': 'string'}}}}}
@@ -40,7 +44,7 @@ ERRORS = {
     429: 'The model server is rate limiting (`rate_limited`); `Retry-After` is passed on when it sent one.',
     502: "The model server refused the server's credentials (`upstream_auth`), failed (`upstream_unavailable`), "
          'rejected the request (`upstream_rejected`) or could not be reached (`upstream_unreachable`).',
-    504: 'The model server did not answer in time (`upstream_timeout`).',
+    504: 'The model server did not answer in time (`upstream_timeout`), when UPSTREAM_TIMEOUT is under 1 s.',
 }
 
 
@@ -83,6 +87,23 @@ def create_router(settings: Settings, upstream: Upstream) -> APIRouter:
             return Response(status_code=400)
         wants_sse = 'text/event-stream' in request.headers.get('accept', '')
         return ReplyResponse(reply_events(upstream, chat_request, settings.ping_interval), sse=wants_sse)
+
+    # Without these, an API path the router does not serve falls through to the page app, which answers with HTML
+    # (GET /api/chat used to get the chat page with a 200): a program should get a JSON error it can read.
+    @router.api_route('/api', methods=list(METHODS), include_in_schema=False)
+    @router.api_route('/api/{path:path}', methods=list(METHODS), include_in_schema=False)
+    async def not_served(request: Request) -> Response:
+        """404 for an unknown API path, 405 with `Allow` for a known path asked with the wrong method."""
+        path = '/api/' + request.path_params.get('path', '')
+        allowed = sorted({method for route in router.routes if isinstance(route, APIRoute) and route.path == path
+                          and route.endpoint is not not_served for method in route.methods or ()})
+        if not allowed:
+            return ChatError('not_found', 'There is no API endpoint at this path; the API is POST /api/chat '
+                             '(described at /docs).', 404).to_response()
+        response = ChatError('method_not_allowed', f'This endpoint accepts only {", ".join(allowed)}.',
+                             405).to_response()
+        response.headers['Allow'] = ', '.join(allowed)
+        return response
 
     return router
 

@@ -1,15 +1,35 @@
-"""Checks on a chat request body, done before anything goes upstream."""
+"""The rules of a chat request, as one pydantic model: it checks a body before anything goes upstream, and its JSON
+schema is the one the OpenAPI document shows, so the two cannot drift apart.
+
+Usable outside HTTP: `parse_request(data, settings)` takes decoded JSON and raises ChatError (422) with a message
+that names the first problem found.
+"""
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
-from typing import Any
+from functools import cache
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
+from typing_extensions import TypedDict
 
 from ..config import Settings
 from ..errors import ChatError
 
-ROLES = frozenset({'system', 'user', 'assistant'})
+Role = Literal['system', 'user', 'assistant']
+# Strict: JSON types as they are ("1" is not a number, true is not 1); keys the API does not know are ignored.
+_STRICT = ConfigDict(strict=True, extra='ignore')
+EXAMPLE: dict[str, Any] = {'messages': [{'role': 'user', 'content': 'Say hello in three words.'}]}
+
+
+class Message(TypedDict):
+    """One message of the conversation."""
+
+    # A TypedDict, not a model: validation yields the plain dicts that go upstream, with no copy to make.
+    __pydantic_config__ = _STRICT  # type: ignore[misc]
+    role: Role
+    content: Annotated[str, Field(description='Text only.')]
 
 
 @dataclass(frozen=True)
@@ -21,69 +41,81 @@ class ChatRequest:
     params: dict[str, Any] = field(default_factory=dict)
 
 
-def invalid(message: str) -> ChatError:
-    """A 422 for a body that is JSON but not a valid chat request."""
-    return ChatError('invalid_request', message, 422)
+class ChatRequestBody(BaseModel):
+    """A request body; `request_model` narrows `model` and `max_tokens` to what the settings allow."""
+
+    model_config = ConfigDict(**_STRICT, title='ChatRequest', json_schema_extra={
+        'description': 'Other keys are ignored.', 'example': EXAMPLE})
+    messages: list[Message] = Field(min_length=1)
+    model: str | None = None
+    temperature: float | None = Field(None, ge=0, le=2, allow_inf_nan=False)
+    max_tokens: int | None = Field(None, ge=1)
 
 
-def parse_request(body: Any, settings: Settings) -> ChatRequest:
+@cache
+def request_model(models: tuple[str, ...], max_tokens_limit: int) -> type[ChatRequestBody]:
+    """The request body's model for these settings (allowed models, max_tokens limit); one class per pair."""
+    allowed: Any = Literal[models]
+    return create_model(
+        'ChatRequestBody', __base__=ChatRequestBody,
+        model=(allowed | None, Field(None, description=f'Default: {models[0]}.')),
+        max_tokens=(int | None, Field(None, ge=1, le=max_tokens_limit)),
+    )
+
+
+def parse_request(data: Any, settings: Settings) -> ChatRequest:
     """Validate a decoded JSON body; raise ChatError (422) naming the first problem found."""
-    if not isinstance(body, dict):
-        raise invalid('The body must be a JSON object with a "messages" list.')
-    messages = body.get('messages')
-    if not isinstance(messages, list):
-        raise invalid('"messages" must be a list of {"role", "content"} objects.')
-    if not messages:
-        raise invalid('"messages" must not be empty.')
-    clean: list[dict[str, str]] = []
-    for index, message in enumerate(messages):
-        if not isinstance(message, dict):
-            raise invalid(f'messages[{index}] must be an object with "role" and "content".')
-        role, content = message.get('role'), message.get('content')
-        if not isinstance(role, str) or role not in ROLES:  # a list or dict role is unhashable
-            raise invalid(f'messages[{index}].role must be one of system, user, assistant; got {_show(role)}.')
-        if not isinstance(content, str):
-            raise invalid(f'messages[{index}].content must be a string (only text content is supported).')
-        clean.append({'role': role, 'content': content})
-    model = body.get('model', None)
-    if model is None:
-        model = settings.models[0]
-    elif not isinstance(model, str) or model not in settings.models:
-        raise invalid(f'"model" {_show(model)} is not allowed here; allowed: {", ".join(settings.models)}.')
-    params: dict[str, Any] = {}
-    temperature = body.get('temperature')
-    if temperature is not None:
-        if not _number(temperature) or not 0 <= temperature <= 2:
-            raise invalid(f'"temperature" must be a number from 0 to 2; got {_show(temperature)}.')
-        params['temperature'] = temperature
-    max_tokens = body.get('max_tokens')
-    if max_tokens is not None:
-        limit = settings.max_tokens_limit
-        if not _whole(max_tokens) or not 1 <= max_tokens <= limit:
-            raise invalid(f'"max_tokens" must be a whole number from 1 to {limit}; got {_show(max_tokens)}.')
-        params['max_tokens'] = max_tokens
-    return ChatRequest(clean, model, params)
+    try:
+        body = request_model(settings.models, settings.max_tokens_limit).model_validate(data)
+    except ValidationError as error:
+        raise ChatError('invalid_request', _message(error.errors(include_url=False)[0], settings), 422) from None
+    params = {name: value for name in ('temperature', 'max_tokens') if (value := getattr(body, name)) is not None}
+    return ChatRequest(body.messages, body.model or settings.models[0], params)  # type: ignore[arg-type]
 
 
 def request_schema(settings: Settings) -> dict[str, Any]:
-    """JSON schema of a valid body under `settings`, for the OpenAPI document (parse_request is the real check)."""
-    message = {'type': 'object', 'required': ['role', 'content'], 'properties': {
-        'role': {'enum': sorted(ROLES)}, 'content': {'type': 'string', 'description': 'Text only.'}}}
-    return {'type': 'object', 'required': ['messages'], 'properties': {
-        'messages': {'type': 'array', 'minItems': 1, 'items': message},
-        'model': {'enum': list(settings.models), 'default': settings.models[0]},
-        'temperature': {'type': 'number', 'minimum': 0, 'maximum': 2},
-        'max_tokens': {'type': 'integer', 'minimum': 1, 'maximum': settings.max_tokens_limit},
-    }, 'description': 'Other keys are ignored.',
-        'example': {'messages': [{'role': 'user', 'content': 'Say hello in three words.'}]}}
+    """JSON schema of a valid body under `settings`, for the OpenAPI document (self-contained: no `$ref`)."""
+    schema = request_model(settings.models, settings.max_tokens_limit).model_json_schema()
+    inlined: dict[str, Any] = _inline(schema, schema.pop('$defs', {}))
+    return inlined
 
 
-def _number(value: Any) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+def _message(error: Any, settings: Settings) -> str:
+    """The first validation error in words a client can act on."""
+    loc, value = error['loc'], error['input']
+    if not loc:
+        return 'The body must be a JSON object with a "messages" list.'
+    name = loc[0]
+    if name == 'messages':
+        if len(loc) == 1:
+            if error['type'] == 'too_short':
+                return '"messages" must not be empty.'
+            return '"messages" must be a list of {"role", "content"} objects.'
+        where = f'messages[{loc[1]}]'
+        if len(loc) == 2:
+            return f'{where} must be an object with "role" and "content".'
+        if loc[2] == 'role':
+            role = None if error['type'] == 'missing' else value
+            return f'{where}.role must be one of system, user, assistant; got {_show(role)}.'
+        return f'{where}.content must be a string (only text content is supported).'
+    if name == 'model':
+        return f'"model" {_show(value)} is not allowed here; allowed: {", ".join(settings.models)}.'
+    if name == 'temperature':
+        return f'"temperature" must be a number from 0 to 2; got {_show(value)}.'
+    limit = settings.max_tokens_limit
+    return f'"max_tokens" must be a whole number from 1 to {limit}; got {_show(value)}.'
 
 
-def _whole(value: Any) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
+def _inline(node: Any, defs: dict[str, Any]) -> Any:
+    """`node` with every `{"$ref": "#/$defs/X"}` replaced by the definition itself."""
+    if isinstance(node, dict):
+        ref = node.get('$ref', '')
+        if ref.startswith('#/$defs/'):
+            return _inline(defs[ref.removeprefix('#/$defs/')], defs)
+        return {key: _inline(value, defs) for key, value in node.items()}
+    if isinstance(node, list):
+        return [_inline(item, defs) for item in node]
+    return node
 
 
 def _show(value: Any) -> str:

@@ -120,9 +120,9 @@ def _map_error(error: openai.APIError, secrets: Sequence[str]) -> ChatError:
         return ChatError('upstream_auth', "The model server refused this server's credentials "
                          '(check OPENAI_API_KEY on the server).', 502)
     if isinstance(error, openai.RateLimitError):
-        retry_after = error.response.headers.get('retry-after')
+        retry_after = error.response.headers.get('retry-after')  # passed on to the client, so redacted too
         return ChatError('rate_limited', 'The model server is rate limiting requests; try again shortly.', 429,
-                         retry_after=retry_after)
+                         retry_after=retry_after and redact(retry_after, secrets))
     if isinstance(error, openai.APIStatusError):
         detail = redact(_upstream_message(error), secrets)[:300]
         if error.status_code >= 500:

@@ -2,6 +2,7 @@
 
     python -m bench.api            # all scenarios, 3 rounds; builds the seed app once (needs npm)
     python -m bench.api --rounds 1 --no-seed
+    python -m bench.api --scenario 2 --no-seed --no-direct --app /tmp/other-checkout   # A/B two versions
 
 Everything runs on loopback against `bench.api.upstream`; figures are medians over the rounds.
 """
@@ -102,6 +103,11 @@ def report(results: dict[str, dict[str, dict[str, Any]]]) -> list[str]:
             verdict = 'MET' if margin <= TTFB_MARGIN_MS else 'NOT MET'
             lines.append(f'- {scenario}: TTFT p50 {margin:+.1f} ms vs direct (target <= {TTFB_MARGIN_MS:.0f}): '
                          f'{verdict}')
+        for name, other in targets.items():
+            if name.startswith('nicechat:'):
+                change = other['cpu_us_per_token'] / ours['cpu_us_per_token'] - 1
+                lines.append(f"- {scenario}: {name} CPU/token {change:+.1%} vs this checkout (per round: "
+                             f"{other['rounds']} vs {ours['rounds']})")
         verdict = 'MET' if ours['failures'] == 0 else 'NOT MET'
         lines.append(f"- {scenario}: {ours['failures']} failures, exact content checked on every stream: {verdict}")
     return lines
@@ -112,7 +118,15 @@ def main() -> None:
     parser = argparse.ArgumentParser(prog='python -m bench.api', description=__doc__.splitlines()[0])
     parser.add_argument('--rounds', type=int, default=3, help='repetitions of each scenario (default 3)')
     parser.add_argument('--no-seed', action='store_true', help="skip the seed's Next.js route")
+    parser.add_argument('--no-direct', action='store_true', help='skip reading the upstream directly with the SDK')
+    parser.add_argument('--scenario', type=int, action='append', choices=range(1, len(SCENARIOS) + 1),
+                        help='run only this scenario (1-based, repeatable): ' +
+                        '; '.join(f'{n}: {s.name}' for n, s in enumerate(SCENARIOS, 1)))
+    parser.add_argument('--app', type=Path, action='append', default=[],
+                        help='another checkout of this app to measure alongside (repeatable), e.g. one without a '
+                        'change; reported as nicechat:<folder name>')
     args = parser.parse_args()
+    scenarios = [SCENARIOS[n - 1] for n in args.scenario] if args.scenario else list(SCENARIOS)
     log_dir = Path(tempfile.mkdtemp(prefix='nicechat-bench-'))
     servers: list[Server] = []
     try:
@@ -121,17 +135,23 @@ def main() -> None:
         ours, ours_url = start_nicechat(upstream_url, log_dir)
         servers.append(ours)
         targets: dict[str, tuple[str, Server | None]] = {'nicechat': (ours_url, ours)}
+        for root in args.app:
+            name = f'nicechat:{root.resolve().name}'
+            other, other_url = start_nicechat(upstream_url, log_dir, root.resolve(), name.replace(':', '-'))
+            servers.append(other)
+            targets[name] = (other_url, other)
         build = None if args.no_seed else build_seed()
         if build is not None:
             seed, seed_url = start_seed(build, upstream_url, log_dir)
             servers.append(seed)
             targets['seed'] = (seed_url, seed)
-        targets['direct'] = (upstream_url, None)
+        if not args.no_direct:
+            targets['direct'] = (upstream_url, None)
         warm_up = Scenario('warm-up', 10, 200, 0.0)
         for name, (url, server) in targets.items():
             measure(name, url, server, warm_up)
         results: dict[str, dict[str, dict[str, Any]]] = {}
-        for scenario in SCENARIOS:
+        for scenario in scenarios:
             rounds: dict[str, list[dict[str, Any]]] = {name: [] for name in targets}
             for number in range(args.rounds):
                 for name, (url, server) in targets.items():  # interleaved, so drifting machine load hits all alike

@@ -96,7 +96,7 @@ async def run(target: str, url: str, streams: int, tokens: int, delay: float) ->
         async with client:
             return list(await asyncio.gather(*(_guarded(_sdk_stream(client, tokens, delay))
                                                for _ in range(streams))))
-    headers = {'Authorization': f'Bearer {TOKEN}'} if target == 'nicechat' else {}
+    headers = {'Authorization': f'Bearer {TOKEN}'} if target.startswith('nicechat') else {}
     connector = aiohttp.TCPConnector(limit=0)
     timeout = aiohttp.ClientTimeout(total=None, sock_read=STREAM_TIMEOUT)
     async with aiohttp.ClientSession(connector=connector, timeout=timeout) as session:

@@ -8,6 +8,9 @@ from typing import Any
 import httpx
 import pytest
 
+from app.api.validation import ChatRequest, parse_request
+from app.config import Settings
+from app.errors import ChatError
 from tests.app.conftest import MAX_REQUEST_BYTES, MAX_TOKENS_LIMIT
 from tests.conftest import API_TOKEN, LiveApp
 from tests.fake_upstream import FakeUpstream
@@ -106,3 +109,20 @@ def test_streamed_body_is_refused_before_it_ends(tuned_app: LiveApp, upstream: F
     assert answer.startswith(b'HTTP/1.1 413 ')
     assert b'"body_too_large"' in answer
     assert upstream.records == []
+
+
+@pytest.mark.parametrize(('body', 'named'), INVALID_BODIES, ids=[str(i) for i in range(len(INVALID_BODIES))])
+def test_parse_request_outside_http_raises_the_same_422(body: Any, named: str) -> None:
+    with pytest.raises(ChatError) as raised:
+        parse_request(body, Settings(model='fake-model'))
+    assert (raised.value.status, raised.value.code) == (422, 'invalid_request')
+    assert named in raised.value.message
+
+
+def test_parse_request_outside_http_returns_what_goes_upstream() -> None:
+    settings = Settings(model='fake-model', allowed_models=('fake-model', 'other-model'), max_tokens_limit=50)
+    body = {'messages': [{'role': 'system', 'content': 'Be brief.', 'name': 'ignored'}, USER], 'temperature': 1,
+            'max_tokens': 50, 'model': 'other-model', 'stream': False}
+    assert parse_request(body, settings) == ChatRequest(
+        [{'role': 'system', 'content': 'Be brief.'}, USER], 'other-model', {'temperature': 1, 'max_tokens': 50})
+    assert parse_request({'messages': [USER]}, settings) == ChatRequest([USER], 'fake-model', {})

@@ -74,24 +74,46 @@ async def test_lifespan_goes_to_the_app() -> None:
     assert seen == ['lifespan']
 
 
-def test_refuses_endpoints_it_could_not_call_like_fastapi() -> None:
+async def test_routes_with_path_parameters_are_left_to_the_app() -> None:
+    app, router = _app_and_router()
+
+    @router.get('/api/items/{item}')
+    async def item(item: str) -> Response:
+        return JSONResponse({'item': item})
+
+    app.include_router(router)
+    transport = httpx.ASGITransport(app=Dispatcher(app, router))
+    async with httpx.AsyncClient(transport=transport, base_url='http://test') as client:
+        response = await client.get('/api/items/42')
+    assert response.json() == {'item': '42'}
+    assert response.headers['x-through-app'] == '1'  # served by the app, which parsed the parameter
+
+
+def test_refuses_plain_endpoints_it_could_not_call_like_fastapi() -> None:
     router = APIRouter()
 
-    @router.post('/api/items/{item}')
-    async def item(request: Request, item: str) -> Response:
-        return Response(item)
-
-    with pytest.raises(TypeError, match='plain paths'):
-        Dispatcher(FastAPI(), router)
-
-    other = APIRouter()
-
-    @other.post('/api/search')
+    @router.post('/api/search')
     async def search(request: Request, q: str) -> Response:
         return Response(q)
 
     with pytest.raises(TypeError, match='only `request`'):
-        Dispatcher(FastAPI(), other)
+        Dispatcher(FastAPI(), router)
+
+
+async def test_an_endpoint_that_raises_gets_the_api_json_500(caplog: pytest.LogCaptureFixture) -> None:
+    router = APIRouter()
+
+    @router.post('/api/broken')
+    async def broken(request: Request) -> Response:
+        raise KeyError('secret-looking request data')
+
+    transport = httpx.ASGITransport(app=Dispatcher(FastAPI(), router))
+    async with httpx.AsyncClient(transport=transport, base_url='http://test') as client:
+        response = await client.post('/api/broken')
+    assert response.status_code == 500
+    assert response.json() == {'error': {'code': 'internal_error',
+                                         'message': 'The server failed while answering the request.'}}
+    assert [record.getMessage() for record in caplog.records] == ['POST /api/broken failed: KeyError']
 
 
 def test_live_server_serves_api_pages_and_docs_side_by_side(live_app: LiveApp) -> None:
