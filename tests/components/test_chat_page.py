@@ -98,16 +98,16 @@ async def test_a_conversation_has_its_own_address_that_shows_it_after_a_reload(
 
 
 async def test_new_chat_starts_an_empty_conversation(configured: FakeUpstream, user: User) -> None:
-    configured.queue(Script(tokens=['one']), Script(tokens=['two']))
+    configured.queue(Script(tokens=['Answer', ' the first']), Script(tokens=['Answer', ' the second']))
     await open_chat(user)
     await send(user, 'old topic')
-    await user.should_see('one', retries=STREAM_RETRIES)
+    await user.should_see('Answer the first', retries=STREAM_RETRIES)
     await user.should_see(marker='send')
     user.find(marker='new-chat').click()
+    await user.should_not_see('Answer the first', retries=STREAM_RETRIES)  # the new page replaced the old one
     await user.should_see(marker='send')
-    await user.should_not_see('one')
     await send(user, 'new topic')
-    await user.should_see('two', retries=STREAM_RETRIES)
+    await user.should_see('Answer the second', retries=STREAM_RETRIES)
     assert configured.records[1].messages == [{'role': 'user', 'content': 'new topic'}]
 
 
@@ -119,7 +119,8 @@ async def test_demo_mode_says_so(user_factory: Any) -> None:
 
 
 async def test_reasoning_shows_apart_and_never_goes_back_upstream(configured: FakeUpstream, user: User) -> None:
-    configured.queue(Script(reasoning=['Let me ', 'think.'], tokens=['The', ' answer']), Script(tokens=['ok']))
+    configured.queue(Script(reasoning=['Let me ', 'think.'], tokens=['The', ' answer']),
+                     Script(tokens=['Fine', ' then']))
     await open_chat(user)
     await send(user, 'hard question')
     await user.should_see('The answer', retries=STREAM_RETRIES)
@@ -127,7 +128,7 @@ async def test_reasoning_shows_apart_and_never_goes_back_upstream(configured: Fa
     await user.should_see('Let me think.')
     await user.should_see(marker='send')
     await send(user, 'follow-up')
-    await user.should_see('ok', retries=STREAM_RETRIES)
+    await user.should_see('Fine then', retries=STREAM_RETRIES)  # (not a short word: the stats line says "tokens")
     assert configured.records[1].messages[1] == {'role': 'assistant', 'content': 'The answer'}
 
 
