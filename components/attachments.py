@@ -78,7 +78,7 @@ class Attachments:
                     ui.image(image_url(image)).classes('w-16 h-16 rounded border').props('fit=cover')
                     ui.button(icon='close', on_click=lambda image=image: self._remove(image)) \
                         .props('flat round dense size=xs aria-label="Remove image"') \
-                        .classes('absolute -top-2 -right-2 bg-white')
+                        .classes('absolute -top-2 -right-2 nc-surface')
         self.row.set_visibility(bool(self.images))
 
     def _remove(self, image: dict[str, Any]) -> None:

@@ -59,7 +59,7 @@ class ChatPage:
             # A finished reply is announced once to screen readers; the streaming text itself is not live.
             self.announcer = ui.element('div').props('aria-live=polite role=status').classes('sr-only') \
                 .mark('announcer')
-        with ui.footer().classes('bg-white border-t py-2'):
+        with ui.footer().classes('nc-footer border-t py-2'):
             with ui.column().classes('w-full max-w-3xl mx-auto gap-1'):
                 self.attachments = Attachments(person.save_image)
             with ui.row().classes('w-full max-w-3xl mx-auto items-end no-wrap gap-2'):
@@ -204,7 +204,7 @@ def _announcement(message: Message) -> str:
 
 
 def _demo_banner() -> None:
-    with ui.card().classes('w-full bg-amber-50').props('flat bordered').mark('demo-banner'):
+    with ui.card().classes('w-full nc-banner').props('flat bordered').mark('demo-banner'):
         ui.markdown(
             '**Demo mode**: replies come from a built-in demo model, not a real LLM. '
             'To chat with a real model, set `OPENAI_API_KEY` (and optionally `OPENAI_BASE_URL` for Ollama, vLLM or '

@@ -41,7 +41,7 @@ class MessageView:
         with ui.column().classes('nc-message w-full gap-1 ' + ('items-end' if mine else 'items-start')) \
                 as self.container:
             ui.label('You' if mine else 'Assistant').classes('text-xs text-gray-500')
-            with ui.card().classes('nc-bubble max-w-full ' + ('bg-blue-50' if mine else 'bg-white')) \
+            with ui.card().classes('nc-bubble max-w-full ' + ('nc-user' if mine else 'nc-assistant')) \
                     .props('flat bordered') as self.card:
                 self.markdown: StreamingMarkdown | None = None
                 self.reasoning: StreamingMarkdown | None = None

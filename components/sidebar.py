@@ -76,7 +76,7 @@ class Sidebar:
 
     def _entry(self, item: Summary) -> None:
         current = item.id == self.current_id
-        with ui.row().classes('w-full items-center no-wrap gap-0 rounded ' + ('bg-blue-100' if current else '')):
+        with ui.row().classes('w-full items-center no-wrap gap-0 rounded ' + ('nc-current' if current else '')):
             link = ui.link(item.title, f'/c/{item.id}') \
                 .classes('grow truncate px-2 py-1 text-sm no-underline text-inherit')
             if current:

@@ -20,11 +20,18 @@ html, body { overflow-x: hidden; }
 .nc-message:hover .nc-actions, .nc-message:focus-within .nc-actions { opacity: 1; }
 @media (pointer: coarse) { .nc-actions { opacity: 1; } }  /* touch screens have no hover: always shown */
 .sr-only { position: absolute; width: 1px; height: 1px; overflow: hidden; clip: rect(0 0 0 0); white-space: nowrap; }
-.body--dark .nc-bubble.bg-white { background: #1e1e1e !important; }
-.body--dark .nc-bubble.bg-blue-50 { background: #1e293b !important; }
-.body--dark .q-footer.bg-white { background: #121212 !important; }
-.body--dark .q-drawer .bg-gray-50, .body--dark .q-drawer.bg-gray-50 { background: #1a1a1a !important; }
-.body--dark .bg-blue-100 { background: #1e3a8a !important; }
+/* Own colour classes, not Quasar's bg-* (!important inside a cascade layer: nothing unlayered overrides them). */
+.nc-assistant, .nc-surface, .nc-footer { background: #fff; }
+.nc-user { background: #eff6ff; }
+.nc-drawer { background: #f9fafb; }
+.nc-current { background: #dbeafe; }
+.nc-banner { background: #fffbeb; }
+.body--dark .nc-assistant, .body--dark .nc-surface { background: #1e1e1e; }
+.body--dark .nc-user { background: #1e293b; }
+.body--dark .nc-footer { background: #121212; }
+.body--dark .nc-drawer { background: #1a1a1a; }
+.body--dark .nc-current { background: #1e3a8a; }
+.body--dark .nc-banner { background: #3b2f0b; }
 .body--dark .text-gray-500, .body--dark .text-gray-600 { color: #9ca3af !important; }
 .body--dark .nicechat-markdown pre { background: #0d1117; }
 .body--dark .nicechat-markdown :not(pre) > code { background: #6e768166; }
@@ -35,7 +42,7 @@ html, body { overflow-x: hidden; }
 .body--dark .hljs-number, .body--dark .hljs-literal, .body--dark .hljs-attr, .body--dark .hljs-variable,
 .body--dark .hljs-attribute, .body--dark .hljs-built_in, .body--dark .hljs-symbol { color: #79c0ff; }
 .body--dark .hljs-comment, .body--dark .hljs-quote { color: #8b949e; }
-.body--dark .hljs-params { color: #c9d1d9; }
+.body--dark .hljs-params, .body--dark .hljs-subst { color: #c9d1d9; }
 """
 
 

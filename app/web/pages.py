@@ -77,7 +77,7 @@ async def _build(chats: Chats, settings: Settings, conversation: Conversation) -
     owner = conversation.owner_id
     # value=False plus Quasar's show-if-above: open on wide screens, behind the menu button on narrow ones, without
     # NiceGUI's value=None round trip that asks the browser and logs an error when a page is left within a second.
-    drawer = ui.left_drawer(value=False, bordered=True).props('show-if-above width=280').classes('bg-gray-50 p-2')
+    drawer = ui.left_drawer(value=False, bordered=True).props('show-if-above width=280').classes('nc-drawer p-2')
     with drawer:
         bar = sidebar.Sidebar(
             load=lambda query, before: chats.conversations(owner, query=query, limit=sidebar.PAGE_SIZE, before=before),
