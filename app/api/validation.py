@@ -7,20 +7,49 @@ that names the first problem found.
 
 from __future__ import annotations
 
+import base64
 from dataclasses import dataclass, field
 from functools import cache
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, Required
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
 from typing_extensions import TypedDict
 
 from ..config import Settings
 from ..errors import ChatError
+from ..store.images import FORMATS, sniff
 
 Role = Literal['system', 'user', 'assistant']
 # Strict: JSON types as they are ("1" is not a number, true is not 1); keys the API does not know are ignored.
 _STRICT = ConfigDict(strict=True, extra='ignore')
 EXAMPLE: dict[str, Any] = {'messages': [{'role': 'user', 'content': 'Say hello in three words.'}]}
+
+
+class TextPart(TypedDict):
+    """A piece of text in a message made of parts."""
+
+    __pydantic_config__ = _STRICT  # type: ignore[misc]
+    type: Literal['text']
+    text: str
+
+
+class ImageURL(TypedDict, total=False):
+    """Where the image is: a `data:image/...;base64,` URL (checked here) or an https URL (the model server fetches)."""
+
+    __pydantic_config__ = _STRICT  # type: ignore[misc]
+    url: Required[str]
+    detail: Literal['auto', 'low', 'high']
+
+
+class ImagePart(TypedDict):
+    """An image for a vision model, as OpenAI's Chat Completions take it."""
+
+    __pydantic_config__ = _STRICT  # type: ignore[misc]
+    type: Literal['image_url']
+    image_url: ImageURL
+
+
+Part = Annotated[TextPart | ImagePart, Field(discriminator='type')]
 
 
 class Message(TypedDict):
@@ -29,14 +58,15 @@ class Message(TypedDict):
     # A TypedDict, not a model: validation yields the plain dicts that go upstream, with no copy to make.
     __pydantic_config__ = _STRICT  # type: ignore[misc]
     role: Role
-    content: Annotated[str, Field(description='Text only.')]
+    content: Annotated[str | list[Part], Field(description='Text, or a list of text and image_url parts (images '
+                                                           'only in user messages).')]
 
 
 @dataclass(frozen=True)
 class ChatRequest:
     """A validated request: what goes upstream."""
 
-    messages: list[dict[str, str]]
+    messages: list[dict[str, Any]]
     model: str
     params: dict[str, Any] = field(default_factory=dict)
 
@@ -68,9 +98,43 @@ def parse_request(data: Any, settings: Settings) -> ChatRequest:
     try:
         body = request_model(settings.models, settings.max_tokens_limit).model_validate(data)
     except ValidationError as error:
-        raise ChatError('invalid_request', _message(error.errors(include_url=False)[0], settings), 422) from None
+        errors = error.errors(include_url=False)
+        first = errors[0]
+        if first['loc'] and first['loc'][-1] == 'str':  # content is neither text nor parts: say what is wrong with the parts
+            first = next((e for e in errors[1:] if e['loc'][:3] == first['loc'][:3]), first)
+        raise ChatError('invalid_request', _message(first, settings), 422) from None
+    for index, message in enumerate(body.messages):
+        if not isinstance(message['content'], str):
+            _check_parts(index, message, settings.max_image_bytes)
     params = {name: value for name in ('temperature', 'max_tokens') if (value := getattr(body, name)) is not None}
     return ChatRequest(body.messages, body.model or settings.models[0], params)  # type: ignore[arg-type]
+
+
+def _check_parts(index: int, message: Any, max_image_bytes: int) -> None:
+    """Images: only from the user; a data URL must hold a PNG, JPEG, WebP or GIF of at most MAX_IMAGE_BYTES."""
+    for number, part in enumerate(message['content']):
+        if part['type'] != 'image_url':
+            continue
+        where = f'messages[{index}].content[{number}]'
+        if message['role'] != 'user':
+            raise ChatError('invalid_request', f'{where}: images are accepted only in user messages.', 422)
+        url = part['image_url']['url']
+        if url.startswith('https://'):
+            continue
+        head, _, data = url.partition(',')
+        if not head.startswith('data:image/') or not head.endswith(';base64'):
+            raise ChatError('invalid_request', f'{where}.image_url.url must be a data:image/...;base64, URL or an '
+                            'https URL.', 422)
+        if len(data) * 3 // 4 > max_image_bytes + 3:
+            raise ChatError('invalid_request', f'{where}: the image is larger than the limit of '
+                            f'{max_image_bytes:,} bytes (MAX_IMAGE_BYTES).', 422)
+        try:
+            decoded = base64.b64decode(data, validate=True)
+        except ValueError:
+            raise ChatError('invalid_request', f'{where}.image_url.url is not valid base64.', 422) from None
+        if len(decoded) > max_image_bytes or sniff(decoded) is None:
+            raise ChatError('invalid_request', f'{where}: not a {FORMATS} image of at most {max_image_bytes:,} '
+                            'bytes.', 422)
 
 
 def request_schema(settings: Settings) -> dict[str, Any]:
@@ -97,7 +161,11 @@ def _message(error: Any, settings: Settings) -> str:
         if loc[2] == 'role':
             role = None if error['type'] == 'missing' else value
             return f'{where}.role must be one of system, user, assistant; got {_show(role)}.'
-        return f'{where}.content must be a string (only text content is supported).'
+        if len(loc) > 4 and isinstance(loc[4], int):
+            part = f'{where}.content[{loc[4]}]'
+            return (f'{part} must be {{"type": "text", "text": "..."}} or {{"type": "image_url", "image_url": '
+                    f'{{"url": "..."}}}}; got {_show(value)}.')
+        return f'{where}.content must be a string or a list of text and image_url parts.'
     if name == 'model':
         return f'"model" {_show(value)} is not allowed here; allowed: {", ".join(settings.models)}.'
     if name == 'temperature':
