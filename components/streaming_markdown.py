@@ -8,10 +8,18 @@ drop, calls dropped before mount, or a remount can neither duplicate nor lose te
 from __future__ import annotations
 
 import asyncio
+import logging
+import math
 
 from nicegui import events, ui
 
 from .coalescer import Coalescer
+
+log = logging.getLogger(__name__)
+
+# Fewest seconds between two resync answers for one message. A browser asks once per gap it finds (rarely: a call
+# lost before mount or in a socket drop); a script asking in a loop gets the text resent once a second at most.
+RESYNC_INTERVAL = 1.0
 
 
 class StreamingMarkdown(ui.element, component='streaming_markdown.js',
@@ -27,6 +35,10 @@ class StreamingMarkdown(ui.element, component='streaming_markdown.js',
         self._timer: asyncio.Handle | None = None  # the scheduled send (uvloop's handles have no .when())
         self._timer_due = 0.0
         self._finished = not streaming
+        self._resync_from: int | None = None  # smallest offset asked for and not yet answered
+        self._resync_timer: asyncio.TimerHandle | None = None
+        self._resynced_at = -math.inf
+        self._warned = False  # about a bad resync offset: once per message, so junk cannot flood the log
         self.on('resync', self._resync)
 
     @property
@@ -68,9 +80,30 @@ class StreamingMarkdown(ui.element, component='streaming_markdown.js',
             self._shipped += text
 
     def _resync(self, event: events.GenericEventArguments) -> None:
-        """The browser has only `event.args` characters: send it the rest."""
+        """The browser has only `event.args` characters: send it the rest, at most once per RESYNC_INTERVAL."""
+        have = event.args
+        if type(have) is not int or not 0 <= have <= len(self._shipped):  # bool is an int: excluded too
+            if not self._warned:
+                log.warning('Ignored a resync with a bad offset (%s) from a browser', type(have).__name__)
+                self._warned = True
+            return
+        self._resync_from = have if self._resync_from is None else min(have, self._resync_from)
+        if self._resync_timer is not None:
+            return  # an answer is already due; it covers this request too
+        loop = asyncio.get_running_loop()
+        due = self._resynced_at + RESYNC_INTERVAL
+        if due <= loop.time():
+            self._answer_resync()
+        else:
+            self._resync_timer = loop.call_at(due, self._answer_resync)
+
+    def _answer_resync(self) -> None:
+        self._resync_timer = None
+        if self.is_deleted or self._resync_from is None:
+            return
+        have, self._resync_from = self._resync_from, None
+        self._resynced_at = asyncio.get_running_loop().time()
         self._send()
-        have = min(max(int(event.args), 0), len(self._shipped))
         self.run_method('append', have, self._shipped[have:])
         if self._finished:
             self.run_method('finish', len(self._shipped))
@@ -79,7 +112,8 @@ class StreamingMarkdown(ui.element, component='streaming_markdown.js',
         return [self.text]  # what ElementFilter (and the `user` fixture's should_see) match against
 
     def _handle_delete(self) -> None:
-        if self._timer is not None:
-            self._timer.cancel()
-            self._timer = None
+        for timer in (self._timer, self._resync_timer):
+            if timer is not None:
+                timer.cancel()
+        self._timer = self._resync_timer = None
         super()._handle_delete()

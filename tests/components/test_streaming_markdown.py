@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Callable
 from typing import Any
 
 import pytest
 from nicegui import events, ui
 from nicegui.testing import User
 
+from components import streaming_markdown
 from components.streaming_markdown import StreamingMarkdown
 from tests.components.chat_helpers import STREAM_RETRIES, open_chat, send
 from tests.fake_upstream import FakeUpstream, Script
@@ -32,13 +35,35 @@ class Browser:
             self.total = args[0]
 
 
+class Calls(list[tuple[StreamingMarkdown, str, tuple[Any, ...]]]):
+    """Every run_method call on a StreamingMarkdown, in order; `until` waits for a condition on them."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.changed = asyncio.Event()
+
+    def record(self, call: tuple[StreamingMarkdown, str, tuple[Any, ...]]) -> None:
+        self.append(call)
+        self.changed.set()
+
+    async def until(self, condition: Callable[[], bool]) -> None:
+        async with asyncio.timeout(10):
+            while not condition():
+                self.changed.clear()
+                await self.changed.wait()
+
+    def sent(self, element: StreamingMarkdown) -> int:
+        """Characters of text sent to `element`'s browser side."""
+        return sum(len(args[1]) for target, name, args in self if target is element and name == 'append')
+
+
 @pytest.fixture
-def calls(monkeypatch: pytest.MonkeyPatch) -> list[tuple[StreamingMarkdown, str, tuple[Any, ...]]]:
+def calls(monkeypatch: pytest.MonkeyPatch) -> Calls:
     """Every run_method call on a StreamingMarkdown, in order."""
-    recorded: list[tuple[StreamingMarkdown, str, tuple[Any, ...]]] = []
+    recorded = Calls()
 
     def record(self: StreamingMarkdown, name: str, *args: Any, timeout: float = 1) -> Any:
-        recorded.append((self, name, args))
+        recorded.record((self, name, args))
         return ui.element.run_method(self, name, *args, timeout=timeout)
 
     monkeypatch.setattr(StreamingMarkdown, 'run_method', record)
@@ -106,3 +131,43 @@ async def test_finished_message_loads_whole_and_final(configured: FakeUpstream, 
     element = user.find(StreamingMarkdown).elements.pop()
     assert element.props['text'] == ''.join(REPLY)
     assert not element.props['streaming']
+
+
+async def open_message(user: User, text: str, *, streaming: bool = False) -> StreamingMarkdown:
+    """A page holding one message with `text`, open in the simulated browser."""
+    @ui.page('/')
+    def page() -> None:
+        StreamingMarkdown(text, streaming=streaming)
+
+    await user.open('/')
+    return user.find(StreamingMarkdown).elements.pop()
+
+
+@pytest.mark.nicegui_main_file('')
+async def test_resync_spam_is_answered_once_per_interval(user: User, calls: Calls) -> None:
+    text = 'x' * 100_000
+    element = await open_message(user, text)
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    for offset in [50, *[0] * 19]:  # a script asking for the whole message again and again
+        user.find(StreamingMarkdown).trigger('resync', offset)
+    sent = calls.sent(element)
+    assert sent == len(text) - 50, 'each resync was answered with the whole text'
+    await calls.until(lambda: calls.sent(element) > len(text))  # the rest get one answer, a while later
+    assert loop.time() - started >= streaming_markdown.RESYNC_INTERVAL * 0.9
+    sent = calls.sent(element)
+    assert sent == 2 * len(text) - 50  # that answer covers the smallest offset asked for: 0
+    assert [name for _, name, _ in calls] == ['append', 'finish'] * 2
+
+
+@pytest.mark.nicegui_main_file('')
+async def test_resync_with_a_bad_offset_is_ignored_with_a_warning(user: User, calls: Calls,
+                                                                  caplog: pytest.LogCaptureFixture) -> None:
+    element = await open_message(user, 'Hello world')
+    for junk in ['abc', [1], {'a': 1}, -5, 1.5, True, 10**9]:
+        user.find(StreamingMarkdown).trigger('resync', junk)
+    assert calls == [], 'a bad resync was answered'
+    assert [r.levelname for r in caplog.records if 'resync' in r.getMessage()] == ['WARNING']  # once per element
+    user.find(StreamingMarkdown).trigger('resync', 6)
+    assert [(name, args) for _, name, args in calls] == [('append', (6, 'world')), ('finish', (11,))]
+    assert element.text == 'Hello world'
