@@ -131,7 +131,7 @@ async def test_every_delta_arrives_once_in_few_sends(configured: FakeUpstream, u
     await open_chat(user)
     await send(user, 'go')
     await user.should_see('word399', retries=STREAM_RETRIES)
-    await user.should_see(marker='send')  # finished
+    await user.should_see(marker='send', retries=STREAM_RETRIES)  # finished (the text shows before the turn ends)
     element = user.find(StreamingMarkdown).elements.pop()
     assert element.text == ''.join(tokens)
     browser = replay(element, calls)
@@ -143,16 +143,18 @@ async def test_every_delta_arrives_once_in_few_sends(configured: FakeUpstream, u
 
 
 async def test_reload_mid_stream_continues_without_loss_or_repeat(configured: FakeUpstream, user: User,
-                                                                  calls: list[Any]) -> None:
-    configured.queue(Script(tokens=REPLY * 10, delay=0.02))  # ~2 s: the reload lands mid-stream
+                                                                  calls: Calls) -> None:
+    script = Script(tokens=REPLY * 10, delay=0.005, hold_at=len(REPLY) * 5)  # held mid-reply until the reload is done
+    configured.queue(script)
     await open_chat(user)
     await send(user, 'tables please')
     await user.should_see('print(1)', retries=STREAM_RETRIES)
     await user.open('/')  # a reload: a new page for the same tab, built while the reply still streams
-    await user.should_see(marker='stop')
+    await user.should_see(marker='stop', retries=STREAM_RETRIES)
     element = user.find(StreamingMarkdown).elements.pop()
-    assert element.props['streaming'], 'the reload should have happened mid-stream'
+    assert element.props['streaming']
     assert 0 < len(element.props['text']) < len(''.join(REPLY * 10))
+    script.release.set()
     await user.should_see(marker='send', retries=STREAM_RETRIES)
     assert replay(element, calls).text == element.text == ''.join(REPLY * 10)
 
