@@ -1,15 +1,14 @@
 """When to ship buffered stream text to the browser: pure timing logic, with the clock passed in.
 
 A fast stream (deltas closer together than SLOW_GAP) is batched by size and age, so each websocket frame carries
-enough text to be worth its framing; a slow stream is sent one frame after each delta, so nobody waits on a batch.
+enough text to be worth its framing; a slow stream, whose deltas could not share a send anyway, is sent one frame
+after each delta, so nobody waits on a batch.
 """
 
 from __future__ import annotations
 
 import math
 
-# Deltas that arrive further apart than this (a browser frame at 30 fps) count as a slow stream: sent on their own.
-SLOW_GAP = 1 / 30
 # Fewest seconds between two sends for one message: more than ~30 updates a second is more than a reader can use.
 MIN_INTERVAL = 1 / 30
 # One frame at 60 fps: a delta in a slow stream waits this long for company, no longer.
@@ -17,7 +16,11 @@ IDLE = 1 / 60
 # While a fast stream keeps coming, text older than this is sent anyway (plus network and a frame to render,
 # a reader sees it within ~100 ms; at LLM pace this, not MIN_BATCH, sets the batch size).
 MAX_AGE = 0.08
-# Characters that make a send worth its ~80 bytes of socket.io framing (at most ~2x the text) in a fast stream.
+# Deltas that arrive further apart than this count as a slow stream, sent on their own: they could not share a send
+# without waiting longer than MAX_AGE. Closer ones are batched by age: at 40-80 ms a delta that halves the sends, and
+# the ~55-byte socket envelope each one costs. (The first delta of a reply has no gap before it: it goes at once.)
+SLOW_GAP = MAX_AGE
+# Characters that make a send worth its ~55 bytes of socket envelope (at most ~1.6x the text) in a fast stream.
 MIN_BATCH = 96
 
 

@@ -18,6 +18,10 @@ document.head.append(Object.assign(document.createElement("style"), { textConten
 
 const md = createMarkdown();
 
+// The server's call for new text (APPEND_FUNCTION in streaming_markdown.py): short, since it is sent up to ~12 times
+// a second per message and its envelope is most of the bytes. getElement is NiceGUI's (it backs runMethod too).
+window.__nc = (id, offset, chunk) => getElement(id)?.append(offset, chunk);
+
 function createMarkdown() {
   const md = new MarkdownIt({
     html: false, // raw HTML from the model is shown as text, never parsed: nothing it contains can run

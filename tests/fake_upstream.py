@@ -31,6 +31,8 @@ class Script:
     error_after: int | None = None  # send a `data: {"error": ...}` event after this many tokens
     drop_after: int | None = None  # abort the TCP connection after this many tokens
     end_after: int | None = None  # end the HTTP body cleanly after this many tokens, with no finish or [DONE]
+    hold_at: int | None = None  # before this token, wait until `release` is set (a test acts on a reply mid-stream)
+    release: threading.Event = field(default_factory=threading.Event)
     reasoning: list[str] = field(default_factory=list)
     gate: threading.Semaphore | None = None  # before each token after the first (or the error, end or drop there),
     # wait up to 10 s for the test to release it
@@ -201,6 +203,10 @@ class FakeUpstream:
                 writer.transport.abort()
                 record.completed = True
                 return
+            if script.hold_at == index:
+                # `release` is a threading.Event set from the test's thread; polling it keeps this task cancellable
+                while not script.release.is_set() and not record.disconnected.is_set():  # noqa: ASYNC110
+                    await asyncio.sleep(0.01)
             if script.delay:
                 await asyncio.sleep(script.delay)
             await send(delta(content=token))

@@ -100,7 +100,7 @@ def parse_request(data: Any, settings: Settings) -> ChatRequest:
     except ValidationError as error:
         errors = error.errors(include_url=False)
         first = errors[0]
-        if first['loc'] and first['loc'][-1] == 'str':  # content is neither text nor parts: say what is wrong with the parts
+        if first['loc'] and first['loc'][-1] == 'str':  # neither text nor parts: say what is wrong with the parts
             first = next((e for e in errors[1:] if e['loc'][:3] == first['loc'][:3]), first)
         raise ChatError('invalid_request', _message(first, settings), 422) from None
     for index, message in enumerate(body.messages):

@@ -48,7 +48,10 @@ RUNS = [
     Run('ours 4 KB @10 ms', 'ours', '4', 0.010),
     Run('ours 1 KB @2 ms', 'ours', '1', 0.002),
     Run('ours 32 KB @2 ms', 'ours', '32', 0.002),
+    Run('ours 1 KB @20 ms', 'ours', '1', 0.020),
+    Run('ours 1 KB @50 ms', 'ours', '1', 0.050),
     Run('ours words @10 ms', 'ours', 'words:300', 0.010),
+    Run('ours words @50 ms', 'ours', 'words:60', 0.050),
     Run('ours words @100 ms', 'ours', 'words:30', 0.100),
 ]
 

@@ -26,7 +26,7 @@ def reply_text(driver: webdriver.Chrome) -> str:
 
 def test_reply_types_itself_out_and_stop_reaches_the_upstream(
         live_app: LiveApp, upstream: FakeUpstream, nicegui_driver: webdriver.Chrome) -> None:
-    upstream.queue(Script(tokens=WORDS, delay=WORD_GAP))
+    upstream.queue(Script(tokens=WORDS, delay=WORD_GAP, hold_at=len(WORDS) - 1))  # never ends before the Stop
     driver = nicegui_driver
     driver.get(live_app.url + '/')
     wait = WebDriverWait(driver, 15, poll_frequency=0.02)
@@ -48,7 +48,7 @@ def test_reply_types_itself_out_and_stop_reaches_the_upstream(
 
     driver.find_element(By.CSS_SELECTOR, '[aria-label=Stop]').click()
     record = upstream.records[0]
-    assert record.disconnected.wait(3), 'the upstream never saw the Stop'
+    assert record.disconnected.wait(10), 'the upstream never saw the Stop'
     assert record.tokens_sent < len(WORDS)
     wait.until(lambda d: 'Stopped' in d.find_element(By.CSS_SELECTOR, '[data-role=assistant]:last-child').text)
     wait.until(lambda d: d.find_element(By.CSS_SELECTOR, '[aria-label=Send]').is_displayed())
@@ -59,7 +59,8 @@ def test_reply_types_itself_out_and_stop_reaches_the_upstream(
 def test_reload_mid_stream_keeps_the_reply_going(
         live_app: LiveApp, upstream: FakeUpstream, nicegui_driver: webdriver.Chrome) -> None:
     words = [f'w{i} ' for i in range(120)]
-    upstream.queue(Script(tokens=words, delay=0.03))
+    script = Script(tokens=words, delay=0.01, hold_at=60)  # held mid-reply until the reloaded page has shown it
+    upstream.queue(script)
     driver = nicegui_driver
     driver.get(live_app.url + '/')
     wait = WebDriverWait(driver, 15, poll_frequency=0.02)
@@ -67,6 +68,7 @@ def test_reload_mid_stream_keeps_the_reply_going(
     wait.until(lambda d: len(reply_text(d).split()) >= 10)
     driver.refresh()  # same tab: the page is rebuilt from the server's copy of the conversation
     wait.until(lambda d: 0 < len(reply_text(d).split()) < len(words))  # the rebuilt page shows the reply mid-stream
+    script.release.set()
     wait.until(lambda d: reply_text(d).split() == [w.strip() for w in words])  # and follows it to the end, exactly
     record = upstream.records[0]
     assert len(upstream.records) == 1

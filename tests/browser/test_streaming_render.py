@@ -17,6 +17,7 @@ DELTA_GAP = 0.003
 PART_1 = ('# Streaming title\n\nSome *text* with `inline code` and a [safe link](https://example.com/docs).\n\n'
           '- one\n- two\n\n```python\ndef add(a, b):\n    return a + b')
 PART_2 = ('\n```\n\n| Name | Value |\n| --- | --- |\n| alpha | 1 |\n| beta | 2 |\n\n'
+          'Quotes "double" and \'single\', back\\slashes \\" \\\' \\n, and more than ASCII: Café 中文 🙂\n\n'
           'Raw HTML stays text: <script>window.xss = 1</script> <img src=x onerror="window.xss = 2">\n\n'
           '[bad link](javascript:window.xss=3) and ![pixel](http://127.0.0.1:9/pixel.png)\n')
 DONE = '.nicechat-markdown[data-done]'

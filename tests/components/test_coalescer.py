@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from itertools import pairwise
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -36,6 +37,14 @@ def paced(count: int, gap: float, text: str = 'abcd') -> list[tuple[float, str]]
 def test_a_slow_delta_goes_out_one_frame_later() -> None:
     sends = simulate([(0.0, 'Hello'), (0.5, ' world')])
     assert sends == [(IDLE, 'Hello'), (0.5 + IDLE, ' world')]
+
+
+def test_deltas_that_can_share_a_send_within_max_age_do() -> None:
+    arrivals = paced(21, 0.05)  # 50 ms apart: two fit in MAX_AGE
+    sends = simulate(arrivals)
+    assert sends[0] == (IDLE, 'abcd')  # the reply's first delta goes at once
+    assert [len(text) for _, text in sends[1:]] == [8] * 10  # then every send carries two
+    assert [sent for sent, _ in sends[1:]] == pytest.approx([at + MAX_AGE for at, _ in arrivals[1::2]])
 
 
 def test_deltas_in_one_burst_go_out_together() -> None:
