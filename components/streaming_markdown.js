@@ -13,6 +13,10 @@ const OWN_CSS = `
 .nicechat-markdown pre code.hljs { padding: 0; background: transparent; }
 .nicechat-markdown :not(pre) > code { background: #afb8c133; border-radius: 4px; padding: 0.1em 0.35em; }
 .nicechat-markdown table { display: block; overflow-x: auto; }
+.nicechat-markdown .nc-code { position: relative; }
+.nicechat-markdown .nc-copy { position: absolute; top: 0.35em; right: 0.35em; font-size: 0.75em; padding: 0.15em 0.6em;
+  border: 1px solid #d0d7de; border-radius: 4px; background: #ffffffcc; color: #24292f; cursor: pointer; }
+.body--dark .nicechat-markdown .nc-copy { background: #21262dcc; color: #c9d1d9; border-color: #30363d; }
 `;
 document.head.append(Object.assign(document.createElement("style"), { textContent: highlightCss + OWN_CSS }));
 
@@ -21,6 +25,20 @@ const md = createMarkdown();
 // The server's call for new text (APPEND_FUNCTION in streaming_markdown.py): short, since it is sent up to ~12 times
 // a second per message and its envelope is most of the bytes. getElement is NiceGUI's (it backs runMethod too).
 window.__nc = (id, offset, chunk) => getElement(id)?.append(offset, chunk);
+
+// "Copy code": the block's text as written (the code element's text is the source, highlighting aside).
+document.addEventListener("click", async (event) => {
+  const button = event.target.closest?.(".nicechat-markdown .nc-copy");
+  if (!button) return;
+  const code = button.parentElement.querySelector("pre code") ?? button.parentElement.querySelector("pre");
+  try {
+    await navigator.clipboard.writeText(code.textContent);
+    button.textContent = "Copied";
+  } catch {
+    button.textContent = "Copy failed";
+  }
+  setTimeout(() => (button.textContent = "Copy code"), 1500);
+});
 
 function createMarkdown() {
   const md = new MarkdownIt({
@@ -34,6 +52,11 @@ function createMarkdown() {
   });
   // An image would fetch its URL by itself, a way for injected text to leak the conversation: show it as a link.
   md.disable("image");
+  // Every code block gets a "Copy code" button (one click listener on the document serves them all).
+  const fence = md.renderer.rules.fence;
+  md.renderer.rules.fence = (tokens, i, options, env, self) =>
+    '<div class="nc-code"><button type="button" class="nc-copy" aria-label="Copy code">Copy code</button>' +
+    fence(tokens, i, options, env, self) + "</div>";
   const linkOpen = md.renderer.rules.link_open ?? ((tokens, i, options, env, self) => self.renderToken(tokens, i, options));
   md.renderer.rules.link_open = (tokens, i, options, env, self) => {
     // markdown-it's validateLink already refuses javascript:, vbscript:, file: and data: URLs

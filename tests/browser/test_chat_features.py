@@ -42,7 +42,7 @@ def chat(driver: webdriver.Chrome, app: LiveApp, prompt: str) -> WebDriverWait[w
     return wait
 
 
-def test_copy_puts_the_raw_markdown_on_the_clipboard_and_says_so(
+def test_copy_and_copy_code_put_the_raw_text_on_the_clipboard_and_say_so(
         live_app: LiveApp, upstream: FakeUpstream, driver: webdriver.Chrome) -> None:
     upstream.queue(Script(tokens=[REPLY]))
     wait = chat(driver, live_app, 'copy test')
@@ -51,6 +51,10 @@ def test_copy_puts_the_raw_markdown_on_the_clipboard_and_says_so(
     wait.until(lambda d: 'Copied' in d.find_element(By.TAG_NAME, 'body').text)
     copied = driver.execute_async_script('navigator.clipboard.readText().then(arguments[0])')
     assert copied == REPLY
+    code = driver.find_element(By.CSS_SELECTOR, '[data-role=assistant] [aria-label="Copy code"]')
+    code.click()
+    wait.until(lambda d: code.text == 'Copied')
+    assert driver.execute_async_script('navigator.clipboard.readText().then(arguments[0])') == 'print("hi")\n'
 
 
 def test_message_actions_show_on_hover(live_app: LiveApp, upstream: FakeUpstream, driver: webdriver.Chrome) -> None:
