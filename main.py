@@ -12,6 +12,7 @@ from nicegui import background_tasks, helpers, ui
 
 from app.api import routes as api
 from app.api.dispatcher import Dispatcher
+from app.api.validation import check_settings
 from app.chat.chats import Chats
 from app.config import ConfigError, load_settings, stable_secret
 from app.store import StoreError, open_store
@@ -26,8 +27,10 @@ if not settings.storage_secret_set:  # a secret that changed on restart would gi
     settings = dataclasses.replace(settings, storage_secret=stable_secret(settings.data_dir))
 
 upstream = Upstream(settings)
-chats = Chats(upstream, model=settings.models[0], where=settings.upstream_display, spawn=background_tasks.create,
-              images_root=f'{settings.data_dir}/images', max_image_bytes=settings.max_image_bytes)
+chats = Chats(upstream, model=settings.models[0], models=settings.models, system_prompt=settings.default_system_prompt,
+              check_settings=lambda **chosen: check_settings(chosen, settings), where=settings.upstream_display,
+              spawn=background_tasks.create, images_root=f'{settings.data_dir}/images',
+              max_image_bytes=settings.max_image_bytes)
 
 
 async def start_chats() -> None:

@@ -62,6 +62,7 @@ class Settings:
     demo_token_delay: float = DEFAULT_DEMO_TOKEN_DELAY
     ping_interval: float = DEFAULT_PING_INTERVAL
     data_dir: str = DEFAULT_DATA_DIR
+    default_system_prompt: str | None = None
     max_image_bytes: int = DEFAULT_MAX_IMAGE_BYTES
     database_url: str = ''  # empty: the SQLite file in data_dir
     storage_secret_set: bool = False  # STORAGE_SECRET was given; otherwise main keeps one in data_dir
@@ -171,6 +172,7 @@ def load_settings(environ: Mapping[str, str] | None = None, env_file: str | Path
     if secret := get('STORAGE_SECRET'):
         kwargs['storage_secret'], kwargs['storage_secret_set'] = secret, True
     kwargs['data_dir'] = get('DATA_DIR') or DEFAULT_DATA_DIR
+    kwargs['default_system_prompt'] = get('DEFAULT_SYSTEM_PROMPT')
     kwargs['max_image_bytes'] = _int('MAX_IMAGE_BYTES', get('MAX_IMAGE_BYTES'), DEFAULT_MAX_IMAGE_BYTES, 1, 2**31)
     kwargs['database_url'] = _database_url(get('DATABASE_URL'))
     kwargs['trusted_user_header'] = get('TRUSTED_USER_HEADER')

@@ -119,6 +119,7 @@ class ChatPage:
 
         async def save(**values: Any) -> None:
             await conversation.configure(**values)
+            self.person.save_choices(values)
             self.model_badge.text = conversation.model
 
         chat_settings.open_dialog(models=self.models, model=conversation.model,

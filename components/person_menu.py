@@ -27,6 +27,7 @@ class Person:
     save_image: Callable[[bytes, str], Awaitable[dict[str, Any]]]
     theme: str = 'auto'
     save_theme: Callable[[str], object] = lambda _: None
+    save_choices: Callable[[dict[str, Any]], object] = lambda _: None  # a new chat starts from the last settings
 
 
 def create(conversation: Conversation, person: Person) -> None:

@@ -110,6 +110,12 @@ def parse_request(data: Any, settings: Settings) -> ChatRequest:
     return ChatRequest(body.messages, body.model or settings.models[0], params)  # type: ignore[arg-type]
 
 
+def check_settings(chosen: dict[str, Any], settings: Settings) -> None:
+    """A chat's model, temperature and max_tokens checked by the same rules as a request; ChatError 422."""
+    probe = {'messages': [{'role': 'user', 'content': ''}], **{k: v for k, v in chosen.items() if v is not None}}
+    parse_request(probe, settings)
+
+
 def _check_parts(index: int, message: Any, max_image_bytes: int) -> None:
     """Images: only from the user; a data URL must hold a PNG, JPEG, WebP or GIF of at most MAX_IMAGE_BYTES."""
     for number, part in enumerate(message['content']):

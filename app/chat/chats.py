@@ -44,12 +44,15 @@ def _spawn(coroutine: Coroutine[Any, Any, Any], *, name: str) -> asyncio.Task[An
 class Chats:
     """Opens, creates, lists and deletes a person's conversations; keeps the ones in use; checkpoints replies."""
 
-    def __init__(self, upstream: Upstream, *, model: str, where: str = 'the model server', spawn: Spawn = _spawn,
+    def __init__(self, upstream: Upstream, *, model: str, models: Sequence[str] = (), system_prompt: str | None = None,
+                 check_settings: Callable[..., object] = lambda **_: None, where: str = 'the model server',
+                 spawn: Spawn = _spawn,
                  images_root: str | Path = 'data/images', max_image_bytes: int = MAX_IMAGE_BYTES,
                  max_held_chars: int = MAX_HELD_CHARS, checkpoint_interval: float = CHECKPOINT_INTERVAL) -> None:
         self.store: Store  # given to start(): the database opens with the event loop
         self.upstream = upstream
-        self.model = model
+        self.model, self.models, self.system_prompt = model, tuple(models) or (model,), system_prompt
+        self.check_settings = check_settings  # the API's request rules, so the page cannot set what the API refuses
         self.where = where  # the model server's address fit for a person: no key, no query
         self.images_root, self.max_image_bytes = Path(images_root), max_image_bytes
         self.spawn = spawn
@@ -107,9 +110,14 @@ class Chats:
             out.append({'role': message.role, 'content': parts})
         return out
 
-    def draft(self, owner_id: str) -> Conversation:
-        """A new, empty conversation; it reaches the database with its first message."""
-        return Conversation(self, id=new_id(), owner_id=owner_id, model=self.model)
+    def draft(self, owner_id: str, defaults: dict[str, Any] | None = None) -> Conversation:
+        """A new, empty conversation, set up like the person's last one (or the server's defaults); it reaches the
+        database with its first message."""
+        choices = defaults or {}
+        model = choices.get('model') if choices.get('model') in self.models else self.model
+        prompt = choices['system_prompt'] if isinstance(choices.get('system_prompt'), str) else self.system_prompt
+        return Conversation(self, id=new_id(), owner_id=owner_id, model=str(model), system_prompt=prompt or None,
+                            settings=clean_settings(choices))
 
     async def open(self, owner_id: str, conversation_id: str) -> Conversation | None:
         """The person's conversation, from memory or the database; None when it is not theirs or does not exist."""

@@ -123,7 +123,8 @@ class Conversation:
 
     async def configure(self, *, model: str, system_prompt: str, temperature: float | None,
                         max_tokens: int | None) -> None:
-        """Set what later turns send upstream (stored with the conversation)."""
+        """Set what later turns send upstream (stored with the conversation); checked by the API's own rules."""
+        self.chats.check_settings(model=model, temperature=temperature, max_tokens=max_tokens)
         self.model, self.system_prompt = model, system_prompt.strip() or None
         self.settings.update(temperature=temperature, max_tokens=max_tokens)
         if self.stored:

@@ -49,7 +49,7 @@ def register(chats: Chats, settings: Settings) -> None:
     async def new_chat(request: Request) -> HTMLResponse | None:
         owner = await owner_of(request)
         if isinstance(owner, str):
-            await _build(chats, settings, chats.draft(owner))
+            await _build(chats, settings, chats.draft(owner, app.storage.user.get('chat_defaults')))
         return owner if isinstance(owner, HTMLResponse) else None
 
     @ui.page('/c/{conversation_id}', title='NiceChat')
@@ -91,5 +91,6 @@ async def _build(chats: Chats, settings: Settings, conversation: Conversation) -
                          delete_all=lambda: chats.delete_all(owner), max_tokens_limit=settings.max_tokens_limit,
                          save_image=lambda data, name: _saved(chats, owner, data, name),
                          theme=app.storage.user.get('theme', 'auto'),
-                         save_theme=lambda mode: app.storage.user.update(theme=mode))
+                         save_theme=lambda mode: app.storage.user.update(theme=mode),
+                         save_choices=lambda choices: app.storage.user.update(chat_defaults=choices))
     chat.create(conversation, models=settings.models, demo=settings.demo, person=person, on_menu=drawer.toggle)

@@ -156,6 +156,23 @@ async def test_settings_choose_the_model_system_prompt_and_parameters_sent_upstr
     assert user.find(marker='settings-model').elements.pop().value == 'big-model'
     assert user.find(marker='system-prompt').elements.pop().value == 'Answer in French.'
     assert user.find(marker='max-tokens').elements.pop().value == 77
+    user.find(marker='max-tokens').elements.pop().value = 10_000_000  # past MAX_TOKENS_LIMIT: the API's own rule
+    user.find(marker='settings-save').click()
+    await notified(user, 'must be a whole number from 1 to')
+    await user.open('/')  # a new chat starts from the person's last choices
+    await send(user, 'and now?')
+    await user.should_see('Hello, world!', retries=STREAM_RETRIES)
+    body = upstream.records[1].body
+    assert (body['model'], body['temperature'], body['max_tokens']) == ('big-model', 0.3, 77)
+    assert body['messages'][0] == {'role': 'system', 'content': 'Answer in French.'}
+
+
+async def test_a_new_chat_starts_with_the_default_system_prompt(user_factory: Any, upstream: FakeUpstream) -> None:
+    user = await user_factory(DEFAULT_SYSTEM_PROMPT='You are terse.')
+    await open_chat(user)
+    await send(user, 'hi')
+    await user.should_see('Hello, world!', retries=STREAM_RETRIES)
+    assert upstream.records[0].messages[0] == {'role': 'system', 'content': 'You are terse.'}
 
 
 async def test_two_tabs_on_one_conversation_both_follow_the_reply(configured: FakeUpstream, create_user: Any) -> None:
