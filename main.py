@@ -63,9 +63,9 @@ async def check_database() -> None:
 
 
 if helpers.is_user_simulation():  # NiceGUI's `user` test fixture drives its own app in-process
-    ui.run(title='NiceChat', storage_secret=settings.storage_secret)
+    ui.run(title='NiceChat', storage_secret=settings.storage_secret, language='en-US')
 else:
-    ui.run_with(server, title='NiceChat', storage_secret=settings.storage_secret)
+    ui.run_with(server, title='NiceChat', storage_secret=settings.storage_secret, language='en-US')
     if __name__ == '__main__':
         # Our own loggers (app.*) need a handler too; without one Python prints bare messages with no level.
         logging.basicConfig(level=logging.WARNING, format='%(levelname)s:     %(name)s: %(message)s')

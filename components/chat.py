@@ -90,6 +90,7 @@ class ChatPage:
         if not await self._run(self.conversation.send(text, images)):
             self.attachments.restore(images)  # refused: the images stay attached, as the text stays in the box
             return
+        self.prompt.run_method('focus')  # after a click on Send, typing goes on in the box
         if self.prompt.value.strip() == text:
             self.prompt.value = ''
         if new:  # the conversation exists now: give the tab its address, for reload, bookmarks and back

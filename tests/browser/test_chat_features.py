@@ -60,6 +60,8 @@ def test_copy_and_copy_code_put_the_raw_text_on_the_clipboard_and_say_so(
 def test_message_actions_show_on_hover(live_app: LiveApp, upstream: FakeUpstream, driver: webdriver.Chrome) -> None:
     upstream.queue(Script(tokens=['hover me']))
     wait = chat(driver, live_app, 'hover test')
+    assert driver.find_element(By.TAG_NAME, 'html').get_attribute('lang') == 'en-US'  # the page declares its language
+    assert driver.switch_to.active_element == driver.find_element(By.TAG_NAME, 'textarea')  # focus back after a reply
     actions = driver.find_element(By.CSS_SELECTOR, '[data-role=assistant] .nc-actions')
     driver.find_element(By.TAG_NAME, 'textarea').click()  # the pointer away from the message
     wait.until(lambda d: actions.value_of_css_property('opacity') == '0')

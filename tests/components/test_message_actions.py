@@ -93,6 +93,7 @@ async def test_a_finished_reply_shows_its_stats_and_escape_stops(configured: Fak
     await user.should_see('Quick one', retries=STREAM_RETRIES)
     await user.should_see(marker='stats', content='s to first token', retries=STREAM_RETRIES)
     await user.should_see(marker='stats', content='5 → 4 tokens')  # the fake upstream's usage
+    await user.should_see('Reply: Quick one')  # the aria-live announcement, made once the reply ended
     await send(user, 'count')
     await user.should_see('tick', retries=STREAM_RETRIES)
     user.find(marker='prompt').trigger('keydown.escape')
