@@ -98,15 +98,32 @@ def test_addresses_back_button_second_tab_and_restart(
                == ['about apples', 'about bananas'])
 
 
-def test_a_hard_kill_loses_at_most_a_second_and_the_reply_says_interrupted(
-        apps: Apps, upstream: FakeUpstream, nicegui_driver: webdriver.Chrome) -> None:
-    words = [f'w{i} ' for i in range(400)]
-    upstream.queue(Script(tokens=words, delay=0.03))
-    driver, app = nicegui_driver, apps.start()
-    wait = WebDriverWait(driver, 15, poll_frequency=0.02)
+# A slow reply, 30 ms a word, that is still streaming when the app is stopped.
+WORDS = [f'w{i} ' for i in range(400)]
+
+
+def start_slow_reply(apps: Apps, upstream: FakeUpstream, driver: webdriver.Chrome) -> tuple[LiveApp, str]:
+    """Start the app and a slow reply on a new chat; returns the app and the conversation's address."""
+    upstream.queue(Script(tokens=WORDS, delay=0.03))
+    app = apps.start()
     driver.get(app.url + '/')
     send(driver, 'count slowly')
-    page = address(driver)
+    return app, address(driver)
+
+
+def reopen(apps: Apps, driver: webdriver.Chrome, page: str) -> None:
+    """Restart the app and open the conversation again, once it says its reply was interrupted."""
+    app = apps.start()
+    driver.get(page.replace(page.split('/c/')[0], app.url))
+    WebDriverWait(driver, 15, poll_frequency=0.05).until(
+        lambda d: 'Interrupted' in d.find_elements(By.CSS_SELECTOR, '[data-role=assistant]')[-1].text)
+
+
+def test_a_hard_kill_loses_at_most_a_second_and_the_reply_says_interrupted(
+        apps: Apps, upstream: FakeUpstream, nicegui_driver: webdriver.Chrome) -> None:
+    driver = nicegui_driver
+    app, page = start_slow_reply(apps, upstream, driver)
+    wait = WebDriverWait(driver, 15, poll_frequency=0.02)
     shown: list[tuple[float, int]] = []
 
     def streamed_two_seconds(d: webdriver.Chrome) -> bool:
@@ -118,32 +135,23 @@ def test_a_hard_kill_loses_at_most_a_second_and_the_reply_says_interrupted(
     killed_at = time.monotonic()
     app.process.wait(5)
     on_screen = max(n for _, n in shown)
-    app = apps.start()
-    driver.get(page.replace(page.split('/c/')[0], app.url))
-    wait.until(lambda d: 'Interrupted' in d.find_elements(By.CSS_SELECTOR, '[data-role=assistant]')[-1].text)
+    reopen(apps, driver, page)
     saved = reply_words(driver)
-    assert saved == [w.strip() for w in words[:len(saved)]], 'what was saved is not the start of the reply'
+    assert saved == [w.strip() for w in WORDS[:len(saved)]], 'what was saved is not the start of the reply'
     floor = max(n for t, n in shown if t <= killed_at - CRASH_LOSS_SECONDS)
     assert floor <= len(saved) <= on_screen + 40, (floor, len(saved), on_screen)
 
 
 def test_sigterm_saves_the_reply_in_flight_as_interrupted_with_all_its_text(
         apps: Apps, upstream: FakeUpstream, nicegui_driver: webdriver.Chrome) -> None:
-    words = [f'w{i} ' for i in range(400)]
-    upstream.queue(Script(tokens=words, delay=0.03))
-    driver, app = nicegui_driver, apps.start()
-    wait = WebDriverWait(driver, 15, poll_frequency=0.02)
-    driver.get(app.url + '/')
-    send(driver, 'count slowly')
-    page = address(driver)
-    wait.until(lambda d: len(reply_words(d)) >= 10)
+    driver = nicegui_driver
+    app, page = start_slow_reply(apps, upstream, driver)
+    WebDriverWait(driver, 15, poll_frequency=0.02).until(lambda d: len(reply_words(d)) >= 10)
     app.process.send_signal(signal.SIGTERM)
     app.process.wait(5)  # exits within 5 s
     record = upstream.records[0]
     assert record.disconnected.is_set(), 'the upstream was left generating'
     log = app.log()
     assert 'Traceback' not in log and 'ERROR' not in log, log
-    app = apps.start()
-    driver.get(page.replace(page.split('/c/')[0], app.url))
-    wait.until(lambda d: 'Interrupted' in d.find_elements(By.CSS_SELECTOR, '[data-role=assistant]')[-1].text)
-    assert ' '.join(reply_words(driver)) == ''.join(words[:record.tokens_sent]).strip()  # every token that came
+    reopen(apps, driver, page)
+    assert ' '.join(reply_words(driver)) == ''.join(WORDS[:record.tokens_sent]).strip()  # every token that came
