@@ -80,9 +80,14 @@ class Settings:
         return self.api_key is None and self.base_url is None
 
     @property
+    def any_model(self) -> bool:
+        """ALLOWED_MODELS=*: any model the upstream serves (the page lists them from its GET /models)."""
+        return self.allowed_models == ('*',)
+
+    @property
     def models(self) -> tuple[str, ...]:
         """Models a client may pick; the first is the default (OPENAI_MODEL when it is among them)."""
-        return self.allowed_models or (self.model,)
+        return self.allowed_models if self.allowed_models and not self.any_model else (self.model,)
 
     @property
     def exposed(self) -> bool:

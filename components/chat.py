@@ -127,7 +127,8 @@ class ChatPage:
                                   system_prompt=conversation.system_prompt or '',
                                   temperature=conversation.settings.get('temperature'),
                                   max_tokens=conversation.settings.get('max_tokens'),
-                                  max_tokens_limit=self.person.max_tokens_limit, save=save)
+                                  max_tokens_limit=self.person.max_tokens_limit, save=save,
+                                  load_models=self.person.load_models)
 
     def show_earlier(self) -> None:
         """Render the previous screenful of messages above the ones shown."""

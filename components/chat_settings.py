@@ -5,15 +5,23 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
-from nicegui import ui
+from nicegui import background_tasks, ui
 
 
 def open_dialog(*, models: Sequence[str], model: str, system_prompt: str, temperature: float | None,
-                max_tokens: int | None, max_tokens_limit: int, save: Callable[..., Awaitable[Any]]) -> None:
-    """Show the panel; `save(model=, system_prompt=, temperature=, max_tokens=)` stores what was set."""
+                max_tokens: int | None, max_tokens_limit: int, save: Callable[..., Awaitable[Any]],
+                load_models: Callable[[], Awaitable[list[str]]] | None = None) -> None:
+    """Show the panel; `save(model=, system_prompt=, temperature=, max_tokens=)` stores what was set.
+
+    With `load_models` (ALLOWED_MODELS=*), the list comes from the model server; a name can also be typed.
+    """
     with ui.dialog() as dialog, ui.card().classes('w-[28rem] max-w-full gap-3').props('aria-label="Chat settings"'):
         ui.label('Chat settings').classes('text-lg font-semibold')
-        picked = ui.select(list(models), value=model, label='Model').classes('w-full').mark('settings-model')
+        picked = ui.select(list(dict.fromkeys([model, *models])), value=model, label='Model',
+                           new_value_mode='add-unique' if load_models else None) \
+            .classes('w-full').mark('settings-model')
+        problem = ui.label().classes('text-sm text-amber-800').mark('models-problem')
+        problem.set_visibility(False)
         prompt = ui.textarea('System prompt', value=system_prompt).props('outlined autogrow') \
             .classes('w-full').mark('system-prompt')
         with ui.row().classes('w-full items-center no-wrap'):
@@ -42,3 +50,14 @@ def open_dialog(*, models: Sequence[str], model: str, system_prompt: str, temper
             ui.button('Cancel', on_click=dialog.close).props('flat no-caps')
             ui.button('Save', on_click=apply).props('no-caps').mark('settings-save')
     dialog.open()
+    if load_models is not None:
+        async def fill() -> None:
+            try:
+                listed = await load_models()
+            except Exception as error:  # ChatError: the model server has no model list
+                problem.text = str(error)
+                problem.set_visibility(True)
+                return
+            picked.set_options(list(dict.fromkeys([picked.value, *listed])), value=picked.value)
+
+        background_tasks.create(fill(), name='list models')

@@ -28,6 +28,7 @@ class Person:
     theme: str = 'auto'
     save_theme: Callable[[str], object] = lambda _: None
     save_choices: Callable[[dict[str, Any]], object] = lambda _: None  # a new chat starts from the last settings
+    load_models: Callable[[], Awaitable[list[str]]] | None = None  # ALLOWED_MODELS=*: ask the model server
 
 
 def create(conversation: Conversation, person: Person) -> None:

@@ -68,6 +68,7 @@ class FakeUpstream:
         self.scripts: deque[Script] = deque()
         self.default = Script()
         self.records: list[Record] = []
+        self.models: list[str] | None = ['fake-model']  # what GET /v1/models lists; None answers 404
         self._arrived = threading.Condition()  # notified for each request recorded
         self._loop = asyncio.new_event_loop()
         self._started = threading.Event()
@@ -103,6 +104,7 @@ class FakeUpstream:
         self.scripts.clear()
         self.default = Script()
         self.records.clear()
+        self.models = ['fake-model']
 
     def queue(self, *scripts: Script) -> None:
         """Answer the next requests with these scripts, in order; then with `default`."""
@@ -132,7 +134,10 @@ class FakeUpstream:
         request_line, *header_lines = head.decode('latin-1').split('\r\n')
         headers = {k.strip().lower(): v.strip() for k, _, v in (h.partition(':') for h in header_lines if h)}
         body = await reader.readexactly(int(headers.get('content-length', '0')))
-        path = request_line.split(' ')[1]
+        method, path = request_line.split(' ')[:2]
+        if method == 'GET' and path.split('?')[0].endswith('/models'):  # the model list, not recorded
+            await self._models(writer)
+            return
         record = Record(path, headers, json.loads(body or b'{}'))
         with self._arrived:
             self.records.append(record)
@@ -148,6 +153,18 @@ class FakeUpstream:
             watcher.cancel()
             record.finished.set()
             writer.close()
+
+    async def _models(self, writer: asyncio.StreamWriter) -> None:
+        """GET /v1/models: the `models` a test set, or a 404 when it is None (servers without the endpoint)."""
+        if self.models is None:
+            body, status = json.dumps({'error': {'message': 'Not found'}}).encode(), '404 Not Found'
+        else:
+            body = json.dumps({'object': 'list', 'data': [{'id': m, 'object': 'model'} for m in self.models]}).encode()
+            status = '200 OK'
+        writer.write(f'HTTP/1.1 {status}\r\nContent-Type: application/json\r\nContent-Length: {len(body)}\r\n'
+                     f'Connection: close\r\n\r\n'.encode() + body)
+        await writer.drain()
+        writer.close()
 
     async def _watch_disconnect(self, reader: asyncio.StreamReader, record: Record) -> None:
         await reader.read()  # returns b'' at EOF: the client closed its side

@@ -83,9 +83,9 @@ class ChatRequestBody(BaseModel):
 
 
 @cache
-def request_model(models: tuple[str, ...], max_tokens_limit: int) -> type[ChatRequestBody]:
+def request_model(models: tuple[str, ...], max_tokens_limit: int, any_model: bool = False) -> type[ChatRequestBody]:
     """The request body's model for these settings (allowed models, max_tokens limit); one class per pair."""
-    allowed: Any = Literal[models]
+    allowed: Any = Annotated[str, Field(min_length=1, max_length=200)] if any_model else Literal[models]
     return create_model(
         'ChatRequestBody', __base__=ChatRequestBody,
         model=(allowed | None, Field(None, description=f'Default: {models[0]}.')),
@@ -96,7 +96,7 @@ def request_model(models: tuple[str, ...], max_tokens_limit: int) -> type[ChatRe
 def parse_request(data: Any, settings: Settings) -> ChatRequest:
     """Validate a decoded JSON body; raise ChatError (422) naming the first problem found."""
     try:
-        body = request_model(settings.models, settings.max_tokens_limit).model_validate(data)
+        body = request_model(settings.models, settings.max_tokens_limit, settings.any_model).model_validate(data)
     except ValidationError as error:
         errors = error.errors(include_url=False)
         first = errors[0]
@@ -145,7 +145,7 @@ def _check_parts(index: int, message: Any, max_image_bytes: int) -> None:
 
 def request_schema(settings: Settings) -> dict[str, Any]:
     """JSON schema of a valid body under `settings`, for the OpenAPI document (self-contained: no `$ref`)."""
-    schema = request_model(settings.models, settings.max_tokens_limit).model_json_schema()
+    schema = request_model(settings.models, settings.max_tokens_limit, settings.any_model).model_json_schema()
     inlined: dict[str, Any] = _inline(schema, schema.pop('$defs', {}))
     return inlined
 

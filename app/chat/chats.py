@@ -25,6 +25,8 @@ log = logging.getLogger(__name__)
 
 # Seconds between checkpoints of streaming replies: what a hard kill can lose at most.
 CHECKPOINT_INTERVAL = 1.0
+# Seconds the upstream's model list is kept before it is asked again.
+MODELS_CACHE_SECONDS = 300.0
 # Largest image a person may attach (MAX_IMAGE_BYTES sets it).
 MAX_IMAGE_BYTES = 5_000_000
 # Characters of messages held in memory by all open conversations together (about that many bytes for ASCII text;
@@ -52,6 +54,7 @@ class Chats:
         self.store: Store  # given to start(): the database opens with the event loop
         self.upstream = upstream
         self.model, self.models, self.system_prompt = model, tuple(models) or (model,), system_prompt
+        self._models_cache: tuple[float, list[str]] | None = None
         self.check_settings = check_settings  # the API's request rules, so the page cannot set what the API refuses
         self.where = where  # the model server's address fit for a person: no key, no query
         self.images_root, self.max_image_bytes = Path(images_root), max_image_bytes
@@ -88,6 +91,17 @@ class Chats:
     def held_chars(self) -> int:
         """Characters of messages held by the open conversations."""
         return sum(conversation.size for conversation in self.live.values())
+
+    async def available_models(self) -> list[str]:
+        """With ALLOWED_MODELS=*: the upstream's models, asked at most every MODELS_CACHE_SECONDS."""
+        loop = asyncio.get_running_loop()
+        if self._models_cache is None or loop.time() - self._models_cache[0] > MODELS_CACHE_SECONDS:
+            try:
+                self._models_cache = (loop.time(), await self.upstream.models())
+            except ChatError as error:
+                raise ChatError('models_unavailable', f'The model server at {self.where} did not list its models '
+                                f'({error.message}); type a model name instead.', 502) from None
+        return self._models_cache[1]
 
     def images(self, owner_id: str) -> ImageFiles:
         """The person's image files (a folder each, so serving one checks its owner by where it is)."""

@@ -63,6 +63,14 @@ class Upstream:
             raise RuntimeError('This Upstream is in use by another event loop: aclose() it there before using it here.')
         return self._client
 
+    async def models(self) -> list[str]:
+        """The ids of the models the upstream serves (its GET /models); ChatError when it cannot say."""
+        try:
+            page = await self.client.models.list()
+        except openai.APIError as error:
+            raise _map_error(error, self._secrets) from None
+        return sorted({model.id for model in page.data})
+
     async def aclose(self) -> None:
         """Release the HTTP connection pool (in the loop that used it); the next use, in any loop, opens a new one."""
         if self._client is not None:

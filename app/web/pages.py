@@ -92,5 +92,6 @@ async def _build(chats: Chats, settings: Settings, conversation: Conversation) -
                          save_image=lambda data, name: _saved(chats, owner, data, name),
                          theme=app.storage.user.get('theme', 'auto'),
                          save_theme=lambda mode: app.storage.user.update(theme=mode),
-                         save_choices=lambda choices: app.storage.user.update(chat_defaults=choices))
+                         save_choices=lambda choices: app.storage.user.update(chat_defaults=choices),
+                         load_models=chats.available_models if settings.any_model else None)
     chat.create(conversation, models=settings.models, demo=settings.demo, person=person, on_menu=drawer.toggle)

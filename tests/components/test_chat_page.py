@@ -212,3 +212,31 @@ async def test_too_long_conversation_is_refused_and_the_prompt_kept(
     await notified(user, 'grown too long')
     assert user.find(marker='prompt').elements.pop().value == 'y' * 10  # nothing typed is lost
     assert len(configured.records) == 1
+
+
+async def test_any_model_lists_the_model_servers_own_models(user_factory: Any, upstream: FakeUpstream) -> None:
+    upstream.models = ['alpha-model', 'beta-model']
+    user = await user_factory(ALLOWED_MODELS='*')
+    await open_chat(user)
+    user.find(marker='settings').click()
+    picker = user.find(marker='settings-model').elements.pop()
+    assert isinstance(picker, ui.select)
+    for _ in range(STREAM_RETRIES):  # the list is asked of the model server once the panel is open
+        if 'beta-model' in picker.options:
+            break
+        await asyncio.sleep(0.1)  # polled like should_see: the list arrives in a background task
+    assert list(picker.options) == ['fake-model', 'alpha-model', 'beta-model']
+    picker.value = 'beta-model'
+    user.find(marker='settings-save').click()
+    await user.should_see(kind=ui.badge, content='beta-model')
+    await send(user, 'which?')
+    await user.should_see('Hello, world!', retries=STREAM_RETRIES)
+    assert upstream.records[0].body['model'] == 'beta-model'
+
+
+async def test_a_model_server_without_a_model_list_says_so(user_factory: Any, upstream: FakeUpstream) -> None:
+    upstream.models = None
+    user = await user_factory(ALLOWED_MODELS='*')
+    await open_chat(user)
+    user.find(marker='settings').click()
+    await user.should_see(marker='models-problem', content='did not list its models', retries=STREAM_RETRIES)
