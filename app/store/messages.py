@@ -24,6 +24,8 @@ class MessageQueries(Database):
         for message in new:
             check_role(message.role)
             check_status(message.status)
+            if message.parent_id is not None and not is_id(message.parent_id):
+                raise ValueError(f'malformed parent id {message.parent_id!r}')
         stamp = now()
         records = [MessageRecord(id=check_new_id(message.id), conversation_id=conversation_id,
                                  parent_id=message.parent_id, role=message.role, content=message.content,
