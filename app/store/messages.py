@@ -8,29 +8,32 @@ from sqlalchemy import bindparam, insert, select, update
 
 from app.store.base import Database, now
 from app.store.records import MessageRecord, MessageUpdate, NewMessage, check_new_id, check_role, check_status, is_id
-from app.store.tables import conversations, messages
+from app.store.tables import conversations
+from app.store.tables import messages as table
 
-_MESSAGE = tuple(column for column in messages.c if column.name != 'seq')
+_MESSAGE = tuple(column for column in table.c if column.name != 'seq')
 _UPDATED = ('content', 'reasoning', 'status', 'error', 'finish_reason', 'usage', 'timing')
 # One statement for every message of a checkpoint batch (executemany), keyed by the public id.
-_SAVE = update(messages).where(messages.c.id == bindparam('message_id'))
+_SAVE = update(table).where(table.c.id == bindparam('message_id'))
 
 
 class MessageQueries(Database):
     """Messages of conversations; callers have checked ownership through the conversation first."""
 
-    async def add_messages(self, conversation_id: str, new: Sequence[NewMessage]) -> list[MessageRecord]:
+    async def add_messages(self, conversation_id: str, messages: Sequence[NewMessage]) -> list[MessageRecord]:
         """Append messages in order, in one transaction, marking the conversation active; ValueError if it is gone."""
-        for message in new:
+        for message in messages:
             check_role(message.role)
             check_status(message.status)
+            if message.parent_id is not None and not is_id(message.parent_id):
+                raise ValueError(f'malformed parent id {message.parent_id!r}')
         stamp = now()
         records = [MessageRecord(id=check_new_id(message.id), conversation_id=conversation_id,
                                  parent_id=message.parent_id, role=message.role, content=message.content,
                                  reasoning=message.reasoning, status=message.status, error=message.error,
                                  finish_reason=None, usage=None, timing=None, model=message.model, created_at=stamp,
                                  attachments=message.attachments or None)
-                   for message in new]
+                   for message in messages]
         if not is_id(conversation_id):
             raise ValueError(f'no conversation {conversation_id!r}')
         async with self._write() as connection:
@@ -39,7 +42,7 @@ class MessageQueries(Database):
             if touched.rowcount == 0:
                 raise ValueError(f'no conversation {conversation_id!r}')
             if records:
-                await connection.execute(insert(messages), [record.__dict__ for record in records])
+                await connection.execute(insert(table), [record.__dict__ for record in records])
         return records
 
     async def save_messages(self, updates: Sequence[MessageUpdate]) -> None:
@@ -52,7 +55,7 @@ class MessageQueries(Database):
         ids = sorted({change.id for change in updates})
         async with self._write() as connection:
             await connection.execute(_SAVE, rows)
-            owners = select(messages.c.conversation_id).where(messages.c.id.in_(ids))
+            owners = select(table.c.conversation_id).where(table.c.id.in_(ids))
             await connection.execute(update(conversations).where(conversations.c.id.in_(owners))
                                      .values(updated_at=now()))
 
@@ -60,16 +63,16 @@ class MessageQueries(Database):
         """The conversation's messages in order; with `limit`, only the last `limit` of them."""
         if not is_id(conversation_id):
             return []
-        statement = select(*_MESSAGE).where(messages.c.conversation_id == conversation_id)
+        statement = select(*_MESSAGE).where(table.c.conversation_id == conversation_id)
         if limit is None:
-            rows = await self._read(statement.order_by(messages.c.seq))
+            rows = await self._read(statement.order_by(table.c.seq))
         else:
-            rows = (await self._read(statement.order_by(messages.c.seq.desc()).limit(max(limit, 0))))[::-1]
+            rows = (await self._read(statement.order_by(table.c.seq.desc()).limit(max(limit, 0))))[::-1]
         return [MessageRecord(**row._mapping) for row in rows]
 
     async def recover_interrupted(self) -> int:
         """At start-up: replies left 'streaming' by a stopped process become 'interrupted'; how many."""
         async with self._write() as connection:
-            result = await connection.execute(update(messages).where(messages.c.status == 'streaming')
+            result = await connection.execute(update(table).where(table.c.status == 'streaming')
                                               .values(status='interrupted'))
         return result.rowcount

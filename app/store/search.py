@@ -43,16 +43,17 @@ def matching(dialect: str, indexed: bool, text: str) -> ColumnElement[bool]:
     in_message = contains(dialect, messages.c.content, text)
     piece = max(_WILDCARDS.split(text), key=len)
     if indexed and len(piece) >= TRIGRAM:
-        # The index finds the few messages with the text wherever they are; the owner's conversations among
-        # them are then kept.
-        found = select(messages.c.conversation_id).where(in_message)
+        # The index finds the few messages with the text wherever they are, and the owner's conversations among
+        # them are kept. It holds no reply still streaming (migration 0003): those few are read as they are.
         if dialect == 'sqlite':
             # FTS5 uses its index only for LIKE without ESCAPE, so ask it for a wildcard-free piece of the text:
             # the rows it returns are a superset, which the exact condition then narrows (reading only those).
-            # Replies still streaming are not in the index (see migration 0003): they are candidates as they are.
             candidates = select(_FTS.c.rowid).where(_FTS.c.content.like(f'%{piece}%'))
-            found = found.where(or_(messages.c.seq.in_(candidates), messages.c.status == 'streaming'))
-        return or_(in_title, conversations.c.id.in_(found))
+            settled = select(messages.c.conversation_id).where(messages.c.seq.in_(candidates), in_message)
+        else:  # the same condition as the partial index's, so PostgreSQL's planner can use it
+            settled = select(messages.c.conversation_id).where(messages.c.status != 'streaming', in_message)
+        streaming = select(messages.c.conversation_id).where(messages.c.status == 'streaming', in_message)
+        return or_(in_title, conversations.c.id.in_(settled), conversations.c.id.in_(streaming))
     # Too short for trigrams (or no index): walk the owner's conversations newest first, each checked through its
     # own messages, and stop at a page of hits; short text is usually common, so that is soon. OFFSET 0 is
     # PostgreSQL's planner fence: without it, it turns an EXISTS in an OR into one scan of every owner's messages.

@@ -51,7 +51,7 @@ class UTCDateTime(TypeDecorator[datetime]):
 
 
 # SQLite only auto-increments a column declared exactly INTEGER PRIMARY KEY (the rowid); PostgreSQL gets a bigint.
-Sequence = BigInteger().with_variant(Integer(), 'sqlite')
+_SEQUENCE = BigInteger().with_variant(Integer(), 'sqlite')
 
 
 def _json() -> JSON:
@@ -88,10 +88,13 @@ conversations = Table(
     Index('ix_conversations_owner_updated', 'owner_id', 'updated_at', 'id'),
 )
 
+# Migration 0003 adds a trigram search index of `content` per dialect, outside this metadata (app/store/search.py).
+# On SQLite it is an FTS5 table kept by triggers on this table: a later migration that rebuilds `messages` in
+# batch mode (copy and rename) must create those triggers again.
 messages = Table(
     'messages', metadata,
     # Internal order: increasing with every insert, never shown; the public id is `id`.
-    Column('seq', Sequence, primary_key=True, autoincrement=True),
+    Column('seq', _SEQUENCE, primary_key=True, autoincrement=True),
     Column('id', String(ID_LENGTH), nullable=False, unique=True),
     Column('conversation_id', String(ID_LENGTH), ForeignKey('conversations.id', ondelete='CASCADE'),
            nullable=False),

@@ -41,11 +41,14 @@ def async_url(url: str) -> URL:
     if driver is None:
         raise StoreError(f'Cannot open database {database_display(url)}: unsupported scheme {parsed.drivername!r} '
                          '(use sqlite:/// or postgresql://)')
+    if driver == 'sqlite+aiosqlite' and parsed.database in (None, '', ':memory:'):
+        raise StoreError(f'Cannot open database {database_display(url)}: an in-memory SQLite database is not '
+                         'supported (each connection would see its own); use a file, sqlite:///path/to/file.db')
     return parsed.set(drivername=driver)
 
 
 def sqlite_file(url: URL) -> Path | None:
-    """The file of a SQLite URL (relative to the working directory), None for PostgreSQL or an in-memory database."""
-    if url.get_backend_name() != 'sqlite' or url.database in (None, '', ':memory:'):
+    """The file of a SQLite URL (relative to the working directory), None for PostgreSQL."""
+    if url.get_backend_name() != 'sqlite' or not url.database:
         return None
     return Path(url.database)

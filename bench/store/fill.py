@@ -10,11 +10,10 @@ from typing import Any
 
 from sqlalchemy import insert
 from sqlalchemy import text as sql
+from sqlalchemy.ext.asyncio import AsyncEngine
 
-from app.store import Store, new_id
-from app.store.engine import create_engine
-from app.store.tables import conversations, messages
-from app.store.urls import async_url
+from app.store import new_id
+from app.store.tables import conversations, messages, users
 
 # Made-up words without q, x or y, so no text contains a search marker by chance.
 _WORDS = random.Random(7)
@@ -54,15 +53,22 @@ POOL = 2_000
 
 
 @functools.cache
-def _pool() -> tuple[list[str], list[str]]:
+def questions() -> list[str]:
+    """Texts of about QUESTION_BYTES."""
     rng = random.Random(1)
-    return [text(rng, QUESTION_BYTES) for _ in range(POOL)], [text(rng, ANSWER_BYTES) for _ in range(POOL)]
+    return [text(rng, QUESTION_BYTES) for _ in range(POOL)]
+
+
+@functools.cache
+def answers() -> list[str]:
+    """Texts of about ANSWER_BYTES."""
+    rng = random.Random(2)
+    return [text(rng, ANSWER_BYTES) for _ in range(POOL)]
 
 
 def conversation_rows(owner: str, count: int, rng: random.Random, start: datetime,
                       markers: bool) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     """`count` conversations of `owner` spread over a year after `start`, with their messages."""
-    questions, answers = _pool()
     heads, bodies = [], []
     for index in range(count):
         updated = start + timedelta(seconds=rng.uniform(0, 365 * 86_400))
@@ -73,10 +79,10 @@ def conversation_rows(owner: str, count: int, rng: random.Random, start: datetim
         heads.append({'id': id, 'owner_id': owner, 'title': title, 'model': 'gpt-4o-mini', 'system_prompt': None,
                       'settings': {}, 'created_at': updated - timedelta(minutes=5), 'updated_at': updated})
         for turn in range(TURNS):
-            answer = rng.choice(answers)
+            answer = rng.choice(answers())
             if markers and index % MARKER_SHARE == 50 and turn == 1:
                 answer = f'{answer} {MESSAGE_MARKER}.'
-            for role, content in (('user', rng.choice(questions)), ('assistant', answer)):
+            for role, content in (('user', rng.choice(questions())), ('assistant', answer)):
                 bodies.append({'id': new_id(), 'conversation_id': id, 'parent_id': None, 'role': role,
                                'content': content, 'reasoning': '', 'status': 'complete', 'error': None,
                                'finish_reason': 'stop' if role == 'assistant' else None, 'usage': None,
@@ -84,28 +90,23 @@ def conversation_rows(owner: str, count: int, rng: random.Random, start: datetim
     return heads, bodies
 
 
-async def load(store: Store, url: str, shape: Shape) -> str:
-    """Fill the (migrated, empty) database at `url`; the heavy owner's id."""
-    owner = await store.user_id('bench-owner')
+async def load(engine: AsyncEngine, shape: Shape) -> str:
+    """Fill the migrated, empty database behind `engine`; the heavy owner's id."""
     rng = random.Random(42)
     start = datetime(2025, 1, 1, tzinfo=UTC)
-    heads, bodies = conversation_rows(owner, shape.conversations, rng, start, markers=True)
-    for index in range(shape.noise_owners):  # others' conversations carry the markers too: search must skip them
-        other = await store.user_id(f'noise-{index}')
-        more_heads, more_bodies = conversation_rows(other, shape.noise_conversations, rng, start, markers=True)
+    people = [{'id': new_id(), 'key': key, 'created_at': start}
+              for key in ('bench-owner', *(f'noise-{index}' for index in range(shape.noise_owners)))]
+    heads, bodies = conversation_rows(people[0]['id'], shape.conversations, rng, start, markers=True)
+    for person in people[1:]:  # others' conversations carry the markers too: search must skip them
+        more_heads, more_bodies = conversation_rows(person['id'], shape.noise_conversations, rng, start, markers=True)
         heads += more_heads
         bodies += more_bodies
     # Bulk loading goes around the Store (one row at a time would take minutes), through its own tables.
-    engine = create_engine(async_url(url))
-    try:
-        for table, rows in ((conversations, heads), (messages, bodies)):
-            for offset in range(0, len(rows), ROWS_PER_TRANSACTION):
-                async with engine.begin() as connection:
-                    await connection.execute(insert(table), rows[offset:offset + ROWS_PER_TRANSACTION])
-        if engine.dialect.name == 'postgresql':  # what autovacuum does shortly after a bulk load
-            async with engine.connect() as connection:
-                await connection.execute(sql('ANALYZE'))
-                await connection.commit()
-    finally:
-        await engine.dispose()
-    return owner
+    for table, rows in ((users, people), (conversations, heads), (messages, bodies)):
+        for offset in range(0, len(rows), ROWS_PER_TRANSACTION):
+            async with engine.begin() as connection:
+                await connection.execute(insert(table), rows[offset:offset + ROWS_PER_TRANSACTION])
+    if engine.dialect.name == 'postgresql':  # what autovacuum does shortly after a bulk load
+        async with engine.begin() as connection:
+            await connection.execute(sql('ANALYZE'))
+    return str(people[0]['id'])

@@ -1,7 +1,8 @@
-"""The figures of the store benchmark, each measured through the Store's public methods."""
+"""The figures of the store benchmark, measured through the Store's public methods where there is one."""
 
 from __future__ import annotations
 
+import random
 import statistics
 import time
 from collections.abc import Awaitable, Callable
@@ -9,13 +10,14 @@ from typing import Any
 
 from sqlalchemy import text
 
-from app.store import MessageUpdate, NewMessage, Store
-from app.store.engine import create_engine
-from app.store.urls import async_url, sqlite_file
-from bench.store.fill import ANSWER_BYTES, MESSAGE_MARKER, MISSING, TITLE_MARKER, VOCABULARY
+from app.store import MessageUpdate, NewMessage, Store, migrate, open_store
+from app.store.engine import create_engine, writer
+from app.store.urls import async_url
+from bench.store.fill import MESSAGE_MARKER, MISSING, TITLE_MARKER, VOCABULARY, answers
 
 LONG_CONVERSATION = 1_000  # messages
-LONG_BATCH = 100  # messages added per transaction while building it
+BATCH = 100  # messages added per transaction while building one
+SIZE_SAMPLE = 5_000  # ~1 KB messages stored to measure bytes per 1,000
 REPLY_SECONDS = 30  # a long streamed reply
 TOKENS_PER_SECOND = 30  # a typical hosted model's pace
 CHECKPOINT_EVERY_S = 1.0  # the runtime's checkpoint interval
@@ -30,51 +32,72 @@ async def median_ms(call: Callable[[], Awaitable[Any]], runs: int) -> float:
         started = time.perf_counter()
         await call()
         times.append((time.perf_counter() - started) * 1000)
-    return statistics.median(times)
+    return round(statistics.median(times), 1)
 
 
 async def reads(store: Store, owner: str, runs: int) -> dict[str, Any]:
-    """Sidebar listing and the three kinds of search, with how many results each found."""
-    figures: dict[str, Any] = {}
+    """The sidebar's first page and searches of each kind, with how many results each found."""
     cases = {'list first page': None, 'search, title hit': TITLE_MARKER.lower(),
-             'search, message-text hit': MESSAGE_MARKER.upper(), 'search, miss': MISSING}
+             'search, message-text hit': MESSAGE_MARKER.upper(), 'search, miss': MISSING,
+             'search, 2 letters, common': 'ab', 'search, 2 letters, nowhere': 'qx'}
+    figures: dict[str, Any] = {}
     for name, query in cases.items():
-        found = await store.conversations(owner, query=query)
-        figures[name] = {'ms': await median_ms(lambda q=query: store.conversations(owner, query=q), runs),  # type: ignore[misc]
-                         'results': len(found)}
+        async def search(query: str | None = query) -> Any:
+            return await store.conversations(owner, query=query)
+        figures[name] = {'ms': await median_ms(search, runs), 'results': len(await search())}
     return figures
 
 
+async def long_conversation(store: Store, owner: str, runs: int) -> dict[str, Any]:
+    """Loading the last 50 and all of a 1,000-message conversation."""
+    chat = await store.create_conversation(owner, title='A very long conversation', model='m')
+    await add(store, chat.id, LONG_CONVERSATION)
+    return {'load last 50 of 1,000 ms': await median_ms(lambda: store.messages(chat.id, limit=50), runs),
+            'load all 1,000 ms': await median_ms(lambda: store.messages(chat.id), runs)}
+
+
+async def add(store: Store, conversation: str, count: int) -> None:
+    """`count` ~1 KB messages, alternately from the user and the assistant, in batches."""
+    pool, rng = answers(), random.Random(3)
+    for start in range(0, count, BATCH):
+        await store.add_messages(conversation, [NewMessage('user' if i % 2 else 'assistant', rng.choice(pool))
+                                                for i in range(start, min(start + BATCH, count))])
+
+
+async def bytes_per_thousand(url: str, before_index: str) -> dict[str, Any]:
+    """Database bytes per 1,000 ~1 KB messages in a fresh database, without and with the search index."""
+    engine = create_engine(async_url(url))
+    await migrate.upgrade(writer(engine), before_index)
+    plain = Store(engine)
+    chat = await plain.create_conversation(await plain.user_id('size'), title='size', model='m')
+    empty = await database_bytes(url)
+    await add(plain, chat.id, SIZE_SAMPLE)
+    without = await database_bytes(url) - empty
+    await plain.close()
+    indexed = await open_store(url)  # migrates to head: builds the search index over them
+    with_index = await database_bytes(url) - empty
+    await indexed.close()
+    return {'bytes per 1,000 messages': round(with_index * 1_000 / SIZE_SAMPLE),
+            'of which search index': round((with_index - without) * 1_000 / SIZE_SAMPLE)}
+
+
 async def database_bytes(url: str) -> int:
-    """The database's size on disk (SQLite: after folding the WAL back into the file)."""
+    """Bytes the database occupies, free space inside it not counted (PostgreSQL: after VACUUM)."""
     engine = create_engine(async_url(url))
     try:
+        if engine.dialect.name == 'postgresql':
+            async with engine.connect() as connection:
+                await connection.execution_options(isolation_level='AUTOCOMMIT')
+                await connection.execute(text('VACUUM'))  # also folds GIN's pending entries into the index
+                query = 'SELECT pg_database_size(current_database())'
+                return int((await connection.execute(text(query))).scalar_one())
         async with engine.connect() as connection:
-            if engine.dialect.name == 'postgresql':
-                return int((await connection.execute(text('SELECT pg_database_size(current_database())'))).scalar())
-            await connection.execute(text('PRAGMA wal_checkpoint(TRUNCATE)'))
+            pages = (await connection.execute(text('PRAGMA page_count'))).scalar_one()
+            free = (await connection.execute(text('PRAGMA freelist_count'))).scalar_one()
+            size = (await connection.execute(text('PRAGMA page_size'))).scalar_one()
+            return int((pages - free) * size)
     finally:
         await engine.dispose()
-    path = sqlite_file(async_url(url))
-    assert path is not None
-    return path.stat().st_size
-
-
-async def long_conversation(store: Store, url: str, owner: str, runs: int) -> dict[str, Any]:
-    """Bytes per 1,000 ~1 KB messages, and loading the last 50 and all of a 1,000-message conversation."""
-    chat = await store.create_conversation(owner, title='A very long conversation', model='m')
-    sentence = ' '.join(VOCABULARY[:200])
-    before = await database_bytes(url)
-    for start in range(0, LONG_CONVERSATION, LONG_BATCH):
-        await store.add_messages(chat.id, [NewMessage('user' if (start + i) % 2 == 0 else 'assistant',
-                                                      f'{start + i}: {sentence}'[:ANSWER_BYTES])
-                                           for i in range(LONG_BATCH)])
-    grown = await database_bytes(url) - before
-    return {
-        'bytes per 1,000 messages': round(grown * 1_000 / LONG_CONVERSATION),
-        'load last 50 of 1,000 ms': await median_ms(lambda: store.messages(chat.id, limit=50), runs),
-        'load all 1,000 ms': await median_ms(lambda: store.messages(chat.id), runs),
-    }
 
 
 async def streamed_replies(store: Store, owner: str, replies: int) -> dict[str, Any]:
@@ -96,9 +119,12 @@ async def streamed_replies(store: Store, owner: str, replies: int) -> dict[str, 
             await store.save_messages([MessageUpdate(id, text) for id, text in zip(answers, contents, strict=True)])
             checkpoint_ms.append((time.perf_counter() - started) * 1000)
             next_checkpoint += CHECKPOINT_EVERY_S
+    finals = []
     for id, content in zip(answers, contents, strict=True):  # each reply is saved in full as it ends
+        started = time.perf_counter()
         await store.save_messages([MessageUpdate(id, content, status='complete', finish_reason='stop')])
+        finals.append((time.perf_counter() - started) * 1000)
     writes = store.writes - before
-    return {'replies': replies, 'deltas per reply': deltas // replies, 'writes': writes,
-            'writes per reply': round(writes / replies, 2), 'checkpoint ms (median)': statistics.median(checkpoint_ms),
-            'reply bytes': len(contents[0])}
+    return {'deltas per reply': deltas // replies, 'write transactions': writes,
+            'per reply': round(writes / replies, 2), 'checkpoint ms': round(statistics.median(checkpoint_ms), 1),
+            'final save ms': round(statistics.median(finals), 1), 'reply bytes': len(contents[0])}

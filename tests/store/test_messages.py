@@ -83,7 +83,7 @@ async def test_adding_to_a_missing_conversation_fails_and_stores_nothing(store: 
 
 
 @pytest.mark.parametrize('bad', [NewMessage('robot', 'x'), NewMessage('user', 'x', status='done'),
-                                 NewMessage('user', 'x', id='short')])
+                                 NewMessage('user', 'x', id='short'), NewMessage('user', 'x', parent_id='up')])
 async def test_bad_new_messages_are_refused_before_anything_is_written(store: Store, bad: NewMessage) -> None:
     _, conversation = await chat(store)
     writes = store.writes

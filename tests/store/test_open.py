@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
+import threading
 from pathlib import Path
 
 import pytest
@@ -13,8 +15,14 @@ from tests.services.postgres import PASSWORD, PostgresServer, free_port
 
 async def expect_error(url: str) -> str:
     """The StoreError message of opening `url`, checked to be one line that names the URL without a password."""
+    before = set(threading.enumerate())
     with pytest.raises(StoreError) as raised:
         await open_store(url)
+    # When sqlite3 cannot open the file, aiosqlite ends its connection's thread without waiting for it; let it end
+    # while this test's event loop still runs (the app's loop outlives it anyway).
+    for thread in set(threading.enumerate()) - before:
+        if '_connection_worker_thread' in thread.name:
+            await asyncio.to_thread(thread.join, 10)
     message = str(raised.value)
     assert '\n' not in message and len(message) < 500
     assert message.startswith(f'Cannot open database {database_display(url)}: ')
@@ -95,6 +103,8 @@ async def test_an_unknown_host() -> None:
     ('mysql://root:pw-secret@db/chat', "unsupported scheme 'mysql' (use sqlite:/// or postgresql://)"),
     ('postgresql+psycopg2://u:pw-secret@h/db', "unsupported scheme 'postgresql+psycopg2'"),
     ('nicechat.db', 'not a database URL'),
+    ('sqlite://', 'in-memory SQLite database is not supported'),
+    ('sqlite:///:memory:', 'in-memory SQLite database is not supported'),
 ])
 async def test_urls_the_store_cannot_serve(url: str, reason: str) -> None:
     message = await expect_error(url)

@@ -1,4 +1,8 @@
-"""Trigram indexes for searching message text: FTS5 on SQLite, pg_trgm GIN on PostgreSQL (where available)."""
+"""Trigram indexes for searching message text: FTS5 on SQLite, pg_trgm GIN on PostgreSQL (where available).
+
+Both leave out replies still streaming (search reads those few directly, through the 0002 index of them):
+re-indexing a growing reply at every checkpoint would cost each checkpoint far more than the update itself.
+"""
 
 from __future__ import annotations
 
@@ -11,11 +15,9 @@ down_revision = '0002'
 
 # An external-content FTS5 table: it indexes messages.content by trigram (any substring of 3+ characters) without
 # a second copy of the text; rowids are messages.seq. detail=none and columnsize=0 keep it to the rowid lists a
-# substring search needs (no ranking, no phrase queries), about the size of the text itself.
-# Replies still streaming stay out of it (search reads those few directly): re-indexing a growing reply at every
-# checkpoint would cost each checkpoint far more than the update itself. The triggers keep it in step with
-# `messages`; removing needs the old text (an external-content table does not keep it). Never run FTS5's
-# 'rebuild' on it: that would index streaming replies too, which the triggers would then never remove.
+# substring search needs (no ranking, no phrase queries). The triggers keep it in step with `messages`; removing
+# needs the old text (an external-content table does not keep it). Never run FTS5's 'rebuild' on it: that would
+# index streaming replies too, which the triggers would then never remove.
 _INDEXED = "status <> 'streaming'"
 _ADD = 'INSERT INTO messages_search (rowid, content) SELECT new.seq, new.content WHERE new.' + _INDEXED
 _REMOVE = ("INSERT INTO messages_search (messages_search, rowid, content) SELECT 'delete', old.seq, old.content "
@@ -39,7 +41,8 @@ def upgrade() -> None:
     elif connection.dialect.name == 'postgresql':
         # pg_trgm ships with PostgreSQL and is a trusted extension (13+): the database's owner may create it.
         _try(connection, ('CREATE EXTENSION IF NOT EXISTS pg_trgm',
-                          'CREATE INDEX ix_messages_content_trgm ON messages USING gin (content gin_trgm_ops)'))
+                          'CREATE INDEX ix_messages_content_trgm ON messages USING gin (content gin_trgm_ops) '
+                          f'WHERE {_INDEXED}'))
 
 
 def downgrade() -> None:
