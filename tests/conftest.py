@@ -24,6 +24,8 @@ ROOT = Path(__file__).resolve().parent.parent
 SECRET_KEY = 'sk-test-SECRETKEY-0123456789abcdefghijklmnopqrstuv'
 API_TOKEN = 'tok-test-client-token-42'
 STORAGE_SECRET = 'storage-secret-for-tests-987654321'
+# Seconds a live app may take to start: a few on a quiet machine, far more on a loaded 2-core one (seen over 30).
+APP_START_TIMEOUT = 90
 
 
 @pytest.fixture(scope='session')
@@ -114,7 +116,7 @@ def start_app(env: dict[str, str], log_path: Path) -> LiveApp:
     process = subprocess.Popen([sys.executable, 'main.py'], cwd=ROOT, env=full_env, stdout=log,
                                stderr=subprocess.STDOUT)
     app = LiveApp(f'http://127.0.0.1:{port}', process, log_path)
-    deadline = time.monotonic() + 30
+    deadline = time.monotonic() + APP_START_TIMEOUT
     while time.monotonic() < deadline:
         if process.poll() is not None:
             raise RuntimeError(f'app exited with {process.returncode}:\n{app.log()}')
