@@ -17,7 +17,9 @@ from ..errors import ChatError, redact
 # line or an event cannot fill memory.
 MAX_EVENT_BYTES = 4 * 1024 * 1024
 
-DeltaKind = Literal['content', 'reasoning']
+# 'tool_calls' deltas come only from a reply whose `with_tool_calls` is set: their text is the JSON of the upstream's
+# `delta.tool_calls` list, as a relay can pass it on verbatim (consumers that know only the other two never see it).
+DeltaKind = Literal['content', 'reasoning', 'tool_calls']
 _CR, _LF = 13, 10  # line-end bytes, as indexing bytes gives them
 
 
@@ -34,6 +36,7 @@ class Reply:
     started: float = field(default_factory=time.perf_counter)
     first_delta_at: float | None = None
     complete: bool = False  # `[DONE]` arrived
+    with_tool_calls: bool = False  # also yield ('tool_calls', JSON of the delta's list); set before iterating
 
     async def drain(self) -> None:
         """Read and drop what is left of the body (after `[DONE]`, the chunked terminator)."""
@@ -152,6 +155,8 @@ class Reply:
                 out.append(('reasoning', _text(reasoning)))
             if content := delta.get('content'):
                 out.append(('content', _text(content)))
+            if self.with_tool_calls and (calls := delta.get('tool_calls')):
+                out.append(('tool_calls', _tool_calls(calls)))
         return out
 
 
@@ -159,6 +164,12 @@ def _text(value: Any) -> str:
     if not isinstance(value, str):
         raise TypeError('delta text must be a string')
     return value
+
+
+def _tool_calls(value: Any) -> str:
+    if not isinstance(value, list):
+        raise TypeError('delta.tool_calls must be a list')
+    return orjson.dumps(value).decode()
 
 
 def _data_value(line: bytes) -> bytes:
