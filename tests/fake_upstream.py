@@ -36,6 +36,7 @@ class Script:
     reasoning: list[str] = field(default_factory=list)
     gate: threading.Semaphore | None = None  # before each token after the first (or the error, end or drop there),
     # wait up to 10 s for the test to release it
+    tool_calls: list[list[dict[str, Any]]] = field(default_factory=list)  # `delta.tool_calls` lists, after the tokens
     finish_reason: str = 'stop'
     usage: dict[str, int] | None = field(default_factory=lambda: {'prompt_tokens': 5, 'completion_tokens': 4,
                                                                    'total_tokens': 9})
@@ -229,6 +230,8 @@ class FakeUpstream:
             await send(delta(content=token))
             record.tokens_sent += 1
         else:
+            for calls in script.tool_calls:
+                await send(delta(tool_calls=calls))
             await send({**base, 'choices': [{'index': 0, 'delta': {}, 'finish_reason': script.finish_reason}]})
             if script.usage is not None and (record.body.get('stream_options') or {}).get('include_usage'):
                 await send({**base, 'choices': [], 'usage': script.usage})
