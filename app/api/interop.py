@@ -1,0 +1,18 @@
+"""The routes for other ecosystems' clients: OpenAI's API (`/v1/...`) and the AI SDK's UI message stream."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+from ..config import Settings
+from ..upstream import Upstream
+from . import openai_compat
+
+
+def add_routes(router: APIRouter, settings: Settings, upstream: Upstream) -> None:
+    """Add `POST /v1/chat/completions`, `GET /v1/models` and `POST /api/ui-chat` to `router`.
+
+    Added to the API's own router (not included as a sub-router) so the dispatcher in front of the app serves them
+    directly like `/api/chat`, skipping the app's layers for every streamed chunk.
+    """
+    openai_compat.add_routes(router, settings, upstream)

@@ -1,0 +1,122 @@
+"""OpenAI-compatible routes: `POST /v1/chat/completions` (streamed or whole) and `GET /v1/models`.
+
+Any OpenAI client (the official SDKs, LangChain, the AI SDK's openai-compatible provider) can point its base URL at
+`<this app>/v1` with a token of this app as its API key; the model server's key stays on this server.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncGenerator
+from enum import Enum
+
+import orjson
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import JSONResponse, Response
+from fastapi.security import HTTPBearer
+from starlette.requests import ClientDisconnect
+
+from ..config import Settings
+from ..errors import ChatError
+from ..upstream import Upstream
+from . import openai_protocol as wire
+from .body import read_body
+from .held_response import HeldResponse, Last, first_batch
+from .openai_protocol import OpenAIError, from_chat_error
+from .openai_request import CompletionRequest, parse_completion_request
+from .openai_schema import COMPLETIONS_DESCRIPTION, MODELS_DESCRIPTION, request_schema, responses
+from .routes import authorize
+
+SSE_HEADERS = {'Cache-Control': 'no-cache', 'X-Accel-Buffering': 'no'}
+
+
+def add_routes(router: APIRouter, settings: Settings, upstream: Upstream) -> None:
+    """Add the OpenAI-compatible routes to `router`, bound to one settings object and one upstream."""
+    tags: list[str | Enum] = ['OpenAI-compatible']
+    # Declared for the docs' "Authorize" button; `authorize` does the actual check.
+    bearer = HTTPBearer(auto_error=False, description="A token from the server's API_TOKENS, as the API key.")
+    body_doc = {'requestBody': {'required': True, 'content': {'application/json': {
+        'schema': request_schema(settings)}}}}
+
+    @router.post('/v1/chat/completions', status_code=200, summary='Chat completion (OpenAI-compatible)',
+                 description=COMPLETIONS_DESCRIPTION, tags=tags, response_class=HeldResponse,
+                 response_model=None, responses=responses(streamed=True), openapi_extra=body_doc,
+                 dependencies=[Depends(bearer)])
+    async def chat_completions(request: Request) -> Response:
+        """Answer like OpenAI's endpoint: SSE chunks with `"stream": true`, else one chat.completion object."""
+        try:
+            authorize(request.headers.get('authorization'), settings)
+            body = await read_body(request, settings.max_request_bytes)
+            try:
+                data = orjson.loads(body)
+            except orjson.JSONDecodeError:
+                raise OpenAIError(400, 'We could not parse the JSON body of your request.', code='invalid_json') \
+                    from None
+            completion = parse_completion_request(data, settings)
+        except ChatError as error:
+            return from_chat_error(error).to_response()
+        except OpenAIError as error:
+            return error.to_response()
+        except ClientDisconnect:  # gone mid-upload: nobody is left to answer
+            return Response(status_code=400)
+        if completion.stream:
+            return HeldResponse(stream_chunks(upstream, completion, settings.ping_interval),
+                                media_type='text/event-stream', headers=SSE_HEADERS, before=_error_response,
+                                after=_error_event)
+        return HeldResponse(whole_completion(upstream, completion), media_type='application/json', headers={},
+                            before=_error_response, after=_error_event)
+
+    @router.get('/v1/models', summary='List the models (OpenAI-compatible)', description=MODELS_DESCRIPTION,
+                tags=tags, responses=responses(streamed=False), dependencies=[Depends(bearer)])
+    async def models(request: Request) -> Response:
+        """The models a client may ask for (ALLOWED_MODELS), the default first."""
+        try:
+            authorize(request.headers.get('authorization'), settings)
+        except ChatError as error:
+            return from_chat_error(error).to_response()
+        return JSONResponse(wire.model_list(settings.models))
+
+
+async def stream_chunks(upstream: Upstream, completion: CompletionRequest,
+                        ping_interval: float) -> AsyncGenerator[bytes]:
+    """The SSE events of one streamed completion: the role chunk once the model server answered, pings until the
+    first token, a write per upstream read, then the finish reason, the usage if asked for, and `[DONE]`."""
+    async with upstream.stream(completion.messages, model=completion.model, **completion.params) as reply:
+        reply.with_tool_calls = True
+        encoder = wire.ChunkEncoder(completion.model)
+        yield encoder.role()
+        batches = reply.batches()
+        try:
+            async for batch in first_batch(batches, ping_interval):
+                yield encoder.batch(batch) if batch else wire.PING
+            async for batch in batches:
+                yield encoder.batch(batch)
+        finally:
+            await batches.aclose()
+        # [DONE] goes out before the upstream response is read to its end and closed: the client is done now.
+        yield Last(encoder.finish(reply.finish_reason, reply.usage, completion.include_usage))
+
+
+async def whole_completion(upstream: Upstream, completion: CompletionRequest) -> AsyncGenerator[bytes]:
+    """One chat.completion object, built from the upstream's stream (a client that leaves still stops it)."""
+    async with upstream.stream(completion.messages, model=completion.model, **completion.params) as reply:
+        reply.with_tool_calls = True
+        content: list[str] = []
+        reasoning: list[str] = []
+        calls = wire.ToolCalls()
+        async for kind, text in reply.deltas():
+            if kind == 'content':
+                content.append(text)
+            elif kind == 'reasoning':
+                reasoning.append(text)
+            else:
+                calls.add(orjson.loads(text))
+        yield Last(orjson.dumps(wire.completion(completion.model, ''.join(content), ''.join(reasoning),
+                                                calls.result(), reply.finish_reason, reply.usage)))
+
+
+def _error_response(error: ChatError) -> Response:
+    return from_chat_error(error).to_response()
+
+
+def _error_event(error: ChatError) -> bytes:
+    return from_chat_error(error).event()
