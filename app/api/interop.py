@@ -6,7 +6,7 @@ from fastapi import APIRouter
 
 from ..config import Settings
 from ..upstream import Upstream
-from . import openai_compat
+from . import openai_compat, ui_chat
 
 
 def add_routes(router: APIRouter, settings: Settings, upstream: Upstream) -> None:
@@ -16,3 +16,4 @@ def add_routes(router: APIRouter, settings: Settings, upstream: Upstream) -> Non
     directly like `/api/chat`, skipping the app's layers for every streamed chunk.
     """
     openai_compat.add_routes(router, settings, upstream)
+    ui_chat.add_routes(router, settings, upstream)
