@@ -190,14 +190,15 @@ def test_client_leaving_a_whole_completion_closes_upstream(live_app: LiveApp, up
 
 
 def test_chunks_arrive_as_the_upstream_sends_them(live_app: LiveApp, upstream: FakeUpstream) -> None:
-    gap = 0.3
+    gap = 0.5
     upstream.queue(Script(tokens=['a', 'b', 'c'], delay=gap))
     with client(live_app) as sdk:
         for chunk in sdk.chat.completions.create(model='fake-model', messages=HELLO, stream=True):
             if chunk.choices and chunk.choices[0].delta.content == 'a':
                 sent_when_first_arrived = upstream.wait_for_request().tokens_sent
-    # A buffered body would arrive only once all three were sent; the next one is a whole gap away.
-    assert sent_when_first_arrived == 1
+    # A buffered body would arrive only once all three were sent; the next one is a whole gap away. (The fake counts
+    # a token just after writing it, on its own thread: the count may still lag by that one.)
+    assert sent_when_first_arrived <= 1
 
 
 def test_pings_while_the_model_has_not_started(tuned_app: LiveApp, upstream: FakeUpstream) -> None:
