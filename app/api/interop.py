@@ -17,3 +17,6 @@ def add_routes(router: APIRouter, settings: Settings, upstream: Upstream) -> Non
     """
     openai_compat.add_routes(router, settings, upstream)
     ui_chat.add_routes(router, settings, upstream)
+    # The router's catch-all for unknown /api paths (a JSON 404/405) matches /api/ui-chat too: routes are tried in
+    # order, so fixed paths go before any path with parameters (a stable sort keeps the rest in order).
+    router.routes.sort(key=lambda route: '{' in getattr(route, 'path', ''))
