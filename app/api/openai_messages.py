@@ -4,11 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from .image_urls import image_url_problem
 from .openai_protocol import OpenAIError
 
 ROLES = ('system', 'developer', 'user', 'assistant', 'tool')
-# Where an image may come from: the web or inline data; never a file or another scheme the model server might open.
-IMAGE_URL_PREFIXES = ('http://', 'https://', 'data:image/')
 
 
 def bad(message: str, param: str | None) -> OpenAIError:
@@ -16,14 +15,14 @@ def bad(message: str, param: str | None) -> OpenAIError:
     return OpenAIError(400, message, param=param, code='invalid_request')
 
 
-def parse_messages(value: Any) -> list[dict[str, Any]]:
+def parse_messages(value: Any, max_image_bytes: int) -> list[dict[str, Any]]:
     """Checked copies of the messages; OpenAIError (400) naming the first problem."""
     if not isinstance(value, list) or not value:
         raise bad('"messages" must be a non-empty list of message objects.', 'messages')
-    return [_message(message, f'messages[{index}]') for index, message in enumerate(value)]
+    return [_message(message, f'messages[{index}]', max_image_bytes) for index, message in enumerate(value)]
 
 
-def _message(message: Any, where: str) -> dict[str, Any]:
+def _message(message: Any, where: str, max_image_bytes: int) -> dict[str, Any]:
     if not isinstance(message, dict):
         raise bad(f'{where} must be an object with "role" and "content".', where)
     role = message.get('role')
@@ -36,7 +35,7 @@ def _message(message: Any, where: str) -> dict[str, Any]:
     if role == 'assistant' and content is None and ('tool_calls' in out or message.get('refusal')):
         out['content'] = None
     else:
-        out['content'] = _content(content, f'{where}.content', role)
+        out['content'] = _content(content, f'{where}.content', role, max_image_bytes)
     if role == 'tool':
         out['tool_call_id'] = string_at(message.get('tool_call_id'), f'{where}.tool_call_id')
     for name in ('name', 'refusal'):
@@ -45,7 +44,7 @@ def _message(message: Any, where: str) -> dict[str, Any]:
     return out
 
 
-def _content(content: Any, where: str, role: str) -> str | list[dict[str, Any]]:
+def _content(content: Any, where: str, role: str, max_image_bytes: int) -> str | list[dict[str, Any]]:
     if isinstance(content, str):
         return content
     if not isinstance(content, list) or not content:
@@ -57,7 +56,8 @@ def _content(content: Any, where: str, role: str) -> str | list[dict[str, Any]]:
         if kind == 'text':
             parts.append({'type': 'text', 'text': string_at(part.get('text'), f'{at}.text')})
         elif kind == 'image_url' and role == 'user':
-            parts.append({'type': 'image_url', 'image_url': _image(part.get('image_url'), f'{at}.image_url')})
+            parts.append({'type': 'image_url', 'image_url': _image(part.get('image_url'), f'{at}.image_url',
+                                                                   max_image_bytes)})
         elif kind == 'refusal' and role == 'assistant':
             parts.append({'type': 'refusal', 'refusal': string_at(part.get('refusal'), f'{at}.refusal')})
         else:
@@ -67,10 +67,12 @@ def _content(content: Any, where: str, role: str) -> str | list[dict[str, Any]]:
     return parts
 
 
-def _image(value: Any, where: str) -> dict[str, Any]:
+def _image(value: Any, where: str, max_image_bytes: int) -> dict[str, Any]:
     url = value.get('url') if isinstance(value, dict) else None
-    if not isinstance(url, str) or not url.startswith(IMAGE_URL_PREFIXES):
-        raise bad(f'{where}.url must be an http(s) URL or a data:image/ URL.', f'{where}.url')
+    if not isinstance(url, str):
+        raise bad(f'{where}.url must be a string.', f'{where}.url')
+    if problem := image_url_problem(url, max_image_bytes):
+        raise bad(f'{where}.url {problem}.', f'{where}.url')
     image = {'url': url}
     if (detail := value.get('detail')) is not None:
         image['detail'] = _choice(detail, f'{where}.detail', ('auto', 'low', 'high'))

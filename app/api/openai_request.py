@@ -48,7 +48,7 @@ def parse_completion_request(body: Any, settings: Settings) -> CompletionRequest
     elif model not in settings.models:
         raise OpenAIError(404, f'The model {show(model)} does not exist or you do not have access to it; available: '
                           f'{", ".join(settings.models)}.', param='model', code='model_not_found')
-    messages = parse_messages(body.get('messages'))
+    messages = parse_messages(body.get('messages'), settings.max_image_bytes)
     params = {name: check(value, name, settings) for name, check in _PARAMS.items()
               if (value := body.get(name)) is not None}
     if body.get('n') not in (None, 1):

@@ -38,7 +38,7 @@ _TEXT_PART = {'type': 'object', 'required': ['type', 'text'],
               'properties': {'type': {'const': 'text'}, 'text': {'type': 'string'}}}
 _IMAGE_PART = {'type': 'object', 'required': ['type', 'image_url'], 'properties': {
     'type': {'const': 'image_url'}, 'image_url': {'type': 'object', 'required': ['url'], 'properties': {
-        'url': {'type': 'string', 'description': 'http(s) or data:image/ URL'},
+        'url': {'type': 'string', 'description': 'https or data:image/...;base64, URL'},
         'detail': {'enum': ['auto', 'low', 'high']}}}}}
 _MESSAGE = {'type': 'object', 'required': ['role'], 'properties': {
     'role': {'enum': ['system', 'developer', 'user', 'assistant', 'tool']},

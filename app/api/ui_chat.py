@@ -62,7 +62,7 @@ def add_routes(router: APIRouter, settings: Settings, upstream: Upstream) -> Non
                 data = orjson.loads(body)
             except orjson.JSONDecodeError:
                 raise ChatError('invalid_json', 'The body is not valid JSON.', 400) from None
-            messages, model = ui_stream.parse_ui_request(data, settings.models)
+            messages, model = ui_stream.parse_ui_request(data, settings)
         except ChatError as error:
             return error.to_response()
         except ClientDisconnect:  # gone mid-upload: nobody is left to answer

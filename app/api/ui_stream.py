@@ -14,7 +14,9 @@ from typing import Any
 
 import orjson
 
+from ..config import Settings
 from ..errors import ChatError
+from .image_urls import image_url_problem
 
 HEADERS = {'Cache-Control': 'no-cache', 'X-Accel-Buffering': 'no', 'x-vercel-ai-ui-message-stream': 'v1'}
 DONE = b'data: [DONE]\n\n'
@@ -85,7 +87,7 @@ class PartWriter:
         return tail
 
 
-def parse_ui_request(body: Any, models: tuple[str, ...]) -> tuple[list[dict[str, Any]], str]:
+def parse_ui_request(body: Any, settings: Settings) -> tuple[list[dict[str, Any]], str]:
     """The upstream messages and the model of a useChat request body; ChatError (422) at the first problem.
 
     The body is what useChat's DefaultChatTransport posts: `{"id", "messages": [UIMessage], "trigger", ...}` plus
@@ -93,6 +95,7 @@ def parse_ui_request(body: Any, models: tuple[str, ...]) -> tuple[list[dict[str,
     """
     if not isinstance(body, dict):
         raise _invalid('The body must be a JSON object with a "messages" list, as useChat sends it.')
+    models = settings.models
     model = body.get('model')
     if model is None:
         model = models[0]
@@ -101,13 +104,14 @@ def parse_ui_request(body: Any, models: tuple[str, ...]) -> tuple[list[dict[str,
     messages = body.get('messages')
     if not isinstance(messages, list) or not messages:
         raise _invalid('"messages" must be a non-empty list of UI messages (objects with "role" and "parts").')
-    upstream = [m for index, message in enumerate(messages) if (m := _message(message, f'messages[{index}]'))]
+    upstream = [m for index, message in enumerate(messages)
+                if (m := _message(message, f'messages[{index}]', settings.max_image_bytes))]
     if not upstream:
         raise _invalid('"messages" hold no text or image to send to the model.')
     return upstream, model
 
 
-def _message(message: Any, where: str) -> dict[str, Any] | None:
+def _message(message: Any, where: str, max_image_bytes: int) -> dict[str, Any] | None:
     """One UIMessage as an upstream message; None if it has nothing the model reads (only tool or data parts)."""
     if not isinstance(message, dict):
         raise _invalid(f'{where} must be an object with "role" and "parts".')
@@ -129,6 +133,8 @@ def _message(message: Any, where: str) -> dict[str, Any] | None:
                     or not isinstance(url, str):
                 raise _invalid(f'{where}.parts[{index}]: only image files (with "mediaType" and "url"), in user '
                                'messages, can be sent to the model.')
+            if problem := image_url_problem(url, max_image_bytes):
+                raise _invalid(f'{where}.parts[{index}].url {problem}.')
             content.append({'type': 'image_url', 'image_url': {'url': url}})
         elif not isinstance(kind, str):
             raise _invalid(f'{where}.parts[{index}] must be an object with a "type".')

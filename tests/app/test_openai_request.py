@@ -12,7 +12,8 @@ from app.api.openai_schema import request_schema
 from app.config import Settings
 from app.errors import ChatError
 
-SETTINGS = Settings(model='m1', allowed_models=('m1', 'm2'), max_tokens_limit=100)
+SETTINGS = Settings(model='m1', allowed_models=('m1', 'm2'), max_tokens_limit=100, max_image_bytes=100)
+PNG = 'data:image/png;base64,iVBORw0KGgo='  # the PNG signature: enough for the type check
 HELLO = [{'role': 'user', 'content': 'hi'}]
 
 
@@ -26,7 +27,9 @@ def test_a_full_request_goes_upstream_as_checked_copies() -> None:
     messages = [
         {'role': 'developer', 'content': 'Be brief.'},
         {'role': 'user', 'content': [{'type': 'text', 'text': 'Look:'},
-                                     {'type': 'image_url', 'image_url': {'url': 'https://x/y.png'}}], 'name': 'ann'},
+                                     {'type': 'image_url', 'image_url': {'url': 'https://x/y.png'}},
+                                     {'type': 'image_url', 'image_url': {'url': PNG, 'detail': 'high'}}],
+         'name': 'ann'},
         {'role': 'assistant', 'content': None, 'tool_calls': [
             {'id': 'c1', 'type': 'function', 'function': {'name': 'f', 'arguments': '{}'}}]},
         {'role': 'tool', 'tool_call_id': 'c1', 'content': 'ok'},
@@ -67,6 +70,14 @@ def test_unknown_keys_of_a_message_stay_here() -> None:
     ({'messages': [{'role': 'system', 'content': [{'type': 'image_url', 'image_url': {'url': 'https://x'}}]}]},
      'messages[0].content[0].type'),
     ({'messages': [{'role': 'user', 'content': [{'type': 'image_url', 'image_url': {'url': 'file:///etc/passwd'}}]}]},
+     'messages[0].content[0].image_url.url'),
+    ({'messages': [{'role': 'user', 'content': [{'type': 'image_url', 'image_url': {'url': 'http://x/a.png'}}]}]},
+     'messages[0].content[0].image_url.url'),
+    ({'messages': [{'role': 'user', 'content': [{'type': 'image_url',
+                                                 'image_url': {'url': 'data:image/png;base64,aGVsbG8='}}]}]},
+     'messages[0].content[0].image_url.url'),
+    ({'messages': [{'role': 'user', 'content': [{'type': 'image_url',
+                                                 'image_url': {'url': PNG[:-1] + 'A' * 200 + '='}}]}]},
      'messages[0].content[0].image_url.url'),
     ({'messages': [{'role': 'user', 'content': [{'type': 'image_url', 'image_url': {'url': 'https://x',
                                                                                      'detail': 'max'}}]}]},

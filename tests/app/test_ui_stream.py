@@ -10,6 +10,7 @@ import httpx
 import pytest
 
 from app.api.ui_stream import PartWriter, parse_ui_request
+from app.config import Settings
 from app.errors import ChatError
 from tests.conftest import API_TOKEN, SECRET_KEY, LiveApp
 from tests.fake_upstream import FakeUpstream, Script
@@ -148,10 +149,15 @@ def test_pings_while_the_model_has_not_started(tuned_app: LiveApp, upstream: Fak
     ({'messages': [{'role': 'assistant', 'parts': [{'type': 'tool-weather', 'state': 'output-available'}]}]},
      'no text or image'),
     ({'messages': BODY['messages'], 'model': 'gpt-9'}, '"model"'),
+    ({'messages': [{'role': 'user', 'parts': [{'type': 'file', 'mediaType': 'image/png',
+                                               'url': 'data:image/png;base64,aGVsbG8='}]}]},
+     'messages[0].parts[0].url does not hold a PNG, JPEG, WebP or GIF image'),
+    ({'messages': [{'role': 'user', 'parts': [{'type': 'file', 'mediaType': 'image/png', 'url': 'http://x/a.png'}]}]},
+     'messages[0].parts[0].url must be a data:image/...;base64, URL or an https URL'),
 ])
 def test_invalid_bodies_are_refused_naming_the_problem(body: Any, fragment: str) -> None:
     with pytest.raises(ChatError) as caught:
-        parse_ui_request(body, ('m1',))
+        parse_ui_request(body, Settings(model='m1'))
     assert (caught.value.status, caught.value.code) == (422, 'invalid_request')
     assert fragment in caught.value.message
 
