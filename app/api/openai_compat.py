@@ -68,12 +68,13 @@ def add_routes(router: APIRouter, settings: Settings, upstream: Upstream) -> Non
     @router.get('/v1/models', summary='List the models (OpenAI-compatible)', description=MODELS_DESCRIPTION,
                 tags=tags, responses=responses(streamed=False), dependencies=[Depends(bearer)])
     async def models(request: Request) -> Response:
-        """The models a client may ask for (ALLOWED_MODELS), the default first."""
+        """The models a client may ask for: ALLOWED_MODELS, the default first; with `*`, the model server's list."""
         try:
             authorize(request.headers.get('authorization'), settings)
+            models = await upstream.models() if settings.any_model else settings.models
         except ChatError as error:
             return from_chat_error(error).to_response()
-        return JSONResponse(wire.model_list(settings.models))
+        return JSONResponse(wire.model_list(models))
 
 
 async def stream_chunks(upstream: Upstream, completion: CompletionRequest,

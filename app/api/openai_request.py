@@ -21,6 +21,8 @@ from .openai_protocol import OpenAIError
 MAX_STOP = 4
 MAX_TOOLS = 128
 FUNCTION_NAME = re.compile(r'[A-Za-z0-9_-]{1,64}')
+# Longest model name taken with ALLOWED_MODELS=* (as /api/chat takes it): longer is not a model name.
+MAX_MODEL_NAME = 200
 
 
 @dataclass(frozen=True)
@@ -43,9 +45,9 @@ def parse_completion_request(body: Any, settings: Settings) -> CompletionRequest
     model = body.get('model')
     if model is None:
         model = settings.models[0]
-    elif not isinstance(model, str):
-        raise bad('"model" must be a string.', 'model')
-    elif model not in settings.models:
+    elif not isinstance(model, str) or (settings.any_model and not 1 <= len(model) <= MAX_MODEL_NAME):
+        raise bad(f'"model" must be a model name of 1 to {MAX_MODEL_NAME} characters.', 'model')
+    elif model not in settings.models and not settings.any_model:
         raise OpenAIError(404, f'The model {show(model)} does not exist or you do not have access to it; available: '
                           f'{", ".join(settings.models)}.', param='model', code='model_not_found')
     messages = parse_messages(body.get('messages'), settings.max_image_bytes)

@@ -17,7 +17,8 @@ Errors are OpenAI's shape, `{"error": {"message", "type", "param", "code"}}`: be
 HTTP status an OpenAI SDK maps to its exception type; after, as a last `data: {"error": ...}` event.
 Parameters other than the ones listed get a 400, as OpenAI answers unknown ones. See docs/api.md."""
 
-MODELS_DESCRIPTION = 'The models a client may ask for (the server\'s ALLOWED_MODELS), the default first.'
+MODELS_DESCRIPTION = ("The models a client may ask for: the server's ALLOWED_MODELS, the default first; with "
+                      "ALLOWED_MODELS=*, the model server's own list.")
 
 ERROR_SCHEMA = {'type': 'object', 'required': ['error'], 'properties': {'error': {
     'type': 'object', 'required': ['message', 'type', 'param', 'code'], 'properties': {
@@ -56,7 +57,8 @@ def request_schema(settings: Settings) -> dict[str, Any]:
     """The request body's JSON schema under `settings` (every accepted field; no others are)."""
     tokens = {'type': 'integer', 'minimum': 1, 'maximum': settings.max_tokens_limit}
     return {'type': 'object', 'required': ['messages'], 'additionalProperties': False, 'properties': {
-        'model': {'enum': list(settings.models), 'default': settings.models[0]},
+        'model': ({'type': 'string', 'minLength': 1, 'maxLength': 200} if settings.any_model
+                  else {'enum': list(settings.models)}) | {'default': settings.models[0]},
         'messages': {'type': 'array', 'minItems': 1, 'items': _MESSAGE},
         'stream': {'type': 'boolean', 'default': False},
         'stream_options': {'type': 'object', 'properties': {'include_usage': {'type': 'boolean'}}},

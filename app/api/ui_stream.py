@@ -17,6 +17,7 @@ import orjson
 from ..config import Settings
 from ..errors import ChatError
 from .image_urls import image_url_problem
+from .openai_request import MAX_MODEL_NAME
 
 HEADERS = {'Cache-Control': 'no-cache', 'X-Accel-Buffering': 'no', 'x-vercel-ai-ui-message-stream': 'v1'}
 DONE = b'data: [DONE]\n\n'
@@ -99,6 +100,9 @@ def parse_ui_request(body: Any, settings: Settings) -> tuple[list[dict[str, Any]
     model = body.get('model')
     if model is None:
         model = models[0]
+    elif settings.any_model:  # ALLOWED_MODELS=*: any name, the model server says whether it serves it
+        if not isinstance(model, str) or not 1 <= len(model) <= MAX_MODEL_NAME:
+            raise _invalid(f'"model" must be a model name of 1 to {MAX_MODEL_NAME} characters.')
     elif not isinstance(model, str) or model not in models:
         raise _invalid(f'"model" {_show(model)} is not allowed here; allowed: {", ".join(models)}.')
     messages = body.get('messages')

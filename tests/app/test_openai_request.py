@@ -149,3 +149,15 @@ def test_the_documented_schema_lists_exactly_the_accepted_fields() -> None:
     assert schema['properties']['model']['enum'] == ['m1', 'm2']
     assert schema['properties']['max_tokens']['maximum'] == 100
     parse_completion_request(schema['example'], SETTINGS)
+
+
+def test_any_model_takes_any_name_of_a_model() -> None:
+    settings = Settings(model='m1', allowed_models=('*',))
+    assert parse_completion_request({'messages': HELLO, 'model': 'whatever-1'}, settings).model == 'whatever-1'
+    assert parse_completion_request({'messages': HELLO}, settings).model == 'm1'
+    for name in ('', 'x' * 201, 5):
+        with pytest.raises(OpenAIError) as caught:
+            parse_completion_request({'messages': HELLO, 'model': name}, settings)
+        assert (caught.value.status, caught.value.param) == (400, 'model')
+    assert request_schema(settings)['properties']['model'] == {'type': 'string', 'minLength': 1, 'maxLength': 200,
+                                                               'default': 'm1'}

@@ -174,3 +174,10 @@ def test_part_writer_alternates_parts_and_maps_finish_reasons() -> None:
     assert chunks[-1]['finishReason'] == 'content-filter'
     assert json.loads(PartWriter().finish('tool_calls').split(b'\n\n')[1][6:])['finishReason'] == 'tool-calls'
     assert json.loads(PartWriter().finish('eos').split(b'\n\n')[1][6:])['finishReason'] == 'other'
+
+
+def test_any_model_takes_any_name_of_a_model() -> None:
+    settings = Settings(model='m1', allowed_models=('*',))
+    assert parse_ui_request({**BODY, 'model': 'whatever-1'}, settings)[1] == 'whatever-1'
+    with pytest.raises(ChatError):
+        parse_ui_request({**BODY, 'model': ''}, settings)
