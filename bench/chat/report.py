@@ -1,0 +1,99 @@
+"""The chat benchmark's figures as markdown tables, then each target of the issue, met or not."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from components.sidebar import SEARCH_DEBOUNCE_MS
+
+# Targets from the issue "Conversations that last".
+CPU_MARGIN = 0.10  # server CPU per streamed reply within 10% of the design before the database
+FIRST_PAINT_MS = 300.0  # a conversation of 1,000 messages paints within this
+DRAWER_MS = 200.0  # the drawer with 10,000 conversations opens and searches within this
+
+
+def tables(results: dict[str, Any]) -> list[str]:
+    """Every part that ran, as a table with its verdicts."""
+    lines: list[str] = []
+    if 'reply' in results:
+        lines += _replies(results['reply'])
+    if 'history' in results:
+        lines += _history(results['history'])
+    if 'drawer' in results:
+        lines += _drawer(results['drawer'])
+    return lines
+
+
+def _ms(value: float | None) -> str:
+    return '-' if value is None else f'{value:,.0f}'
+
+
+def _replies(rows: dict[str, dict[str, Any]]) -> list[str]:
+    lines = ['| app | deltas | server CPU / reply | ws bytes / reply | wire bytes | ws messages | DB writes | '
+             'save turn | sidebar refresh | Enter → prompt shown | Enter → first text | Enter → final |',
+             '| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |']
+    for name, row in rows.items():
+        app, pace = name.rsplit(' @', 1)
+        lines.append(f"| {app} | {pace} apart | {row['cpu_s']:.3f} s | {row['ws_bytes']:,.0f} | "
+                     f"{row['wire_bytes']:,.0f} | {row['ws_messages']:.0f} | {row['db_writes']:.0f} | "
+                     f"{_ms(row['save_turn_ms'])} ms | {_ms(row['sidebar_ms'])} ms | "
+                     f"{_ms(row['prompt_shown_ms'])} ms | "
+                     f"{_ms(row['first_text_ms'])} ms | {row['final_ms'] / 1000:.2f} s |")
+    lines.append('')
+    old = {name.rsplit(' @', 1)[1]: row for name, row in rows.items() if name.startswith('before')}
+    for name, row in rows.items():
+        app, pace = name.rsplit(' @', 1)
+        if name.startswith('before') or pace not in old:
+            continue
+        cpu = row['cpu_s'] / old[pace]['cpu_s'] - 1
+        ws = row['ws_bytes'] / old[pace]['ws_bytes'] - 1
+        lines.append(f'- {app}, {pace}: CPU {cpu:+.0%} (target within ±{CPU_MARGIN:.0%}): '
+                     f"{'MET' if cpu <= CPU_MARGIN else 'NOT MET'}; websocket bytes {ws:+.0%} (target unchanged): "
+                     f"{'MET' if abs(ws) <= 0.02 else 'NOT MET'}")
+    return [*lines, '']
+
+
+def _history(rows: dict[str, dict[str, Any]]) -> list[str]:
+    lines = ['| page | messages shown | first contentful paint | rendered | HTML response | HTML bytes | '
+             'ws bytes | server: load | server: build | "Show earlier" (+50) |',
+             '| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |']
+    for name, row in rows.items():
+        lines.append(f"| {name} | {row['messages_shown']:.0f} | {_ms(row['fcp_ms'])} ms | "
+                     f"{_ms(row['rendered_ms'])} ms | {_ms(row['html_response_ms'])} ms | "
+                     f"{row['html_bytes']:,.0f} | {row['ws_bytes']:,.0f} | {_ms(row['server_open_ms'])} ms | "
+                     f"{_ms(row['server_build_ms'])} ms | {_ms(row['show_earlier_ms'])} ms |")
+    lines.append('')
+    for name, row in rows.items():
+        if name.startswith('new chat'):
+            continue
+        shown = max(row['fcp_ms'] or 0, row['rendered_ms'])  # painted, with the last message in its final form
+        verdict = 'MET' if shown < FIRST_PAINT_MS else 'NOT MET'
+        lines.append(f'- {name}: painted with the last message {shown:.0f} ms after navigation start '
+                     f'(target < {FIRST_PAINT_MS:.0f}): {verdict}')
+    return [*lines, '']
+
+
+def _drawer(rows: dict[str, dict[str, Any]]) -> list[str]:
+    lines = ['| drawer | results | end to end | of which debounce | after the debounce | server: query | '
+             'server: query + list built |',
+             '| --- | ---: | ---: | ---: | ---: | ---: | ---: |']
+    opened = rows['open']
+    lines.append(f"| open (navigation start → 50 listed) | 50 | {_ms(opened['listed_ms'])} ms | - | - | "
+                 f"{_ms(opened['query_ms'])} ms | {_ms(opened['refresh_ms'])} ms |")
+    more = rows['load more']['load_more_ms']
+    lines.append(f'| Load more (click → 100 listed) | 100 | {_ms(more)} ms | - | - | - | - |')
+    for name, row in rows.items():
+        if name.startswith('search: '):
+            lines.append(f"| {name} | {row['results']:.0f} | {_ms(row['end_to_end_ms'])} ms | "
+                         f"{SEARCH_DEBOUNCE_MS} ms | "
+                         f"{_ms(row['end_to_end_ms'] - SEARCH_DEBOUNCE_MS)} ms | {_ms(row['query_ms'])} ms | "
+                         f"{_ms(row['refresh_ms'])} ms |")
+    lines.append('')
+    verdict = 'MET' if opened['listed_ms'] < DRAWER_MS else 'NOT MET'
+    lines.append(f"- open: {opened['listed_ms']:.0f} ms (target < {DRAWER_MS:.0f}): {verdict}")
+    for name, row in rows.items():
+        if name.startswith('search: '):
+            e2e, net = row['end_to_end_ms'], row['end_to_end_ms'] - SEARCH_DEBOUNCE_MS
+            lines.append(f"- {name}: {e2e:.0f} ms end to end: {'MET' if e2e < DRAWER_MS else 'NOT MET'}; "
+                         f"{net:.0f} ms after the debounce: {'MET' if net < DRAWER_MS else 'NOT MET'}")
+    return [*lines, '']

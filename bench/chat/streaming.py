@@ -1,0 +1,103 @@
+"""Target 1: a streamed reply costs the same with the database on as before it, end to end in a real browser.
+
+Each round opens a fresh tab on a new chat, types `markdown=4 delay=…` (the bench upstream streams bench.render's
+4 KB markdown reply for it), and measures from Enter until the reply's final form is on screen, plus a short settle
+so the reply's final save is counted too.
+"""
+
+from __future__ import annotations
+
+import statistics
+import time
+from typing import Any
+
+from selenium.webdriver.common.by import By
+from selenium.webdriver.common.keys import Keys
+
+from bench.render.reply import SENTINEL
+
+from .apps import App
+from .browser import ChatBrowser
+
+PACES = (0.010, 0.002)  # seconds between deltas: LLM pace, and a fast local model
+REPLY_KB = 4
+# Seconds after the final form is on screen still counted: the final save is spawned as the reply ends.
+SETTLE = 0.5
+# Seconds to let the typed prompt reach the server (one value update per keystroke) before measuring starts.
+TYPED_SETTLE = 0.5
+# Records, in the page: Enter, the reply's first text, and its final form (data-done) with its text.
+WATCH_JS = '''
+window.bench = {enterAt: null, userAt: null, firstTextAt: null, doneAt: null, text: null};
+const count = (role) => document.querySelectorAll(`[data-role=${role}]`).length;
+document.addEventListener('keydown', (e) => {
+  if (e.key !== 'Enter' || bench.enterAt !== null) return;
+  [bench.enterAt, bench.users, bench.replies] = [performance.now(), count('user'), count('assistant')];
+}, true);
+new MutationObserver(() => {
+  if (bench.enterAt === null || bench.doneAt !== null) return;
+  if (bench.userAt === null && count('user') > bench.users) bench.userAt = performance.now();
+  const reply = document.querySelectorAll('[data-role=assistant] .nicechat-markdown')[bench.replies];
+  if (!reply) return;
+  if (bench.firstTextAt === null && reply.textContent.length > 0) bench.firstTextAt = performance.now();
+  if (reply.hasAttribute('data-done')) [bench.doneAt, bench.text] = [performance.now(), reply.textContent];
+}).observe(document.body, {subtree: true, childList: true, characterData: true, attributes: true});
+'''
+DONE = 'return window.bench.doneAt !== null && window.bench'
+
+
+def one_reply(browser: ChatBrowser, app: App, pace: float) -> dict[str, Any]:
+    """Send one prompt on a new chat in a fresh tab; the reply's figures."""
+    browser.fresh_tab()
+    browser.as_person(app.person)
+    browser.open(f'{app.url}/')
+    browser.run(WATCH_JS)
+    prompt = browser.driver.find_element(By.TAG_NAME, 'textarea')
+    prompt.send_keys(f'markdown={REPLY_KB} delay={pace}')
+    time.sleep(TYPED_SETTLE)  # no event tells when the last keystroke's value update was handled
+    before = app.stats()
+    browser.forget_traffic()
+    cpu = app.cpu()
+    prompt.send_keys(Keys.ENTER)
+    seen = browser.wait(DONE, 120)
+    time.sleep(SETTLE)
+    cpu = app.cpu() - cpu
+    frames = browser.socket_messages()
+    after = app.stats()
+    if SENTINEL not in seen['text']:
+        raise RuntimeError(f'the reply on screen is incomplete: ...{seen["text"][-200:]!r}')
+    return {'cpu_s': cpu, 'ws_bytes': sum(frames), 'ws_messages': len(frames),
+            'wire_bytes': after['wire_bytes'] - before['wire_bytes'],
+            'db_writes': after['db_writes'] - before['db_writes'],
+            'save_turn_ms': sum(_new(before, after, 'save_turn')),
+            'sidebar_ms': sum(_new(before, after, 'sidebar_refresh')),
+            'prompt_shown_ms': seen['userAt'] - seen['enterAt'], 'first_text_ms': seen['firstTextAt'] - seen['enterAt'],
+            'final_ms': seen['doneAt'] - seen['enterAt']}
+
+
+def _new(before: dict[str, Any], after: dict[str, Any], timing: str) -> list[float]:
+    """The `timing` durations (ms) recorded between two snapshots of the app's stats."""
+    return after['timings'].get(timing, [])[len(before['timings'].get(timing, [])):]
+
+
+def run(browser: ChatBrowser, apps: dict[str, App], rounds: int, log: Any = print) -> dict[str, Any]:
+    """Alternate the apps, round by round (A B, then B A), at each pace; medians per app and pace."""
+    for app in apps.values():  # warm-up: first imports, first upstream connection, browser caches
+        one_reply(browser, app, PACES[-1])
+    samples: dict[tuple[str, float], list[dict[str, Any]]] = {}
+    for number in range(rounds):
+        for pace in PACES:
+            order = list(apps) if number % 2 == 0 else list(reversed(apps))
+            for name in order:
+                sample = one_reply(browser, apps[name], pace)
+                samples.setdefault((name, pace), []).append(sample)
+                log(f'  reply round {number + 1} {name} @{pace * 1000:.0f} ms: '
+                    + ', '.join(f'{key} {value:.3f}' if isinstance(value, float) else f'{key} {value}'
+                                for key, value in sample.items()))
+    return {f'{name} @{pace * 1000:.0f} ms': _medians(rows) for (name, pace), rows in samples.items()}
+
+
+def _medians(rows: list[dict[str, Any]]) -> dict[str, Any]:
+    summary = {key: statistics.median(row[key] for row in rows) for key in rows[0]}
+    summary['cpu_s_all'] = [round(row['cpu_s'], 2) for row in rows]
+    summary['ws_bytes_all'] = sorted({row['ws_bytes'] for row in rows})
+    return summary
