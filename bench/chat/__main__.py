@@ -1,6 +1,6 @@
 """Benchmarks of "Conversations that last": `python -m bench.chat` (needs chromium and chromedriver; Linux /proc).
 
-    python -m bench.chat               # all three parts, 5 rounds each (about 10 minutes; seeding once adds ~3)
+    python -m bench.chat               # all three parts, 4 rounds each (about 12 minutes; seeding once adds ~3)
     python -m bench.chat --rounds 3 --only reply
 
 1. reply: a streamed reply with the database on (this tree) vs the design before it (commit 602d8fe), A/B rounds.
@@ -14,7 +14,9 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import shutil
+import signal
 import sys
 import tempfile
 import time
@@ -23,6 +25,7 @@ from typing import Any
 
 from bench.api.servers import ROOT, Server, start_upstream
 from components.chat import FIRST_SCREEN
+from components.sidebar import SEARCH_DEBOUNCE_MS
 
 from . import apps, drawer, history, report, streaming
 from .browser import ChatBrowser
@@ -31,6 +34,13 @@ from .seed import MANY_PERSON, seeded_database
 PARTS = ('reply', 'history', 'drawer')
 # FIRST_SCREEN for the "all at once" app: more than the conversation has.
 ALL_AT_ONCE = '100000'
+# A shorter search debounce, to show what it would change end to end.
+SHORT_DEBOUNCE = 100
+
+
+def load_average() -> float:
+    """The machine's 1-minute load average: how much else ran (2 cores here, shared with other work)."""
+    return round(os.getloadavg()[0], 1)
 
 
 def log(line: str) -> None:
@@ -41,13 +51,15 @@ def log(line: str) -> None:
 def main() -> None:
     """Start the upstream and the apps, run the parts, print and save the figures; stop everything."""
     parser = argparse.ArgumentParser(prog='python -m bench.chat', description=__doc__.splitlines()[0])
-    parser.add_argument('--rounds', type=int, default=5, help='rounds of each measurement (default 5)')
+    parser.add_argument('--rounds', type=int, default=4, help='rounds of each measurement (default 4)')
     parser.add_argument('--only', choices=PARTS, action='append', help='run only this part (repeatable)')
     args = parser.parse_args()
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # a plain kill still stops the apps and the browser
     parts = args.only or list(PARTS)
     work = Path(tempfile.mkdtemp(prefix='nicechat-bench-chat-'))
     started: list[Server | apps.App] = []
-    results: dict[str, Any] = {'rounds': args.rounds, 'command': ' '.join(['python -m bench.chat', *sys.argv[1:]])}
+    results: dict[str, Any] = {'rounds': args.rounds, 'command': ' '.join(['python -m bench.chat', *sys.argv[1:]]),
+                               'load_average': {}}
     try:
         upstream, upstream_url = start_upstream(work)
         started.append(upstream)
@@ -62,7 +74,9 @@ def main() -> None:
                 started += [empty, old]
                 replies = {'database, new person': empty, 'database, 10,000 conversations': full,
                            f'before the database ({apps.OLD_COMMIT})': old}
+                load = load_average()
                 results['reply'] = streaming.run(browser, replies, args.rounds, log)
+                results['load_average']['reply'] = [load, load_average()]
                 empty.stop()
                 old.stop()
             if 'history' in parts:
@@ -75,14 +89,23 @@ def main() -> None:
                 path = f'/c/{seeded.long_conversation}'
                 pages = {'new chat, no messages (the floor)': (full, '/'), 'last 10 messages first': (ten, path),
                          f'last {FIRST_SCREEN} first (the app)': (full, path), 'all 1,000 at once': (every, path)}
+                load = load_average()
                 results['history'] = history.run(browser, pages, args.rounds, log)
+                results['load_average']['history'] = [load, load_average()]
                 results['history_chars'] = seeded.long_chars
                 ten.stop()
                 every.stop()
             if 'drawer' in parts:
                 log(f'3. the drawer with {seeded.many_conversations:,} conversations '
                     f'({seeded.many_chars / 1e6:.1f} MB of message text) ...')
-                results['drawer'] = drawer.run(browser, full, f'sqlite:///{database}', args.rounds, log)
+                fast = apps.start('debounce-100', ROOT, upstream_url, work, person=MANY_PERSON,
+                                  DATA_DIR=str(work / 'seeded'), NICECHAT_BENCH_SEARCH_DEBOUNCE_MS=str(SHORT_DEBOUNCE))
+                started.append(fast)
+                searches = {f'debounce {SEARCH_DEBOUNCE_MS} ms (the app)': (full, SEARCH_DEBOUNCE_MS),
+                            f'debounce {SHORT_DEBOUNCE} ms': (fast, SHORT_DEBOUNCE)}
+                load = load_average()
+                results['drawer'] = drawer.run(browser, searches, f'sqlite:///{database}', args.rounds, log)
+                results['load_average']['drawer'] = [load, load_average()]
                 results['drawer_chars'] = seeded.many_chars
     finally:
         for process in reversed(started):

@@ -63,30 +63,32 @@ def expected_lists(database: str) -> dict[str | None, list[str]]:
 
 def open_drawer(browser: ChatBrowser, app: App) -> dict[str, Any]:
     """Load a new chat page; when its drawer lists the first 50 conversations, and the server's parts."""
-    before = app.stats()
+    before, cpu = app.stats(), app.cpu()
     browser.driver.get(f'{app.url}/')
     seen = browser.wait(LISTED, 60)
+    cpu = app.cpu() - cpu
     timing = browser.timing()
     after = app.stats()
     return {'listed_ms': seen['listedAt'], 'fcp_ms': timing['fcp_ms'],
             'html_response_ms': timing['response_end_ms'] - timing['request_ms'], 'html_bytes': timing['html_bytes'],
-            **_server(before, after)}
+            'server_cpu_ms': cpu * 1000, **_server(before, after)}
 
 
 def search(browser: ChatBrowser, app: App, term: str, expected: dict[str | None, list[str]]) -> dict[str, Any]:
     """Type `term` in the search box; ms from the last keystroke to the right list, and the server's parts."""
     box = browser.driver.find_element(By.CSS_SELECTOR, 'nav[aria-label=Conversations] input')
     browser.run(SEARCH_JS, expected[term])
-    before = app.stats()
+    before, cpu = app.stats(), app.cpu()
     box.send_keys(term)
     seen = browser.wait(SEARCHED, 60)
+    cpu = app.cpu() - cpu
     after = app.stats()
     box.send_keys(Keys.CONTROL, 'a')
     box.send_keys(Keys.BACKSPACE)  # back to the unfiltered list before the next search
     unfiltered = json.dumps(json.dumps(expected[None], separators=(',', ':')))  # as JSON.stringify gives it
     browser.wait(f'return JSON.stringify({LINKS}) === {unfiltered}', 60)
     return {'end_to_end_ms': seen['listedAt'] - seen['typedAt'], 'results': len(expected[term]),
-            **_server(before, after)}
+            'server_cpu_ms': cpu * 1000, **_server(before, after)}
 
 
 def load_more(browser: ChatBrowser) -> float:
@@ -98,31 +100,38 @@ def load_more(browser: ChatBrowser) -> float:
     return float(browser.wait(f'return {LINKS}.length >= 100 && performance.now() - window.benchClickAt', 30))
 
 
-def run(browser: ChatBrowser, app: App, database: str, rounds: int, log: Any = print) -> dict[str, Any]:
-    """Open the drawer and search each term, `rounds` times; medians."""
+def run(browser: ChatBrowser, apps: dict[str, tuple[App, int]], database: str, rounds: int,
+        log: Any = print) -> dict[str, Any]:
+    """Open the drawer (first app) and search each term (every app, alternating), `rounds` times; medians.
+
+    `apps` maps a name to the app and the search debounce (ms) it runs with.
+    """
     expected = expected_lists(database)
     browser.fresh_tab()
     browser.as_person(MANY_PERSON)
     browser.before_every_page(OPEN_JS)
+    first = next(iter(apps.values()))[0]
     try:
-        open_drawer(browser, app)  # warm-up
+        open_drawer(browser, first)  # warm-up
         opens, more = [], []
         for number in range(rounds):
-            opens.append(open_drawer(browser, app))
+            opens.append(open_drawer(browser, first))
             more.append({'load_more_ms': load_more(browser)})
             log(f'  drawer round {number + 1}: {_line(opens[-1])}, load more {more[-1]["load_more_ms"]:.0f} ms')
-        browser.driver.get(f'{app.url}/')
-        browser.wait(LISTED, 60)
-        searches: dict[str, list[dict[str, Any]]] = {name: [] for name in SEARCHES}
-        search(browser, app, TITLE_TERM, expected)  # warm-up
-        for number in range(rounds):
-            for name, term in SEARCHES.items():
-                searches[name].append(search(browser, app, term, expected))
-                log(f'  search round {number + 1} {name}: {_line(searches[name][-1])}')
+        searches: dict[str, list[dict[str, Any]]] = {}
+        for number in range(-1, rounds):  # round -1 warms each app's search up
+            for name in list(apps) if number % 2 == 0 else list(reversed(apps)):
+                app, debounce = apps[name]
+                open_drawer(browser, app)
+                for label, term in SEARCHES.items():
+                    sample = {**search(browser, app, term, expected), 'debounce_ms': debounce}
+                    if number >= 0:
+                        searches.setdefault(f'{label}, {name}', []).append(sample)
+                        log(f'  search round {number + 1} {label}, {name}: {_line(sample)}')
     finally:
         browser.forget_scripts()
     return {'open': _medians(opens), 'load more': _medians(more),
-            **{f'search: {name}': _medians(rows) for name, rows in searches.items()}}
+            **{f'search: {key}': _medians(rows) for key, rows in searches.items()}}
 
 
 def _server(before: dict[str, Any], after: dict[str, Any]) -> dict[str, float]:

@@ -5,7 +5,8 @@ both pay the same probes. The probes only count and time; they change nothing th
 
 - every websocket frame the server sends is counted as it goes on the wire (after permessage-deflate);
 - where the app has a database (app/store): each write transaction, and how long the page's queries and builds take;
-- `NICECHAT_BENCH_FIRST_SCREEN`, if set, replaces components/chat.py's FIRST_SCREEN (to compare "all at once").
+- `NICECHAT_BENCH_FIRST_SCREEN` and `NICECHAT_BENCH_SEARCH_DEBOUNCE_MS`, if set, replace components/chat.py's
+  FIRST_SCREEN and components/sidebar.py's SEARCH_DEBOUNCE_MS (to compare other values).
 
 `GET /bench/stats` answers the figures so far. Standalone on purpose: it must import the app from APP_DIR, not bench.
 """
@@ -81,11 +82,16 @@ def _probe_store() -> None:
     pages._build = _timed('build_page', pages._build)  # sidebar + chat page, elements made (not yet sent)
 
 
-def _first_screen() -> None:
+def _constants() -> None:
+    """The UI constants a benchmark compares other values of."""
     if value := os.environ.get('NICECHAT_BENCH_FIRST_SCREEN'):
         from components import chat
 
         chat.FIRST_SCREEN = int(value)
+    if value := os.environ.get('NICECHAT_BENCH_SEARCH_DEBOUNCE_MS'):
+        from components import sidebar
+
+        sidebar.SEARCH_DEBOUNCE_MS = int(value)
 
 
 def _route() -> None:
@@ -105,7 +111,7 @@ def main() -> None:
     sys.argv = [os.path.join(app_dir, 'main.py')]
     _count_wire()
     _probe_store()
-    _first_screen()
+    _constants()
     _route()
     runpy.run_path('main.py', run_name='__main__')
 

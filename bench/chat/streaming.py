@@ -21,6 +21,8 @@ from .browser import ChatBrowser
 
 PACES = (0.010, 0.002)  # seconds between deltas: LLM pace, and a fast local model
 REPLY_KB = 4
+# Each new chat gets two turns: the first creates the conversation (and its drawer entry), the second continues it.
+TURNS = ('new chat', 'follow-up')
 # Seconds after the final form is on screen still counted: the final save is spawned as the reply ends.
 SETTLE = 0.5
 # Seconds to let the typed prompt reach the server (one value update per keystroke) before measuring starts.
@@ -45,11 +47,16 @@ new MutationObserver(() => {
 DONE = 'return window.bench.doneAt !== null && window.bench'
 
 
-def one_reply(browser: ChatBrowser, app: App, pace: float) -> dict[str, Any]:
-    """Send one prompt on a new chat in a fresh tab; the reply's figures."""
+def conversation(browser: ChatBrowser, app: App, pace: float) -> dict[str, dict[str, Any]]:
+    """A new chat in a fresh tab: its first reply, then a follow-up in the same conversation; each one's figures."""
     browser.fresh_tab()
     browser.as_person(app.person)
     browser.open(f'{app.url}/')
+    return {turn: one_reply(browser, app, pace) for turn in TURNS}
+
+
+def one_reply(browser: ChatBrowser, app: App, pace: float) -> dict[str, Any]:
+    """Send one prompt on the open chat page; the reply's figures."""
     browser.run(WATCH_JS)
     prompt = browser.driver.find_element(By.TAG_NAME, 'textarea')
     prompt.send_keys(f'markdown={REPLY_KB} delay={pace}')
@@ -80,20 +87,26 @@ def _new(before: dict[str, Any], after: dict[str, Any], timing: str) -> list[flo
 
 
 def run(browser: ChatBrowser, apps: dict[str, App], rounds: int, log: Any = print) -> dict[str, Any]:
-    """Alternate the apps, round by round (A B, then B A), at each pace; medians per app and pace."""
+    """Alternate the apps, round by round (A B C, then C B A), at each pace; medians per app, turn and pace."""
     for app in apps.values():  # warm-up: first imports, first upstream connection, browser caches
-        one_reply(browser, app, PACES[-1])
-    samples: dict[tuple[str, float], list[dict[str, Any]]] = {}
+        conversation(browser, app, PACES[-1])
+    samples: dict[str, list[dict[str, Any]]] = {}
     for number in range(rounds):
         for pace in PACES:
-            order = list(apps) if number % 2 == 0 else list(reversed(apps))
-            for name in order:
-                sample = one_reply(browser, apps[name], pace)
-                samples.setdefault((name, pace), []).append(sample)
-                log(f'  reply round {number + 1} {name} @{pace * 1000:.0f} ms: '
-                    + ', '.join(f'{key} {value:.3f}' if isinstance(value, float) else f'{key} {value}'
-                                for key, value in sample.items()))
-    return {f'{name} @{pace * 1000:.0f} ms': _medians(rows) for (name, pace), rows in samples.items()}
+            for name in list(apps) if number % 2 == 0 else list(reversed(apps)):
+                for turn, sample in conversation(browser, apps[name], pace).items():
+                    key = f'{name}: {turn} @{pace * 1000:.0f} ms'
+                    samples.setdefault(key, []).append(sample)
+                    log(f'  round {number + 1} {key}: ' + ', '.join(
+                        f'{k} {v:.3f}' if isinstance(v, float) else f'{k} {v}' for k, v in sample.items()))
+    return {key: _medians(rows) for key, rows in sorted(samples.items(), key=lambda item: _order(item[0], apps))}
+
+
+def _order(key: str, apps: dict[str, App]) -> tuple[int, int, int]:
+    """Rows grouped by turn, then pace, then app (in the order given), so each comparison sits together."""
+    name, rest = key.split(': ', 1)
+    turn, pace = rest.split(' @')
+    return TURNS.index(turn), -int(pace.split()[0]), list(apps).index(name)
 
 
 def _medians(rows: list[dict[str, Any]]) -> dict[str, Any]:
