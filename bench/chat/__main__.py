@@ -1,6 +1,6 @@
 """Benchmarks of "Conversations that last": `python -m bench.chat` (needs chromium and chromedriver; Linux /proc).
 
-    python -m bench.chat               # all three parts, 4 rounds each (about 12 minutes; seeding once adds ~3)
+    python -m bench.chat               # all three parts, 5 rounds each (about 15 minutes; seeding once adds ~3)
     python -m bench.chat --rounds 3 --only reply
 
 1. reply: a streamed reply with the database on (this tree) vs the design before it (commit 602d8fe), A/B rounds.
@@ -51,7 +51,7 @@ def log(line: str) -> None:
 def main() -> None:
     """Start the upstream and the apps, run the parts, print and save the figures; stop everything."""
     parser = argparse.ArgumentParser(prog='python -m bench.chat', description=__doc__.splitlines()[0])
-    parser.add_argument('--rounds', type=int, default=4, help='rounds of each measurement (default 4)')
+    parser.add_argument('--rounds', type=int, default=5, help='rounds of each measurement (default 5)')
     parser.add_argument('--only', choices=PARTS, action='append', help='run only this part (repeatable)')
     args = parser.parse_args()
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # a plain kill still stops the apps and the browser

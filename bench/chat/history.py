@@ -49,24 +49,22 @@ def one_load(browser: ChatBrowser, app: App, path: str) -> dict[str, Any]:
     _wait_released(app)
     before = app.stats()
     browser.forget_traffic()
-    cpu = app.cpu()
     browser.driver.get(f'{app.url}{path}')
     seen = browser.wait(LOADED if path.startswith('/c/') else EMPTY_LOADED, 60)
-    cpu = app.cpu() - cpu
+    after = app.stats()
     try:
         browser.wait(PAINTED, PAINT_TIMEOUT)
     except TimeoutException:
         pass  # reported as no paint (None)
     timing = browser.timing()
     frames = browser.socket_messages()
-    after = app.stats()
     new = {name: after['timings'].get(name, [])[len(before['timings'].get(name, [])):]
            for name in ('open_conversation', 'build_page')}
     return {'rendered_ms': seen['lastAt'] or seen['promptAt'], 'fcp_ms': timing['fcp_ms'],
             'messages_shown': seen['messages'], 'html_response_ms': timing['response_end_ms'] - timing['request_ms'],
             'html_bytes': timing['html_bytes'], 'ws_bytes': sum(frames),
             'server_open_ms': sum(new['open_conversation']), 'server_build_ms': sum(new['build_page']),
-            'server_cpu_ms': cpu * 1000}
+            'server_cpu_ms': (after['cpu_s'] - before['cpu_s']) * 1000}
 
 
 def show_earlier(browser: ChatBrowser) -> float | None:

@@ -61,18 +61,16 @@ def one_reply(browser: ChatBrowser, app: App, pace: float) -> dict[str, Any]:
     prompt = browser.driver.find_element(By.TAG_NAME, 'textarea')
     prompt.send_keys(f'markdown={REPLY_KB} delay={pace}')
     time.sleep(TYPED_SETTLE)  # no event tells when the last keystroke's value update was handled
-    before = app.stats()
     browser.forget_traffic()
-    cpu = app.cpu()
+    before = app.stats()
     prompt.send_keys(Keys.ENTER)
     seen = browser.wait(DONE, 120)
     time.sleep(SETTLE)
-    cpu = app.cpu() - cpu
-    frames = browser.socket_messages()
     after = app.stats()
+    frames = browser.socket_messages()
     if SENTINEL not in seen['text']:
         raise RuntimeError(f'the reply on screen is incomplete: ...{seen["text"][-200:]!r}')
-    return {'cpu_s': cpu, 'ws_bytes': sum(frames), 'ws_messages': len(frames),
+    return {'cpu_s': after['cpu_s'] - before['cpu_s'], 'ws_bytes': sum(frames), 'ws_messages': len(frames),
             'wire_bytes': after['wire_bytes'] - before['wire_bytes'],
             'db_writes': after['db_writes'] - before['db_writes'],
             'save_turn_ms': sum(_new(before, after, 'save_turn')),
@@ -111,6 +109,6 @@ def _order(key: str, apps: dict[str, App]) -> tuple[int, int, int]:
 
 def _medians(rows: list[dict[str, Any]]) -> dict[str, Any]:
     summary = {key: statistics.median(row[key] for row in rows) for key in rows[0]}
-    summary['cpu_s_all'] = [round(row['cpu_s'], 2) for row in rows]
+    summary['cpu_s_all'] = [round(row['cpu_s'], 3) for row in rows]
     summary['ws_bytes_all'] = sorted({row['ws_bytes'] for row in rows})
     return summary
