@@ -1,7 +1,9 @@
 """A lean OpenAI-compatible streaming server for the benchmark: `python -m bench.api.upstream PORT`.
 
 The last message of a request says what to stream: `tokens=2000 delay=0.02`. Token i is `t<i> `, so a client
-can check the exact content. HTTP/1.1 keep-alive, chunked SSE, usage chunk when asked for, then `[DONE]`.
+can check the exact content. Or `markdown=4 delay=0.01`: bench.render's LLM-style markdown reply of 4 KB in deltas
+of 4 characters, each on a fixed schedule (a late reader does not slow it down). HTTP/1.1 keep-alive, chunked SSE,
+usage chunk when asked for, then `[DONE]`.
 """
 
 from __future__ import annotations
@@ -10,8 +12,12 @@ import asyncio
 import json
 import re
 import sys
+import time
+
+from bench.render.reply import deltas, reply_text
 
 SPEC = re.compile(r'tokens=(\d+) delay=([\d.]+)')
+MARKDOWN_SPEC = re.compile(r'markdown=([\d.]+) delay=([\d.]+)')
 HEAD = (b'HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nTransfer-Encoding: chunked\r\n'
         b'Cache-Control: no-cache\r\n\r\n')
 PREFIX = b'data: {"id":"chatcmpl-bench","object":"chat.completion.chunk","created":0,"model":"bench-model","choices":'
@@ -50,6 +56,21 @@ async def _answer(writer: asyncio.StreamWriter, body: dict, tokens: int, delay: 
         await writer.drain()
         if not delay:
             await asyncio.sleep(0)  # let concurrent streams interleave, as a shared server would
+    await _end(writer, body, tokens)
+
+
+async def _answer_markdown(writer: asyncio.StreamWriter, body: dict, kilobytes: float, delay: float) -> None:
+    pieces = deltas(reply_text(kilobytes))
+    writer.write(HEAD + ROLE)
+    start = time.monotonic()
+    for index, piece in enumerate(pieces):
+        await asyncio.sleep(max(0.0, start + (index + 1) * delay - time.monotonic()))  # the schedule, not the reader
+        writer.write(_delta(piece))
+        await writer.drain()
+    await _end(writer, body, len(pieces))
+
+
+async def _end(writer: asyncio.StreamWriter, body: dict, tokens: int) -> None:
     writer.write(STOP)
     if (body.get('stream_options') or {}).get('include_usage'):
         writer.write(_event('[]', f',"usage":{{"prompt_tokens":5,"completion_tokens":{tokens},'
@@ -71,11 +92,13 @@ async def _serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> 
                 writer.write(b'HTTP/1.1 204 No Content\r\n\r\n')
                 continue
             body = json.loads(await reader.readexactly(length))
-            spec = SPEC.search(str(body['messages'][-1]['content']))
-            if spec is None:
+            prompt = str(body['messages'][-1]['content'])
+            if markdown := MARKDOWN_SPEC.search(prompt):
+                await _answer_markdown(writer, body, float(markdown[1]), float(markdown[2]))
+            elif spec := SPEC.search(prompt):
+                await _answer(writer, body, int(spec[1]), float(spec[2]))
+            else:
                 writer.write(b'HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n')
-                continue
-            await _answer(writer, body, int(spec[1]), float(spec[2]))
     except (asyncio.IncompleteReadError, ConnectionError):
         pass
     finally:

@@ -54,6 +54,34 @@ async def test_the_drawer_lists_and_searches_by_title_and_text(configured: FakeU
     await user.should_see('No matches.')
 
 
+def entries(user: User) -> list[tuple[str, int]]:
+    """The drawer's entries in the order shown: (title, id of the link element)."""
+    assert user.client is not None
+    with user.client:
+        links = {link.parent_slot.parent.id: link for link in ElementFilter(kind=ui.link) if link.parent_slot}
+    if not links:
+        return []
+    rows = next(iter(links.values())).parent_slot.parent.parent_slot.children  # type: ignore[union-attr]
+    return [(links[row.id].text, links[row.id].id) for row in rows if row.id in links]
+
+
+async def test_a_refresh_moves_the_entries_already_listed_instead_of_building_them_again(
+        configured: FakeUpstream, user: User) -> None:
+    """Every turn refreshes the person's drawers; rebuilding each entry sent the whole list through the websocket."""
+    first = await chat_once(user, 'First topic')
+    await chat_once(user, 'Second topic')
+    await user.open(first)
+    await listed(user, ['First topic', 'Second topic'])
+    before = dict(entries(user))
+    assert list(before) == ['Second topic', 'First topic']
+    await send(user, 'More on the first topic')  # the first conversation becomes the newest: the drawer refreshes
+    for _ in range(STREAM_RETRIES):
+        if [title for title, _ in entries(user)] == ['First topic', 'Second topic']:
+            break
+        await asyncio.sleep(0.1)  # the refresh runs in a background task after the turn is saved
+    assert entries(user) == [('First topic', before['First topic']), ('Second topic', before['Second topic'])]
+
+
 async def test_rename_and_delete_from_the_drawer(configured: FakeUpstream, user: User) -> None:
     address = await chat_once(user, 'Old title')
     user.find(marker='rename').click()

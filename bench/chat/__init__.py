@@ -1,0 +1,1 @@
+"""Benchmarks of "Conversations that last": replies with the database on, long conversations, the drawer."""

@@ -1,0 +1,123 @@
+"""Benchmarks of "Conversations that last": `python -m bench.chat` (needs chromium and chromedriver; Linux /proc).
+
+    python -m bench.chat               # all three parts, 5 rounds each (about 15 minutes; seeding once adds ~3)
+    python -m bench.chat --rounds 3 --only reply
+
+1. reply: a streamed reply with the database on (this tree) vs the design before it (commit 602d8fe), A/B rounds.
+2. history: opening a conversation of 1,000 messages, first screen only (the app) vs all at once.
+3. drawer: a person with 10,000 conversations opens the drawer and searches it.
+
+Everything runs on loopback: the bench upstream, the apps (live `main.py` processes), headless Chromium.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import signal
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from bench.api.servers import ROOT, Server, start_upstream
+from components.chat import FIRST_SCREEN
+from components.sidebar import SEARCH_DEBOUNCE_MS
+
+from . import apps, drawer, history, report, streaming
+from .browser import ChatBrowser
+from .seed import MANY_PERSON, seeded_database
+
+PARTS = ('reply', 'history', 'drawer')
+# FIRST_SCREEN for the "all at once" app: more than the conversation has.
+ALL_AT_ONCE = '100000'
+# A shorter search debounce, to show what it would change end to end.
+SHORT_DEBOUNCE = 100
+
+
+def load_average() -> float:
+    """The machine's 1-minute load average: how much else ran (2 cores here, shared with other work)."""
+    return round(os.getloadavg()[0], 1)
+
+
+def log(line: str) -> None:
+    """Progress, as it happens."""
+    print(line, flush=True)
+
+
+def main() -> None:
+    """Start the upstream and the apps, run the parts, print and save the figures; stop everything."""
+    parser = argparse.ArgumentParser(prog='python -m bench.chat', description=__doc__.splitlines()[0])
+    parser.add_argument('--rounds', type=int, default=5, help='rounds of each measurement (default 5)')
+    parser.add_argument('--only', choices=PARTS, action='append', help='run only this part (repeatable)')
+    args = parser.parse_args()
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # a plain kill still stops the apps and the browser
+    parts = args.only or list(PARTS)
+    work = Path(tempfile.mkdtemp(prefix='nicechat-bench-chat-'))
+    started: list[Server | apps.App] = []
+    results: dict[str, Any] = {'rounds': args.rounds, 'command': ' '.join(['python -m bench.chat', *sys.argv[1:]]),
+                               'load_average': {}}
+    try:
+        upstream, upstream_url = start_upstream(work)
+        started.append(upstream)
+        database, seeded = seeded_database(work / 'seeded', log)
+        full = apps.start('database-10k', ROOT, upstream_url, work, person=MANY_PERSON, DATA_DIR=str(work / 'seeded'))
+        started.append(full)
+        with ChatBrowser() as browser:
+            if 'reply' in parts:
+                log('1. streamed replies: database on (empty, and 10,000 conversations) vs the old design ...')
+                empty = apps.start('database', ROOT, upstream_url, work, DATA_DIR=str(work / 'empty'))
+                old = apps.start('old-602d8fe', apps.export_old(work / 'old'), upstream_url, work)
+                started += [empty, old]
+                replies = {'database, new person': empty, 'database, 10,000 conversations': full,
+                           f'before the database ({apps.OLD_COMMIT})': old}
+                load = load_average()
+                results['reply'] = streaming.run(browser, replies, args.rounds, log)
+                results['load_average']['reply'] = [load, load_average()]
+                empty.stop()
+                old.stop()
+            if 'history' in parts:
+                log(f'2. opening a conversation of 1,000 messages ({seeded.long_chars:,} characters) ...')
+                ten = apps.start('first-10', ROOT, upstream_url, work, person=MANY_PERSON,
+                                 DATA_DIR=str(work / 'seeded'), NICECHAT_BENCH_FIRST_SCREEN='10')
+                every = apps.start('all-at-once', ROOT, upstream_url, work, person=MANY_PERSON,
+                                   DATA_DIR=str(work / 'seeded'), NICECHAT_BENCH_FIRST_SCREEN=ALL_AT_ONCE)
+                started += [ten, every]
+                path = f'/c/{seeded.long_conversation}'
+                pages = {'new chat, no messages (the floor)': (full, '/'), 'last 10 messages first': (ten, path),
+                         f'last {FIRST_SCREEN} first (the app)': (full, path), 'all 1,000 at once': (every, path)}
+                load = load_average()
+                results['history'] = history.run(browser, pages, args.rounds, log)
+                results['load_average']['history'] = [load, load_average()]
+                results['history_chars'] = seeded.long_chars
+                ten.stop()
+                every.stop()
+            if 'drawer' in parts:
+                log(f'3. the drawer with {seeded.many_conversations:,} conversations '
+                    f'({seeded.many_chars / 1e6:.1f} MB of message text) ...')
+                fast = apps.start('debounce-100', ROOT, upstream_url, work, person=MANY_PERSON,
+                                  DATA_DIR=str(work / 'seeded'), NICECHAT_BENCH_SEARCH_DEBOUNCE_MS=str(SHORT_DEBOUNCE))
+                started.append(fast)
+                searches = {f'debounce {SEARCH_DEBOUNCE_MS} ms (the app)': (full, SEARCH_DEBOUNCE_MS),
+                            f'debounce {SHORT_DEBOUNCE} ms': (fast, SHORT_DEBOUNCE)}
+                load = load_average()
+                results['drawer'] = drawer.run(browser, searches, f'sqlite:///{database}', args.rounds, log)
+                results['load_average']['drawer'] = [load, load_average()]
+                results['drawer_chars'] = seeded.many_chars
+    finally:
+        for process in reversed(started):
+            process.stop()
+    print('\n'.join(['', *report.tables(results)]))
+    out = ROOT / 'bench' / 'results' / f'chat-{time.strftime("%Y%m%d-%H%M%S")}.json'
+    out.parent.mkdir(exist_ok=True)
+    out.write_text(json.dumps(results, indent=1))
+    print(f'\nsaved {out.relative_to(ROOT)}; app logs in {work}')
+    shutil.rmtree(work / 'seeded', ignore_errors=True)  # 80 MB; the seeded original stays cached
+    shutil.rmtree(work / 'old', ignore_errors=True)
+
+
+if __name__ == '__main__':
+    main()

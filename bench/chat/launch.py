@@ -1,0 +1,122 @@
+"""Runs one version of the app (`python bench/chat/launch.py APP_DIR`) as `python main.py` would, plus bench probes.
+
+The benchmark starts both versions (this tree, and an older commit exported to a folder) through this same file, so
+both pay the same probes. The probes only count and time; they change nothing the app does:
+
+- every websocket frame the server sends is counted as it goes on the wire (after permessage-deflate);
+- where the app has a database (app/store): each write transaction, and how long the page's queries and builds take;
+- `NICECHAT_BENCH_FIRST_SCREEN` and `NICECHAT_BENCH_SEARCH_DEBOUNCE_MS`, if set, replace components/chat.py's
+  FIRST_SCREEN and components/sidebar.py's SEARCH_DEBOUNCE_MS (to compare other values).
+
+`GET /bench/stats` answers the figures so far, and the process's CPU time (all threads, to the microsecond).
+Standalone on purpose: it must import the app from APP_DIR, not bench.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import runpy
+import sys
+import time
+from collections import defaultdict
+from collections.abc import Callable
+from typing import Any
+
+stats: dict[str, Any] = {'wire_bytes': 0, 'db_writes': 0, 'timings': defaultdict(list)}
+held: dict[str, Any] = {}  # the app's Chats object, once made
+
+
+def _timed(name: str, function: Callable[..., Any]) -> Callable[..., Any]:
+    """`function` (async) wrapped so each call's wall time, in ms, is appended to stats['timings'][name]."""
+    @functools.wraps(function)
+    async def wrapper(*args: Any, **kwargs: Any) -> Any:
+        started = time.perf_counter()
+        try:
+            return await function(*args, **kwargs)
+        finally:
+            stats['timings'][name].append((time.perf_counter() - started) * 1000)
+    return wrapper
+
+
+def _count_wire() -> None:
+    import wsproto
+
+    send = wsproto.WSConnection.send
+
+    def counting_send(self: Any, event: Any) -> bytes:
+        data = send(self, event)
+        stats['wire_bytes'] += len(data)
+        return data
+
+    wsproto.WSConnection.send = counting_send  # uvicorn's wsproto server sends every frame here
+
+
+def _probe_store() -> None:
+    """Count write transactions and time the queries; a version without app/store (the old design) has none."""
+    try:
+        from app.chat import chats
+        from app.store import base, store
+    except ImportError:
+        return
+    from app.web import pages
+    from components import sidebar
+
+    write = base.Database._write
+
+    def counting_write(self: Any) -> Any:
+        stats['db_writes'] += 1
+        return write(self)
+
+    base.Database._write = counting_write
+    init = chats.Chats.__init__
+
+    def keep(self: Any, *args: Any, **kwargs: Any) -> None:
+        init(self, *args, **kwargs)
+        held['chats'] = self
+
+    chats.Chats.__init__ = keep
+    chats.Chats.save_turn = _timed('save_turn', chats.Chats.save_turn)  # a prompt and its empty reply inserted
+    chats.Chats.open = _timed('open_conversation', chats.Chats.open)  # from memory, or loaded from the database
+    store.Store.conversations = _timed('list_query', store.Store.conversations)  # the sidebar's query
+    sidebar.Sidebar.refresh = _timed('sidebar_refresh', sidebar.Sidebar.refresh)  # query + building the list
+    pages._build = _timed('build_page', pages._build)  # sidebar + chat page, elements made (not yet sent)
+
+
+def _constants() -> None:
+    """The UI constants a benchmark compares other values of."""
+    if value := os.environ.get('NICECHAT_BENCH_FIRST_SCREEN'):
+        from components import chat
+
+        chat.FIRST_SCREEN = int(value)
+    if value := os.environ.get('NICECHAT_BENCH_SEARCH_DEBOUNCE_MS'):
+        from components import sidebar
+
+        sidebar.SEARCH_DEBOUNCE_MS = int(value)
+
+
+def _route() -> None:
+    from nicegui import app
+
+    @app.get('/bench/stats')
+    async def bench_stats() -> dict[str, Any]:  # on the event loop: no thread pool hop
+        chats = held.get('chats')
+        return {**stats, 'cpu_s': time.process_time(),  # all threads, exited ones too
+                'live_conversations': None if chats is None else len(chats.live)}
+
+
+def main() -> None:
+    """Import the app from APP_DIR (the working directory too, as for `python main.py`), probe it, run it."""
+    app_dir = os.path.abspath(sys.argv[1])
+    os.chdir(app_dir)
+    sys.path[0] = app_dir  # instead of this file's folder
+    sys.argv = [os.path.join(app_dir, 'main.py')]
+    _count_wire()
+    _probe_store()
+    _constants()
+    _route()
+    runpy.run_path('main.py', run_name='__main__')
+
+
+if __name__ == '__main__':
+    main()
