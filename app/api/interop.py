@@ -6,7 +6,8 @@ from fastapi import APIRouter
 
 from ..config import Settings
 from ..upstream import Upstream
-from . import openai_compat, ui_chat
+from .openai import routes as openai_compat
+from .ui import routes as ui_chat
 
 
 def add_routes(router: APIRouter, settings: Settings, upstream: Upstream) -> None:

@@ -6,9 +6,9 @@ from typing import Any
 
 import pytest
 
-from app.api.openai_protocol import OpenAIError, from_chat_error
-from app.api.openai_request import ACCEPTED, parse_completion_request
-from app.api.openai_schema import request_schema
+from app.api.openai.protocol import OpenAIError, from_chat_error
+from app.api.openai.request import ACCEPTED, parse_completion_request
+from app.api.openai.schema import request_schema
 from app.config import Settings
 from app.errors import ChatError
 

@@ -9,7 +9,7 @@ from typing import Any
 import httpx
 import pytest
 
-from app.api.ui_stream import PartWriter, parse_ui_request
+from app.api.ui.stream import PartWriter, parse_ui_request
 from app.config import Settings
 from app.errors import ChatError
 from tests.conftest import API_TOKEN, SECRET_KEY, LiveApp

@@ -14,10 +14,10 @@ from typing import Any
 
 import orjson
 
-from ..config import Settings
-from ..errors import ChatError
-from .image_urls import image_url_problem
-from .openai_request import MAX_MODEL_NAME
+from ...config import Settings
+from ...errors import ChatError
+from ..image_urls import image_url_problem
+from ..openai.request import MAX_MODEL_NAME
 
 HEADERS = {'Cache-Control': 'no-cache', 'X-Accel-Buffering': 'no', 'x-vercel-ai-ui-message-stream': 'v1'}
 DONE = b'data: [DONE]\n\n'

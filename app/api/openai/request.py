@@ -13,9 +13,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, cast
 
-from ..config import Settings
-from .openai_messages import bad, parse_messages, show
-from .openai_protocol import OpenAIError
+from ...config import Settings
+from .messages import bad, parse_messages, show
+from .protocol import OpenAIError
 
 # OpenAI's own limits: four stop sequences, 128 tools, function names of 1-64 letters, digits, `_` and `-`.
 MAX_STOP = 4

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from .image_urls import image_url_problem
-from .openai_protocol import OpenAIError
+from ..image_urls import image_url_problem
+from .protocol import OpenAIError
 
 ROLES = ('system', 'developer', 'user', 'assistant', 'tool')
 

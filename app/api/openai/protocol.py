@@ -10,7 +10,7 @@ from typing import Any
 import orjson
 from starlette.responses import JSONResponse
 
-from ..errors import ChatError
+from ...errors import ChatError
 
 DONE = b'data: [DONE]\n\n'
 # An SSE comment: every SSE reader skips it; it keeps proxies from cutting a connection idle before the first token.

@@ -11,13 +11,13 @@ from fastapi.responses import Response
 from fastapi.security import HTTPBearer
 from starlette.requests import ClientDisconnect
 
-from ..config import Settings
-from ..errors import ChatError
-from ..upstream import Upstream
-from . import ui_stream
-from .body import read_body
-from .held_response import HeldResponse, Last, first_batch
-from .routes import authorize
+from ...config import Settings
+from ...errors import ChatError
+from ...upstream import Upstream
+from ..body import read_body
+from ..held_response import HeldResponse, Last, first_batch
+from ..routes import authorize
+from . import stream as ui_stream
 
 DESCRIPTION = """For the AI SDK's `useChat` (its default transport, `api: '/api/ui-chat'`): takes the body it posts,
 `{"messages": [UIMessage with parts]}` (text parts, and image `file` parts in user messages; other parts are ignored)

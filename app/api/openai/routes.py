@@ -15,16 +15,16 @@ from fastapi.responses import JSONResponse, Response
 from fastapi.security import HTTPBearer
 from starlette.requests import ClientDisconnect
 
-from ..config import Settings
-from ..errors import ChatError
-from ..upstream import Upstream
-from . import openai_protocol as wire
-from .body import read_body
-from .held_response import HeldResponse, Last, first_batch
-from .openai_protocol import OpenAIError, from_chat_error
-from .openai_request import CompletionRequest, parse_completion_request
-from .openai_schema import COMPLETIONS_DESCRIPTION, MODELS_DESCRIPTION, request_schema, responses
-from .routes import authorize
+from ...config import Settings
+from ...errors import ChatError
+from ...upstream import Upstream
+from ..body import read_body
+from ..held_response import HeldResponse, Last, first_batch
+from ..routes import authorize
+from . import protocol as wire
+from .protocol import OpenAIError, from_chat_error
+from .request import CompletionRequest, parse_completion_request
+from .schema import COMPLETIONS_DESCRIPTION, MODELS_DESCRIPTION, request_schema, responses
 
 SSE_HEADERS = {'Cache-Control': 'no-cache', 'X-Accel-Buffering': 'no'}
 

@@ -1,10 +1,10 @@
-"""The OpenAPI description of the OpenAI-compatible routes (openai_request.py does the actual checks)."""
+"""The OpenAPI description of the OpenAI-compatible routes (request.py does the actual checks)."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from ..config import Settings
+from ...config import Settings
 
 COMPLETIONS_DESCRIPTION = """OpenAI's chat completions endpoint, for OpenAI clients: set their base URL to
 `<this server>/v1` and their API key to a token from the server's API_TOKENS.
