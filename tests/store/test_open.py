@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from app.store import NewMessage, StoreError, database_display, open_store
+from app.store.connect import reason
 from tests.services.postgres import PASSWORD, PostgresServer, free_port
 
 
@@ -119,3 +120,9 @@ async def test_urls_the_store_cannot_serve(url: str, reason: str) -> None:
 ])
 def test_database_display_hides_the_password(url: str, shown: str) -> None:
     assert database_display(url) == shown
+
+
+def test_a_reason_never_carries_the_password() -> None:
+    # No driver here puts the password in its messages; if one ever does, it is still masked.
+    error = RuntimeError('login "chat" with "s3cr3t-pw" refused\nsecond line')
+    assert reason(error, 's3cr3t-pw') == 'login "chat" with "***" refused second line'
