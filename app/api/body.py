@@ -1,7 +1,10 @@
-"""Reading a request body under a size limit."""
+"""Reading a request body under a size limit, and as JSON."""
 
 from __future__ import annotations
 
+from typing import Any
+
+import orjson
 from starlette.requests import Request
 
 from ..errors import ChatError
@@ -20,3 +23,12 @@ async def read_body(request: Request, limit: int) -> bytes:
             raise too_large
     return bytes(body)
 
+
+
+async def read_json(request: Request, limit: int) -> Any:
+    """The body decoded as JSON: 413 past `limit` bytes, 400 (`invalid_json`) when it is not JSON."""
+    body = await read_body(request, limit)
+    try:
+        return orjson.loads(body)
+    except orjson.JSONDecodeError:
+        raise ChatError('invalid_json', 'The body is not valid JSON.', 400) from None

@@ -16,6 +16,7 @@ from starlette.types import Receive, Scope, Send
 
 from ..errors import ChatError
 from ..upstream.reply import DeltaKind
+from .watched import WatchedResponse
 
 log = logging.getLogger(__name__)
 Batch = list[tuple[DeltaKind, str]]
@@ -25,7 +26,7 @@ class Last(bytes):
     """A frame that completes the response body; what the frames' generator does after it is cleanup."""
 
 
-class HeldResponse(Response):
+class HeldResponse(WatchedResponse):
     """Streams `frames` (bytes, one write each); `before` answers a failure before the first, `after` ends the body."""
 
     def __init__(self, frames: AsyncGenerator[bytes], *, media_type: str, headers: Mapping[str, str],
@@ -37,19 +38,6 @@ class HeldResponse(Response):
         self.before, self.after = before, after
         self.raw_headers = [(b'content-type', media_type.encode()),
                             *((name.lower().encode(), value.encode()) for name, value in headers.items())]
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        relay = asyncio.ensure_future(self._relay(scope, receive, send))
-        watcher = asyncio.ensure_future(_wait_for_disconnect(receive))
-        try:
-            await asyncio.wait({relay, watcher}, return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            for task in (relay, watcher):
-                task.cancel()
-            # Wait for the relay to unwind: that is where the upstream connection gets closed.
-            await asyncio.gather(relay, watcher, return_exceptions=True)
-        if relay.done() and not relay.cancelled() and (error := relay.exception()) is not None:
-            raise error
 
     async def _relay(self, scope: Scope, receive: Receive, send: Send) -> None:
         frames = self.frames
@@ -102,8 +90,3 @@ def as_chat_error(exc: Exception) -> ChatError:
     # Log the type only: an exception's text could carry request data.
     log.error('reply stream failed: %s', type(exc).__name__)
     return ChatError('internal_error', 'The server failed while relaying the reply.', 500)
-
-
-async def _wait_for_disconnect(receive: Receive) -> None:
-    while (await receive())['type'] != 'http.disconnect':
-        pass

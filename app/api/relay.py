@@ -17,7 +17,6 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import AsyncExitStack
 from typing import Any
 
-from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
 from ..config import DEFAULT_PING_INTERVAL
@@ -25,6 +24,7 @@ from ..errors import ChatError
 from ..upstream import Upstream
 from . import protocol
 from .validation import ChatRequest
+from .watched import WatchedResponse
 
 log = logging.getLogger(__name__)
 
@@ -90,7 +90,7 @@ async def reply_events(upstream: Upstream, request: ChatRequest,
                              timing={'ttft_s': ttft, 'total_s': round(end - reply.started, 4)})]
 
 
-class ReplyResponse(Response):
+class ReplyResponse(WatchedResponse):
     """ASGI response that streams groups of events to the client, one write per group."""
 
     def __init__(self, events: AsyncIterator[list[dict[str, Any]]], *, sse: bool = False) -> None:
@@ -100,19 +100,6 @@ class ReplyResponse(Response):
         self.events = events
         self.encode: Callable[[dict[str, Any]], bytes] = protocol.sse if sse else protocol.ndjson
         self.stream_type = protocol.SSE if sse else protocol.NDJSON
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        relay = asyncio.ensure_future(self._relay(scope, receive, send))
-        watcher = asyncio.ensure_future(_wait_for_disconnect(receive))
-        try:
-            await asyncio.wait({relay, watcher}, return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            for task in (relay, watcher):
-                task.cancel()
-            # Wait for the relay to unwind: that is where the upstream connection gets closed.
-            await asyncio.gather(relay, watcher, return_exceptions=True)
-        if relay.done() and not relay.cancelled() and (error := relay.exception()) is not None:
-            raise error
 
     async def _relay(self, scope: Scope, receive: Receive, send: Send) -> None:
         events, encode = self.events, self.encode
@@ -155,8 +142,3 @@ def _as_chat_error(exc: Exception) -> ChatError:
     # A bug, not an upstream failure: log the type only (an exception's text could carry request data).
     log.error('reply stream failed: %s', type(exc).__name__)
     return ChatError('internal_error', 'The server failed while relaying the reply.', 500)
-
-
-async def _wait_for_disconnect(receive: Receive) -> None:
-    while (await receive())['type'] != 'http.disconnect':
-        pass

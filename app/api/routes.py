@@ -5,7 +5,6 @@ from __future__ import annotations
 import hmac
 from typing import Any
 
-import orjson
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
 from fastapi.routing import APIRoute
@@ -16,7 +15,7 @@ from ..config import Settings
 from ..errors import ChatError
 from ..upstream import Upstream
 from . import protocol
-from .body import read_body
+from .body import read_json
 from .relay import ReplyResponse, reply_events
 from .validation import parse_request, request_schema
 
@@ -75,12 +74,7 @@ def create_router(settings: Settings, upstream: Upstream) -> APIRouter:
         """Stream a chat completion as NDJSON lines (or SSE events with `Accept: text/event-stream`)."""
         try:
             authorize(request.headers.get('authorization'), settings)
-            body = await read_body(request, settings.max_request_bytes)
-            try:
-                data = orjson.loads(body)
-            except orjson.JSONDecodeError:
-                raise ChatError('invalid_json', 'The body is not valid JSON.', 400) from None
-            chat_request = parse_request(data, settings)
+            chat_request = parse_request(await read_json(request, settings.max_request_bytes), settings)
         except ChatError as error:
             return error.to_response()
         except ClientDisconnect:  # gone mid-upload: nobody is left to answer

@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections.abc import AsyncGenerator
 from typing import Any
 
-import orjson
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
 from fastapi.security import HTTPBearer
@@ -14,7 +13,7 @@ from starlette.requests import ClientDisconnect
 from ...config import Settings
 from ...errors import ChatError
 from ...upstream import Upstream
-from ..body import read_body
+from ..body import read_json
 from ..held_response import HeldResponse, Last, first_batch
 from ..routes import authorize
 from . import stream as ui_stream
@@ -57,12 +56,8 @@ def add_routes(router: APIRouter, settings: Settings, upstream: Upstream) -> Non
         """Stream the reply to a useChat conversation as UI message chunks."""
         try:
             authorize(request.headers.get('authorization'), settings)
-            body = await read_body(request, settings.max_request_bytes)
-            try:
-                data = orjson.loads(body)
-            except orjson.JSONDecodeError:
-                raise ChatError('invalid_json', 'The body is not valid JSON.', 400) from None
-            messages, model = ui_stream.parse_ui_request(data, settings)
+            messages, model = ui_stream.parse_ui_request(await read_json(request, settings.max_request_bytes),
+                                                         settings)
         except ChatError as error:
             return error.to_response()
         except ClientDisconnect:  # gone mid-upload: nobody is left to answer
