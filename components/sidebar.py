@@ -63,6 +63,8 @@ class Sidebar:
 
     def _render(self) -> None:
         """Show `_items`, reusing the elements of entries already shown and moving them into place."""
+        if self.list.is_deleted:  # the page went away while its list was loading
+            return
         # Every turn of a conversation refreshes each open drawer of its person: rebuilding 50 entries sent ~57 KB
         # through the websocket and took ~70 ms of server time each time (docs/conversations.md); reusing sends ~1 KB.
         today = dt.datetime.now(dt.UTC).date()
@@ -75,13 +77,15 @@ class Sidebar:
             wanted.setdefault(('group', name), partial(_label, name, 'text-xs font-semibold text-gray-500 pt-3 px-2'))
             wanted['entry', item.id, item.title] = partial(self._entry, item)
         for key in self._shown.keys() - wanted.keys():
-            self.list.remove(self._shown.pop(key))
+            if not (gone := self._shown.pop(key)).is_deleted:
+                self.list.remove(gone)
         with self.list:
             for index, (key, make) in enumerate(wanted.items()):
-                if key not in self._shown:
+                if key not in self._shown or self._shown[key].is_deleted:
                     self._shown[key] = make()
                 element = self._shown[key]
-                if self.list.default_slot.children[index] is not element:
+                children = self.list.default_slot.children
+                if index >= len(children) or children[index] is not element:  # anything unexpected: put it right
                     element.move(self.list, target_index=index)
         self.more.set_visibility(len(self._items) % PAGE_SIZE == 0 and bool(self._items))
 

@@ -125,3 +125,4 @@ async def test_a_page_that_never_connects_leaves_no_error(configured: FakeUpstre
         Client.instances[client_id].delete()  # what NiceGUI's pruning does about 60 s later
     await user.open(address)  # and the app still works; an ERROR log line would fail this test
     await user.should_see('Hello, world!')
+
