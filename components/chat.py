@@ -18,9 +18,11 @@ if TYPE_CHECKING:
 
 # Enter sends, Shift+Enter inserts a newline, and Enter while an input method is composing (CJK) does neither.
 ENTER_SENDS = '(e) => { if (!e.shiftKey && !e.isComposing) { e.preventDefault(); emit(); } }'
-# Messages rendered when a conversation opens; earlier ones come with "Show earlier messages", so a long
-# conversation paints at once instead of shipping all its markdown through the websocket.
-FIRST_SCREEN = 50
+# Messages rendered when a conversation opens (about a screenful); earlier ones come EARLIER_STEP at a time with
+# "Show earlier messages". Measured on a 1,000-message conversation (bench.chat): the last 10 paint in ~200 ms, the
+# last 50 in ~280 ms (first contentful paint ~410 ms), all 1,000 at once in ~2.5 s.
+FIRST_SCREEN = 10
+EARLIER_STEP = 50
 
 
 def create(conversation: Conversation, *, models: Sequence[str], demo: bool, person: Person,
@@ -133,7 +135,7 @@ class ChatPage:
     def show_earlier(self) -> None:
         """Render the previous screenful of messages above the ones shown."""
         messages = self.conversation.messages
-        start = max(0, self.first_shown - FIRST_SCREEN)
+        start = max(0, self.first_shown - EARLIER_STEP)
         for index, message in enumerate(messages[start:self.first_shown]):
             self.on_message(message)
             self.views[message.id].container.move(self.log, target_index=index)

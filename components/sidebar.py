@@ -12,7 +12,9 @@ from nicegui import ui
 # Conversations fetched per page of the list: 10,000 must not reach the browser at once.
 PAGE_SIZE = 50
 # Milliseconds the search box waits after the last keystroke before it searches.
-SEARCH_DEBOUNCE_MS = 250
+# (bench.chat: with 10,000 conversations the query and the list update take ~60-80 ms of server time, so 250 ms of
+# debounce put a search at ~370 ms end to end; 100 ms brings it to ~200 ms.)
+SEARCH_DEBOUNCE_MS = 100
 
 
 class Summary(Protocol):
