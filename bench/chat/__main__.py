@@ -110,6 +110,10 @@ def main() -> None:
     finally:
         for process in reversed(started):
             process.stop()
+        _save(results, work)  # what was measured, even if a later part failed
+
+
+def _save(results: dict[str, Any], work: Path) -> None:
     print('\n'.join(['', *report.tables(results)]))
     out = ROOT / 'bench' / 'results' / f'chat-{time.strftime("%Y%m%d-%H%M%S")}.json'
     out.parent.mkdir(exist_ok=True)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from selenium.common.exceptions import TimeoutException
+
 from bench.render.browser import Browser
 
 from .apps import USER_HEADER
@@ -17,6 +19,9 @@ const check = () => { const value = test(); value ? done(value) : setTimeout(che
 check();
 '''
 READY = "return window.did_handshake === true && document.querySelector('textarea, nav input') !== null"
+# Seconds to wait for the first contentful paint once the page is built (headless Chromium paints, but late).
+PAINT_TIMEOUT = 10
+PAINTED = "return performance.getEntriesByName('first-contentful-paint').length > 0"
 # Navigation Timing of the page's HTML (ms from navigation start), its size, and first contentful paint.
 TIMING_JS = '''
 const nav = performance.getEntriesByType('navigation')[0];
@@ -76,6 +81,13 @@ class ChatBrowser(Browser):
     def run(self, script: str, *args: Any) -> Any:
         """Run `script` in the page; its result."""
         return self.driver.execute_script(script, *args)
+
+    def wait_for_paint(self) -> None:
+        """Wait (up to PAINT_TIMEOUT) for the first contentful paint; `timing` reports None if there was none."""
+        try:
+            self.wait(PAINTED, PAINT_TIMEOUT)
+        except TimeoutException:
+            pass
 
     def timing(self) -> dict[str, Any]:
         """The page's navigation timing, HTML size and first contentful paint."""

@@ -12,7 +12,6 @@ import statistics
 import time
 from typing import Any
 
-from selenium.common.exceptions import TimeoutException
 from selenium.webdriver.common.by import By
 
 from .apps import App
@@ -38,9 +37,6 @@ new MutationObserver((changes, observer) => {
 # A conversation's page is loaded when its last message is rendered; a new chat's when its prompt box is there.
 LOADED = 'return window.benchLoad && window.benchLoad.lastAt !== null && window.benchLoad'
 EMPTY_LOADED = 'return window.benchLoad && window.benchLoad.promptAt !== null && window.benchLoad'
-# Seconds to wait for the first contentful paint after the page is built (headless Chromium paints, but late).
-PAINT_TIMEOUT = 10
-PAINTED = "return performance.getEntriesByName('first-contentful-paint').length > 0"
 
 
 def one_load(browser: ChatBrowser, app: App, path: str) -> dict[str, Any]:
@@ -52,10 +48,7 @@ def one_load(browser: ChatBrowser, app: App, path: str) -> dict[str, Any]:
     browser.driver.get(f'{app.url}{path}')
     seen = browser.wait(LOADED if path.startswith('/c/') else EMPTY_LOADED, 60)
     after = app.stats()
-    try:
-        browser.wait(PAINTED, PAINT_TIMEOUT)
-    except TimeoutException:
-        pass  # reported as no paint (None)
+    browser.wait_for_paint()
     timing = browser.timing()
     frames = browser.socket_messages()
     new = {name: after['timings'].get(name, [])[len(before['timings'].get(name, [])):]
