@@ -208,3 +208,18 @@ async def test_stop_while_the_turn_is_being_saved_never_reaches_the_upstream(
     await chats.settle()
     assert [m.status for m in await store.messages(conversation.id)] == [COMPLETE, STOPPED]
     assert upstream.records == []
+
+
+async def test_drawers_are_told_of_a_turn_only_when_it_moves_a_conversation_to_the_top(
+        chats: Chats, store: Store, upstream: FakeUpstream) -> None:
+    owner = await store.user_id('browser:a')
+    changes: list[int] = []
+    chats.watch_lists(owner, lambda: changes.append(1))
+    first, second = chats.draft(owner), chats.draft(owner)
+    for conversation, expected in ((first, 1), (first, 1), (second, 2), (second, 2), (first, 3)):
+        view = Recorder()
+        conversation.attach(view)
+        await conversation.send('turn')
+        await wait(view.finished)
+        conversation.detach(view)
+        assert len(changes) == expected
