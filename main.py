@@ -36,7 +36,7 @@ chats = Chats(upstream, model=settings.models[0], models=settings.models, system
 
 async def start_chats() -> None:
     """Open the database (migrating it) and start the chat runtime."""
-    await chats.start(await open_store(settings.database))
+    await chats.open_and_start(lambda: open_store(settings.database))
 
 
 async def stop_chats() -> None:

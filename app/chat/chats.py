@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Coroutine, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
@@ -72,6 +72,7 @@ class Chats:
         self._list_watchers: dict[str, set[Callable[[], object]]] = {}
         self._latest: dict[str, tuple[str, date]] = {}  # per person: the top of their list (conversation, day)
         self._started = asyncio.Event()
+        self._opening: asyncio.Task[Any] | None = None
 
     async def start(self, store: Store) -> int:
         """Use (and own) `store`; mark replies a crash left streaming as interrupted; start checkpointing."""
@@ -80,6 +81,11 @@ class Chats:
         self._checkpoints = self.spawn(self._checkpoint_loop(), name='checkpoints')
         self._started.set()
         return recovered
+
+    async def open_and_start(self, open_store: Callable[[], Awaitable[Store]]) -> int:
+        """Open the database and start(); a shutdown meanwhile waits for this, so the store is not left open."""
+        self._opening = asyncio.current_task()
+        return await self.start(await open_store())
 
     async def ready(self) -> None:
         """Wait until start() has run (NiceGUI runs start-up handlers as tasks, so a request can come first)."""
@@ -235,7 +241,9 @@ class Chats:
     async def shutdown(self) -> None:
         """Stop every reply in flight, save each as interrupted with all its text, then close the store."""
         self.closing = True
-        if not self._started.is_set():  # stopped before the database opened: nothing to save
+        if not self._started.is_set() and self._opening is not None and not self._opening.done():
+            await asyncio.wait({self._opening}, timeout=READY_TIMEOUT)  # stopped while the database was opening
+        if not self._started.is_set():  # it never opened: nothing to save or close
             return
         conversations = list(self.live.values())
         for conversation in conversations:
