@@ -23,6 +23,8 @@ ENTER_SENDS = '(e) => { if (!e.shiftKey && !e.isComposing) { e.preventDefault();
 # last 50 in ~280 ms (first contentful paint ~410 ms), all 1,000 at once in ~2.5 s.
 FIRST_SCREEN = 10
 EARLIER_STEP = 50
+# How much of a finished reply the screen-reader announcement reads out (the rest is on the page).
+ANNOUNCED_CHARS = 200
 
 
 def create(conversation: Conversation, *, models: Sequence[str], demo: bool, person: Person,
@@ -173,9 +175,6 @@ class ChatPage:
             self.announcer.clear()
             with self.announcer:
                 ui.label(_announcement(message))
-        for other in self.views.values():  # their version arrows count the new version too
-            if other is not view and not other.message.streaming:
-                other.finish()
         self._set_busy(False)
         self.prompt.run_method('focus')
 
@@ -205,7 +204,7 @@ def _announcement(message: Message) -> str:
     outcome = {'complete': 'Reply', 'stopped': 'Reply stopped', 'failed': 'Reply failed',
                'interrupted': 'Reply interrupted'}.get(message.status, 'Reply')
     text = message.error if message.status == 'failed' and message.error else message.content
-    return f'{outcome}: {text[:600]}'
+    return f'{outcome}: {text[:ANNOUNCED_CHARS]}'
 
 
 def _demo_banner() -> None:
