@@ -34,6 +34,10 @@ from .seed import MANY_PERSON, seeded_database
 PARTS = ('reply', 'history', 'drawer')
 # FIRST_SCREEN for the "all at once" app: more than the conversation has.
 ALL_AT_ONCE = '100000'
+# A checkpoint interval longer than any reply: what the replies cost without their checkpoints.
+NO_CHECKPOINTS = '3600'
+# First screens to compare (besides the app's own FIRST_SCREEN).
+FIRST_SCREENS = (10, 20, 50)
 # A shorter search debounce, to show what it would change end to end.
 SHORT_DEBOUNCE = 100
 
@@ -70,31 +74,40 @@ def main() -> None:
             if 'reply' in parts:
                 log('1. streamed replies: database on (empty, and 10,000 conversations) vs the old design ...')
                 empty = apps.start('database', ROOT, upstream_url, work, DATA_DIR=str(work / 'empty'))
+                unsaved = apps.start('no-checkpoints', ROOT, upstream_url, work, DATA_DIR=str(work / 'unsaved'),
+                                     NICECHAT_BENCH_CHECKPOINT_INTERVAL=NO_CHECKPOINTS)
                 old = apps.start('old-602d8fe', apps.export_old(work / 'old'), upstream_url, work)
-                started += [empty, old]
+                started += [empty, unsaved, old]
                 replies = {'database, new person': empty, 'database, 10,000 conversations': full,
+                           'database, no checkpoints while streaming (attribution only)': unsaved,
                            f'before the database ({apps.OLD_COMMIT})': old}
                 load = load_average()
                 results['reply'] = streaming.run(browser, replies, args.rounds, log)
                 results['load_average']['reply'] = [load, load_average()]
-                empty.stop()
-                old.stop()
+                for app in (empty, unsaved, old):
+                    app.stop()
             if 'history' in parts:
                 log(f'2. opening a conversation of 1,000 messages ({seeded.long_chars:,} characters) ...')
-                ten = apps.start('first-10', ROOT, upstream_url, work, person=MANY_PERSON,
-                                 DATA_DIR=str(work / 'seeded'), NICECHAT_BENCH_FIRST_SCREEN='10')
-                every = apps.start('all-at-once', ROOT, upstream_url, work, person=MANY_PERSON,
-                                   DATA_DIR=str(work / 'seeded'), NICECHAT_BENCH_FIRST_SCREEN=ALL_AT_ONCE)
-                started += [ten, every]
                 path = f'/c/{seeded.long_conversation}'
-                pages = {'new chat, no messages (the floor)': (full, '/'), 'last 10 messages first': (ten, path),
-                         f'last {FIRST_SCREEN} first (the app)': (full, path), 'all 1,000 at once': (every, path)}
+                pages = {'new chat, no messages (the floor)': (full, '/')}
+                others = []
+                for count in sorted({*FIRST_SCREENS, FIRST_SCREEN}):
+                    if count == FIRST_SCREEN:
+                        pages[f'last {count} first (the app)'] = (full, path)
+                        continue
+                    others.append(apps.start(f'first-{count}', ROOT, upstream_url, work, person=MANY_PERSON,
+                                             DATA_DIR=str(work / 'seeded'), NICECHAT_BENCH_FIRST_SCREEN=str(count)))
+                    pages[f'last {count} first'] = (others[-1], path)
+                others.append(apps.start('all-at-once', ROOT, upstream_url, work, person=MANY_PERSON,
+                                         DATA_DIR=str(work / 'seeded'), NICECHAT_BENCH_FIRST_SCREEN=ALL_AT_ONCE))
+                pages['all 1,000 at once'] = (others[-1], path)
+                started += others
                 load = load_average()
                 results['history'] = history.run(browser, pages, args.rounds, log)
                 results['load_average']['history'] = [load, load_average()]
                 results['history_chars'] = seeded.long_chars
-                ten.stop()
-                every.stop()
+                for app in others:
+                    app.stop()
             if 'drawer' in parts:
                 log(f'3. the drawer with {seeded.many_conversations:,} conversations '
                     f'({seeded.many_chars / 1e6:.1f} MB of message text) ...')
