@@ -1,6 +1,6 @@
 """Benchmarks of "Conversations that last": `python -m bench.chat` (needs chromium and chromedriver; Linux /proc).
 
-    python -m bench.chat               # all three parts, 5 rounds each (about 15 minutes; seeding once adds ~3)
+    python -m bench.chat               # all three parts, 5 rounds each (about 13 minutes; seeding once adds ~3)
     python -m bench.chat --rounds 3 --only reply
 
 1. reply: a streamed reply with the database on (this tree) vs the design before it (commit 602d8fe), A/B rounds.
