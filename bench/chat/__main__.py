@@ -1,10 +1,12 @@
-"""Benchmarks of "Conversations that last": `python -m bench.chat` (needs chromium and chromedriver; Linux /proc).
+"""Benchmarks of "Conversations that last": `python -m bench.chat` (needs chromium and chromedriver).
+
+Method and figures: docs/conversations.md.
 
     python -m bench.chat               # all three parts, 5 rounds each (about 13 minutes; seeding once adds ~3)
     python -m bench.chat --rounds 3 --only reply
 
 1. reply: a streamed reply with the database on (this tree) vs the design before it (commit 602d8fe), A/B rounds.
-2. history: opening a conversation of 1,000 messages, first screen only (the app) vs all at once.
+2. history: opening a conversation of 1,000 messages, its last 10, 20 or 50 messages first vs all at once.
 3. drawer: a person with 10,000 conversations opens the drawer and searches it.
 
 Everything runs on loopback: the bench upstream, the apps (live `main.py` processes), headless Chromium.
