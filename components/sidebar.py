@@ -50,15 +50,20 @@ class Sidebar:
 
     async def refresh(self) -> None:
         """Load the first page again (after a search, or a change in another tab)."""
-        self._items = list(await self._load(self._query(), None))
-        self._render()
+        query = self._query()
+        items = list(await self._load(query, None))
+        if query == self._query():  # else the box changed meanwhile, and the refresh for its new text shows that
+            self._items = items
+            self._render()
 
     async def load_more(self) -> None:
         """Append the next page of older conversations."""
         if self._items:
-            last = self._items[-1]
-            self._items += await self._load(self._query(), (last.updated_at, last.id))
-            self._render()
+            last, query = self._items[-1], self._query()
+            more = await self._load(query, (last.updated_at, last.id))
+            if query == self._query():
+                self._items += more
+                self._render()
 
     def _query(self) -> str | None:
         return (self.search.value or '').strip() or None

@@ -1,10 +1,12 @@
-"""Benchmarks of "Conversations that last": `python -m bench.chat` (needs chromium and chromedriver; Linux /proc).
+"""Benchmarks of "Conversations that last": `python -m bench.chat` (needs chromium and chromedriver).
 
-    python -m bench.chat               # all three parts, 5 rounds each (about 15 minutes; seeding once adds ~3)
+Method and figures: docs/conversations.md.
+
+    python -m bench.chat               # all three parts, 5 rounds each (about 13 minutes; seeding once adds ~3)
     python -m bench.chat --rounds 3 --only reply
 
 1. reply: a streamed reply with the database on (this tree) vs the design before it (commit 602d8fe), A/B rounds.
-2. history: opening a conversation of 1,000 messages, first screen only (the app) vs all at once.
+2. history: opening a conversation of 1,000 messages, its last 10, 20 or 50 messages first vs all at once.
 3. drawer: a person with 10,000 conversations opens the drawer and searches it.
 
 Everything runs on loopback: the bench upstream, the apps (live `main.py` processes), headless Chromium.
@@ -34,8 +36,12 @@ from .seed import MANY_PERSON, seeded_database
 PARTS = ('reply', 'history', 'drawer')
 # FIRST_SCREEN for the "all at once" app: more than the conversation has.
 ALL_AT_ONCE = '100000'
-# A shorter search debounce, to show what it would change end to end.
-SHORT_DEBOUNCE = 100
+# A checkpoint interval longer than any reply: what the replies cost without their checkpoints.
+NO_CHECKPOINTS = '3600'
+# First screens to compare (besides the app's own FIRST_SCREEN).
+FIRST_SCREENS = (10, 20, 50)
+# Search debounces to compare (besides the app's own SEARCH_DEBOUNCE_MS): 250 ms was the app's before these figures.
+DEBOUNCES = (100, 250)
 
 
 def load_average() -> float:
@@ -70,39 +76,49 @@ def main() -> None:
             if 'reply' in parts:
                 log('1. streamed replies: database on (empty, and 10,000 conversations) vs the old design ...')
                 empty = apps.start('database', ROOT, upstream_url, work, DATA_DIR=str(work / 'empty'))
+                unsaved = apps.start('no-checkpoints', ROOT, upstream_url, work, DATA_DIR=str(work / 'unsaved'),
+                                     NICECHAT_BENCH_CHECKPOINT_INTERVAL=NO_CHECKPOINTS)
                 old = apps.start('old-602d8fe', apps.export_old(work / 'old'), upstream_url, work)
-                started += [empty, old]
+                started += [empty, unsaved, old]
                 replies = {'database, new person': empty, 'database, 10,000 conversations': full,
+                           'database, no checkpoints while streaming (attribution only)': unsaved,
                            f'before the database ({apps.OLD_COMMIT})': old}
                 load = load_average()
                 results['reply'] = streaming.run(browser, replies, args.rounds, log)
                 results['load_average']['reply'] = [load, load_average()]
-                empty.stop()
-                old.stop()
+                for app in (empty, unsaved, old):
+                    app.stop()
             if 'history' in parts:
                 log(f'2. opening a conversation of 1,000 messages ({seeded.long_chars:,} characters) ...')
-                ten = apps.start('first-10', ROOT, upstream_url, work, person=MANY_PERSON,
-                                 DATA_DIR=str(work / 'seeded'), NICECHAT_BENCH_FIRST_SCREEN='10')
-                every = apps.start('all-at-once', ROOT, upstream_url, work, person=MANY_PERSON,
-                                   DATA_DIR=str(work / 'seeded'), NICECHAT_BENCH_FIRST_SCREEN=ALL_AT_ONCE)
-                started += [ten, every]
                 path = f'/c/{seeded.long_conversation}'
-                pages = {'new chat, no messages (the floor)': (full, '/'), 'last 10 messages first': (ten, path),
-                         f'last {FIRST_SCREEN} first (the app)': (full, path), 'all 1,000 at once': (every, path)}
+                pages = {'new chat, no messages (the floor)': (full, '/')}
+                others = []
+                for count in sorted({*FIRST_SCREENS, FIRST_SCREEN}):
+                    if count == FIRST_SCREEN:
+                        pages[f'last {count} first (the app)'] = (full, path)
+                        continue
+                    others.append(apps.start(f'first-{count}', ROOT, upstream_url, work, person=MANY_PERSON,
+                                             DATA_DIR=str(work / 'seeded'), NICECHAT_BENCH_FIRST_SCREEN=str(count)))
+                    pages[f'last {count} first'] = (others[-1], path)
+                others.append(apps.start('all-at-once', ROOT, upstream_url, work, person=MANY_PERSON,
+                                         DATA_DIR=str(work / 'seeded'), NICECHAT_BENCH_FIRST_SCREEN=ALL_AT_ONCE))
+                pages['all 1,000 at once'] = (others[-1], path)
+                started += others
                 load = load_average()
                 results['history'] = history.run(browser, pages, args.rounds, log)
                 results['load_average']['history'] = [load, load_average()]
                 results['history_chars'] = seeded.long_chars
-                ten.stop()
-                every.stop()
+                for app in others:
+                    app.stop()
             if 'drawer' in parts:
                 log(f'3. the drawer with {seeded.many_conversations:,} conversations '
                     f'({seeded.many_chars / 1e6:.1f} MB of message text) ...')
-                fast = apps.start('debounce-100', ROOT, upstream_url, work, person=MANY_PERSON,
-                                  DATA_DIR=str(work / 'seeded'), NICECHAT_BENCH_SEARCH_DEBOUNCE_MS=str(SHORT_DEBOUNCE))
-                started.append(fast)
-                searches = {f'debounce {SEARCH_DEBOUNCE_MS} ms (the app)': (full, SEARCH_DEBOUNCE_MS),
-                            f'debounce {SHORT_DEBOUNCE} ms': (fast, SHORT_DEBOUNCE)}
+                searches = {f'debounce {SEARCH_DEBOUNCE_MS} ms (the app)': (full, SEARCH_DEBOUNCE_MS)}
+                for value in sorted(set(DEBOUNCES) - {SEARCH_DEBOUNCE_MS}):
+                    other = apps.start(f'debounce-{value}', ROOT, upstream_url, work, person=MANY_PERSON,
+                                       DATA_DIR=str(work / 'seeded'), NICECHAT_BENCH_SEARCH_DEBOUNCE_MS=str(value))
+                    started.append(other)
+                    searches[f'debounce {value} ms'] = (other, value)
                 load = load_average()
                 results['drawer'] = drawer.run(browser, searches, f'sqlite:///{database}', args.rounds, log)
                 results['load_average']['drawer'] = [load, load_average()]

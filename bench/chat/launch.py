@@ -5,8 +5,9 @@ both pay the same probes. The probes only count and time; they change nothing th
 
 - every websocket frame the server sends is counted as it goes on the wire (after permessage-deflate);
 - where the app has a database (app/store): each write transaction, and how long the page's queries and builds take;
-- `NICECHAT_BENCH_FIRST_SCREEN` and `NICECHAT_BENCH_SEARCH_DEBOUNCE_MS`, if set, replace components/chat.py's
-  FIRST_SCREEN and components/sidebar.py's SEARCH_DEBOUNCE_MS (to compare other values).
+- `NICECHAT_BENCH_FIRST_SCREEN`, `NICECHAT_BENCH_SEARCH_DEBOUNCE_MS` and `NICECHAT_BENCH_CHECKPOINT_INTERVAL`, if
+  set, replace components/chat.py's FIRST_SCREEN, components/sidebar.py's SEARCH_DEBOUNCE_MS and the chat runtime's
+  checkpoint interval (seconds), to compare other values or to tell what a cost comes from.
 
 `GET /bench/stats` answers the figures so far, and the process's CPU time (all threads, to the microsecond).
 Standalone on purpose: it must import the app from APP_DIR, not bench.
@@ -74,6 +75,8 @@ def _probe_store() -> None:
     def keep(self: Any, *args: Any, **kwargs: Any) -> None:
         init(self, *args, **kwargs)
         held['chats'] = self
+        if interval := os.environ.get('NICECHAT_BENCH_CHECKPOINT_INTERVAL'):
+            self.checkpoint_interval = float(interval)
 
     chats.Chats.__init__ = keep
     chats.Chats.save_turn = _timed('save_turn', chats.Chats.save_turn)  # a prompt and its empty reply inserted

@@ -45,6 +45,9 @@ def _replies(rows: dict[str, dict[str, Any]]) -> list[str]:
         app, turn, pace = _split(key)
         if key.startswith('before') or (turn, pace) not in old:
             continue
+        if 'attribution' in app:  # not the app as shipped: only how much of the difference checkpoints make
+            lines.append(f"- {app}, {turn}, {pace}: CPU {row['cpu_s'] / old[turn, pace]['cpu_s'] - 1:+.0%}")
+            continue
         cpu = row['cpu_s'] / old[turn, pace]['cpu_s'] - 1
         ws = row['ws_bytes'] / old[turn, pace]['ws_bytes'] - 1
         lines.append(f'- {app}, {turn}, {pace}: CPU {cpu:+.0%} (target at most +{CPU_MARGIN:.0%}): '
@@ -88,6 +91,8 @@ def _drawer(rows: dict[str, dict[str, Any]]) -> list[str]:
     opened, more = rows['open'], rows['load more']['load_more_ms']
     lines.append(f"| open (navigation start → 50 listed) | 50 | {_ms(opened['listed_ms'])} ms | - | - | "
                  f"{_ms(opened['query_ms'])} ms | {_ms(opened['refresh_ms'])} ms | {_ms(opened['server_cpu_ms'])} ms |")
+    lines.append(f"| open (navigation start → first contentful paint) | 50 | {_ms(opened['fcp_ms'])} ms | - | - | - | "
+                 "- | - |")
     lines.append(f'| Load more (click → 100 listed) | 100 | {_ms(more)} ms | - | - | - | - | - |')
     searches = {name.removeprefix('search: '): row for name, row in rows.items() if name.startswith('search: ')}
     for name, row in searches.items():
@@ -95,8 +100,10 @@ def _drawer(rows: dict[str, dict[str, Any]]) -> list[str]:
                      f"{row['debounce_ms']:.0f} ms | {_ms(row['end_to_end_ms'] - row['debounce_ms'])} ms | "
                      f"{_ms(row['query_ms'])} ms | {_ms(row['refresh_ms'])} ms | {_ms(row['server_cpu_ms'])} ms |")
     lines.append('')
-    verdict = 'MET' if opened['listed_ms'] < DRAWER_MS else 'NOT MET'
-    lines.append(f"- open: {opened['listed_ms']:.0f} ms (target < {DRAWER_MS:.0f}): {verdict}")
+    shown = max(opened['fcp_ms'] or 0, opened['listed_ms'])  # painted, with the first page listed
+    verdict = 'MET' if shown < DRAWER_MS else 'NOT MET'
+    lines.append(f"- open: painted with 50 listed {shown:.0f} ms after navigation start (target < {DRAWER_MS:.0f}): "
+                 f'{verdict}')
     for name, row in searches.items():
         e2e, net = row['end_to_end_ms'], row['end_to_end_ms'] - row['debounce_ms']
         lines.append(f"- search, {name}: {e2e:.0f} ms end to end (target < {DRAWER_MS:.0f}): "

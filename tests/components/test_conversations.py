@@ -5,10 +5,12 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+import pytest
 from nicegui import ElementFilter, ui
 from nicegui.client import Client
 from nicegui.testing import User
 
+from app.store import Store
 from tests.components.chat_helpers import STREAM_RETRIES, conversation_link, send
 from tests.fake_upstream import FakeUpstream
 
@@ -80,6 +82,45 @@ async def test_a_refresh_moves_the_entries_already_listed_instead_of_building_th
             break
         await asyncio.sleep(0.1)  # the refresh runs in a background task after the turn is saved
     assert entries(user) == [('First topic', before['First topic']), ('Second topic', before['Second topic'])]
+
+
+# Longest wait after the last keystroke that keeps typing-to-results under 200 ms (docs/conversations.md: a search of
+# 10,000 conversations answers in 60-90 ms after the wait; 250 ms of waiting made it 310-340 ms).
+SEARCH_WAIT_MS = 100
+
+
+async def test_the_search_box_waits_briefly_after_the_last_keystroke(configured: FakeUpstream, user: User) -> None:
+    await user.open('/')
+    box = next(iter(user.find(marker='search').elements))
+    assert int(box.props['debounce']) <= SEARCH_WAIT_MS
+
+
+async def test_a_search_answered_late_does_not_replace_the_list_of_a_later_one(
+        configured: FakeUpstream, user: User, monkeypatch: pytest.MonkeyPatch) -> None:
+    """With a short debounce searches can overlap; the list must show the box's text, whichever answers last."""
+    await chat_once(user, 'Fix the bicycle brakes')
+    await chat_once(user, 'Plan the garden party')
+    asked, release, answered = asyncio.Event(), asyncio.Event(), asyncio.Event()
+    query_store = Store.conversations
+
+    async def slow_garden(self: Store, owner_id: str, **kwargs: Any) -> Any:
+        if kwargs.get('query') != 'garden':
+            return await query_store(self, owner_id, **kwargs)
+        asked.set()
+        await release.wait()
+        try:
+            return await query_store(self, owner_id, **kwargs)
+        finally:
+            answered.set()  # the refresh that asked goes on in this same step, before the test runs again
+
+    monkeypatch.setattr(Store, 'conversations', slow_garden)
+    user.find(marker='search').type('garden')  # its answer is held back
+    await asked.wait()
+    user.find(marker='search').clear().type('bicycle')
+    await listed(user, ['Fix the bicycle brakes'])
+    release.set()
+    await answered.wait()
+    assert titles(user) == ['Fix the bicycle brakes']
 
 
 async def test_rename_and_delete_from_the_drawer(configured: FakeUpstream, user: User) -> None:
