@@ -12,6 +12,7 @@ from nicegui import background_tasks, helpers, ui
 
 from app.api import interop
 from app.api import routes as api
+from app.api.access import Access
 from app.api.dispatcher import Dispatcher
 from app.api.validation import check_settings
 from app.chat.chats import Chats
@@ -51,8 +52,9 @@ pages.register(chats, settings)
 
 # The API lives on a parent app, outside NiceGUI's per-route middlewares (gzip would buffer the stream).
 server = FastAPIOffline(title='NiceChat', summary='Chat with OpenAI-compatible models; raw NDJSON streaming API.')
-api_router = api.create_router(settings, upstream)
-interop.add_routes(api_router, settings, upstream)  # OpenAI's /v1 routes and the AI SDK's /api/ui-chat
+access = Access(settings)  # who an API request is from
+api_router = api.create_router(settings, upstream, access)
+interop.add_routes(api_router, settings, upstream, access)  # OpenAI's /v1 routes and the AI SDK's /api/ui-chat
 server.include_router(api_router)
 if settings.demo:
     server.include_router(demo.create_router(settings.demo_token_delay, settings.max_request_bytes))

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hmac
 from typing import Any
 
 from fastapi import APIRouter, Depends, Request
@@ -15,6 +14,7 @@ from ..config import Settings
 from ..errors import ChatError
 from ..upstream import Upstream
 from . import protocol
+from .access import Access
 from .body import read_json
 from .relay import ReplyResponse, reply_events
 from .validation import parse_request, request_schema
@@ -57,8 +57,9 @@ def _openapi_responses() -> dict[int | str, dict[str, Any]]:
     return responses
 
 
-def create_router(settings: Settings, upstream: Upstream) -> APIRouter:
-    """The API routes, bound to one settings object and one upstream."""
+def create_router(settings: Settings, upstream: Upstream, access: Access | None = None) -> APIRouter:
+    """The API routes, bound to one settings object, one upstream and one authenticator."""
+    access = access or Access(settings)
     router = APIRouter()
     # The route reads the body itself (to refuse oversized ones early), so its schema is declared, not inferred.
     body_schema = {'schema': request_schema(settings)}
@@ -73,7 +74,7 @@ def create_router(settings: Settings, upstream: Upstream) -> APIRouter:
     async def chat(request: Request) -> Response:
         """Stream a chat completion as NDJSON lines (or SSE events with `Accept: text/event-stream`)."""
         try:
-            authorize(request.headers.get('authorization'), settings)
+            await access.caller(request)
             chat_request = parse_request(await read_json(request, settings.max_request_bytes), settings)
         except ChatError as error:
             return error.to_response()
@@ -101,20 +102,3 @@ def create_router(settings: Settings, upstream: Upstream) -> APIRouter:
 
     return router
 
-
-def authorize(header: str | None, settings: Settings) -> None:
-    """Check the bearer token; the API is open only in demo mode with no tokens configured."""
-    if not settings.api_tokens:
-        if settings.demo:
-            return
-        raise ChatError('api_disabled', 'The API is disabled because a real model is configured and no API_TOKENS '
-                        'are set. Set API_TOKENS=token1,token2 on the server and send "Authorization: Bearer <token>".',
-                        403)
-    scheme, _, token = (header or '').partition(' ')
-    token = token.strip()
-    # Compare against every token in constant time, so timing does not reveal how much of a token matched.
-    valid = scheme.lower() == 'bearer' and any(
-        hmac.compare_digest(token.encode(), known.encode()) for known in settings.api_tokens)
-    if not valid:
-        raise ChatError('unauthorized', 'Missing or invalid token: send "Authorization: Bearer <token>" with a token '
-                        "from the server's API_TOKENS.", 401)

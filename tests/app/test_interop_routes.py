@@ -8,6 +8,7 @@ import httpx
 from fastapi import FastAPI
 
 from app.api import interop, routes
+from app.api.access import Access
 from app.config import Settings
 from app.upstream import Upstream
 from tests.conftest import SECRET_KEY
@@ -20,8 +21,9 @@ AUTH = {'Authorization': f'Bearer {TOKEN}'}
 def app(settings: Settings | None = None, upstream: Upstream | None = None) -> FastAPI:
     settings = settings or Settings(api_key='sk-unused', api_tokens=frozenset({TOKEN}), model='m1')
     upstream = upstream or Upstream(settings)
-    router = routes.create_router(settings, upstream)
-    interop.add_routes(router, settings, upstream)
+    access = Access(settings)
+    router = routes.create_router(settings, upstream, access)
+    interop.add_routes(router, settings, upstream, access)
     server = FastAPI()
     server.include_router(router)
     return server

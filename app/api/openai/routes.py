@@ -20,7 +20,7 @@ from ...errors import ChatError
 from ...upstream import Upstream
 from ..body import read_body
 from ..held_response import HeldResponse, Last, first_batch
-from ..routes import authorize
+from ..access import Access
 from . import protocol as wire
 from .protocol import OpenAIError, from_chat_error
 from .request import CompletionRequest, parse_completion_request
@@ -29,7 +29,7 @@ from .schema import COMPLETIONS_DESCRIPTION, MODELS_DESCRIPTION, request_schema,
 SSE_HEADERS = {'Cache-Control': 'no-cache', 'X-Accel-Buffering': 'no'}
 
 
-def add_routes(router: APIRouter, settings: Settings, upstream: Upstream) -> None:
+def add_routes(router: APIRouter, settings: Settings, upstream: Upstream, access: Access) -> None:
     """Add the OpenAI-compatible routes to `router`, bound to one settings object and one upstream."""
     tags: list[str | Enum] = ['OpenAI-compatible']
     # Declared for the docs' "Authorize" button; `authorize` does the actual check.
@@ -44,7 +44,7 @@ def add_routes(router: APIRouter, settings: Settings, upstream: Upstream) -> Non
     async def chat_completions(request: Request) -> Response:
         """Answer like OpenAI's endpoint: SSE chunks with `"stream": true`, else one chat.completion object."""
         try:
-            authorize(request.headers.get('authorization'), settings)
+            await access.caller(request)
             body = await read_body(request, settings.max_request_bytes)
             try:
                 data = orjson.loads(body)
@@ -70,7 +70,7 @@ def add_routes(router: APIRouter, settings: Settings, upstream: Upstream) -> Non
     async def models(request: Request) -> Response:
         """The models a client may ask for: ALLOWED_MODELS, the default first; with `*`, the model server's list."""
         try:
-            authorize(request.headers.get('authorization'), settings)
+            await access.caller(request)
             models = await upstream.models() if settings.any_model else settings.models
         except ChatError as error:
             return from_chat_error(error).to_response()

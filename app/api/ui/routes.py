@@ -15,7 +15,7 @@ from ...errors import ChatError
 from ...upstream import Upstream
 from ..body import read_json
 from ..held_response import HeldResponse, Last, first_batch
-from ..routes import authorize
+from ..access import Access
 from . import stream as ui_stream
 
 DESCRIPTION = """For the AI SDK's `useChat` (its default transport, `api: '/api/ui-chat'`): takes the body it posts,
@@ -40,7 +40,7 @@ _BODY_SCHEMA: dict[str, Any] = {'type': 'object', 'required': ['messages'], 'pro
     'example': {'messages': [{'id': 'm1', 'role': 'user', 'parts': [{'type': 'text', 'text': 'Say hello.'}]}]}}
 
 
-def add_routes(router: APIRouter, settings: Settings, upstream: Upstream) -> None:
+def add_routes(router: APIRouter, settings: Settings, upstream: Upstream, access: Access) -> None:
     """Add the AI SDK route to `router`, bound to one settings object and one upstream."""
     bearer = HTTPBearer(auto_error=False, description="A token from the server's API_TOKENS.")
     responses: dict[int | str, dict[str, Any]] = {200: {'description': 'The UI message stream', 'content': {
@@ -55,7 +55,7 @@ def add_routes(router: APIRouter, settings: Settings, upstream: Upstream) -> Non
     async def ui_chat(request: Request) -> Response:
         """Stream the reply to a useChat conversation as UI message chunks."""
         try:
-            authorize(request.headers.get('authorization'), settings)
+            await access.caller(request)
             messages, model = ui_stream.parse_ui_request(await read_json(request, settings.max_request_bytes),
                                                          settings)
         except ChatError as error:
