@@ -8,6 +8,7 @@ the SDK would build per chunk.
 from __future__ import annotations
 
 import asyncio
+import socket
 import time
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
@@ -118,10 +119,18 @@ async def _close(response: httpx2.Response, reply: Reply) -> None:
 def _map_error(error: openai.APIError, secrets: Sequence[str]) -> ChatError:
     """Turn an SDK error into a message a person can act on, with no credentials in it."""
     if isinstance(error, openai.APIConnectionError):
-        # The aiohttp transport reports a refused connection as a connect *timeout*: look at the real cause.
+        # The aiohttp transport reports every failure to connect as a connect *timeout*: look at the real cause.
         causes = _causes(error)
+        if any(isinstance(c, socket.gaierror) for c in causes):
+            return ChatError('upstream_unreachable', 'Could not connect to the model server: its host name does not '
+                             'resolve.', 502)
         timed_out = any(isinstance(c, TimeoutError) for c in causes) or not any(isinstance(c, OSError) for c in causes)
         if isinstance(error, openai.APITimeoutError) and timed_out:
+            if any(isinstance(c, httpx2.ConnectTimeout) for c in causes) and not any(
+                    isinstance(c, httpx2.ReadTimeout) for c in causes):
+                # Nothing accepted the connection (a host that drops packets): where it is, not how slow it is.
+                return ChatError('upstream_unreachable', 'Could not connect to the model server: the connection '
+                                 'timed out.', 504)
             return ChatError('upstream_timeout', 'The model server did not answer in time.', 504)
         return ChatError('upstream_unreachable', 'Could not connect to the model server.', 502)
     if isinstance(error, openai.AuthenticationError | openai.PermissionDeniedError):
@@ -129,8 +138,10 @@ def _map_error(error: openai.APIError, secrets: Sequence[str]) -> ChatError:
                          '(check OPENAI_API_KEY on the server).', 502)
     if isinstance(error, openai.RateLimitError):
         retry_after = error.response.headers.get('retry-after')  # passed on to the client, so redacted too
-        return ChatError('rate_limited', 'The model server is rate limiting requests; try again shortly.', 429,
-                         retry_after=retry_after and redact(retry_after, secrets))
+        retry_after = retry_after and redact(retry_after, secrets)
+        when = f'in {retry_after} s' if retry_after and retry_after.isdigit() else 'shortly'
+        return ChatError('rate_limited', f'The model server is rate limiting requests; try again {when}.', 429,
+                         retry_after=retry_after)
     if isinstance(error, openai.APIStatusError):
         detail = redact(_upstream_message(error), secrets)[:300]
         if error.status_code >= 500:
