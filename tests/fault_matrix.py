@@ -7,7 +7,9 @@ failure kept (shown, streamed, and saved with its status), no secret anywhere, t
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import dataclasses
+import threading
+from dataclasses import dataclass
 
 from tests.conftest import API_TOKEN, SECRET_KEY
 from tests.fake_upstream import Script
@@ -36,8 +38,18 @@ class Fault:
     api_status: int = 502  # /api/chat's HTTP status (200: the stream started, the error is its last line)
     v1_status: int = 502  # /v1/chat/completions' (streamed): 200 when the error is a mid-stream event
     retry_after: str | None = None  # passed on to API clients
-    slow: bool = False  # ends by the app's UPSTREAM_TIMEOUT
-    tags: tuple[str, ...] = field(default=())
+    gated: bool = False  # each token waits until the test has seen the one before (see `fresh`)
+
+    def fresh(self) -> Script | None:
+        """A new copy of the script for one request (scripts hold per-request events), gated if the row says so.
+
+        A dropped connection (RST) discards what the app had not read yet: a gated row sends each token, and the drop,
+        only once the test saw the token before arrive, so what was sent before the drop is known to be received.
+        """
+        if self.script is None:
+            return None
+        return dataclasses.replace(self.script, release=threading.Event(),
+                                   gate=threading.Semaphore(0) if self.gated else None)
 
 
 def _status(status: int, code: str, words: str, *, api: int = 502, v1: int = 502, **script: object) -> Fault:
@@ -47,9 +59,9 @@ def _status(status: int, code: str, words: str, *, api: int = 502, v1: int = 502
                  retry_after=str(script['retry_after']) if script.get('retry_after') else None)
 
 
-def _midway(id: str, code: str, words: str, **script: object) -> Fault:
+def _midway(id: str, code: str, words: str, *, gated: bool = False, **script: object) -> Fault:
     return Fault(id, Script(tokens=[*BEFORE, ' never', ' seen'], **script),  # type: ignore[arg-type]
-                 code=code, words=words, kept=KEPT, api_status=200, v1_status=200)
+                 code=code, words=words, kept=KEPT, api_status=200, v1_status=200, gated=gated)
 
 
 FAULTS = [
@@ -67,22 +79,22 @@ FAULTS = [
     _status(503, 'upstream_unavailable', 'failed (503)'),
     Fault('connection-refused', network='refuse', code='upstream_unreachable', words='Could not connect'),
     Fault('name-does-not-resolve', network='unresolvable', code='upstream_unreachable', words='does not resolve'),
-    Fault('connect-timeout', network='hang', code='upstream_timeout', words='Could not connect', slow=True,
+    Fault('connect-timeout', network='hang', code='upstream_unreachable', words='connection timed out',
           api_status=200, v1_status=504),
-    Fault('silent-after-headers', Script(silent_after=0), code='upstream_timeout', words='timed out', slow=True,
+    Fault('silent-after-headers', Script(silent_after=0), code='upstream_timeout', words='timed out',
           api_status=200, v1_status=200),
     _midway('silent-mid-stream', 'upstream_timeout', 'timed out', silent_after=len(BEFORE)),
     _midway('error-event-mid-stream', 'upstream_error', 'reported an error mid-reply: scripted failure',
             error_after=len(BEFORE), error_message=f'scripted failure ({LEAK})'),
     _midway('dropped-mid-stream', 'upstream_disconnected', 'connection to the model server broke',
-            drop_after=len(BEFORE)),
+            drop_after=len(BEFORE), gated=True),
     _midway('bad-json-event', 'bad_upstream_response', 'not JSON',
             inject={len(BEFORE): b'data: {"choices": [{"delta": {"content": "x"\n\n'}),
     Fault('not-an-event-stream', Script(raw_body=b'{"id": "x", "object": "chat.completion", "choices": []}',
                                         content_type='application/json'),
-          code='bad_upstream_response', words='not an event stream'),
+          code='bad_upstream_response', words='not an event stream', v1_status=200),
     Fault('html-from-a-proxy', Script(raw_body=PROXY_PAGE.encode(), content_type='text/html'),
-          code='bad_upstream_response', words='not an event stream'),
+          code='bad_upstream_response', words='not an event stream', v1_status=200),
     _midway('endless-line', 'bad_upstream_response', 'event too large', inject={len(BEFORE): ENDLESS}),
     _midway('ends-without-done-or-finish', 'upstream_disconnected', 'ended the reply before finishing it',
             end_after=len(BEFORE)),
