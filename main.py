@@ -12,6 +12,7 @@ from nicegui import background_tasks, helpers, ui
 
 from app.api import interop
 from app.api import routes as api
+from app.api import shutdown
 from app.api.access import Access
 from app.api.dispatcher import Dispatcher
 from app.api.validation import check_settings
@@ -83,5 +84,7 @@ else:
             print(f'Warning: the chat page is open to anyone who can reach {settings.host}:{settings.port} and spends '
                   'your upstream credits; set APP_PASSWORD to require a password.', file=sys.stderr, flush=True)
         # The dispatcher sends the API's requests straight to their handlers, skipping the app's layers per chunk.
-        uvicorn.run(Dispatcher(server, api_router), host=settings.host, port=settings.port, ws='wsproto',
-                    access_log=False, log_level='warning')
+        # On SIGTERM the server ends the API's open streams with a last error line first (app/api/shutdown.py).
+        config = uvicorn.Config(Dispatcher(server, api_router), host=settings.host, port=settings.port, ws='wsproto',
+                                access_log=False, log_level='warning', timeout_graceful_shutdown=shutdown.GRACE)
+        shutdown.Server(config).run()
