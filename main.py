@@ -10,9 +10,8 @@ from fastapi_offline import FastAPIOffline
 from nicegui import app as nicegui_app
 from nicegui import background_tasks, helpers, ui
 
-from app.api import interop
+from app.api import interop, shutdown
 from app.api import routes as api
-from app.api import shutdown
 from app.api.access import Access
 from app.api.dispatcher import Dispatcher
 from app.api.validation import check_settings

@@ -29,7 +29,7 @@ class FakeAddress:
         return f'http://127.0.0.1:{self.port}/v1'
 
     def refuse(self) -> FakeAddress:
-        """A bound socket that does not listen: every connection is refused at once (RST), as by a server that is down."""
+        """A bound socket that does not listen: connections are refused at once (RST), as by a server that is down."""
         self._reset()
         return self
 

@@ -70,7 +70,8 @@ FAULTS = [
     _status(403, 'upstream_auth', "refused this server's credentials"),
     Fault('http-404-unknown-model', Script(status=404, error_message='The model `gpt-9` does not exist or you do not '
                                            f'have access to it ({LEAK}).'),
-          code='upstream_rejected', words='rejected the request (404): The model `gpt-9` does not exist', v1_status=400),
+          code='upstream_rejected', words='rejected the request (404): The model `gpt-9` does not exist',
+          v1_status=400),
     _status(413, 'upstream_rejected', 'rejected the request (413)', v1=400),
     _status(429, 'rate_limited', 'rate limiting', api=429, v1=429, retry_after='7'),
     _status(429, 'rate_limited', 'rate limiting', api=429, v1=429),

@@ -19,7 +19,7 @@ from ..errors import ChatError
 
 # Seconds uvicorn waits, once the streams were told, for the connections to finish before it cancels them: a client
 # that stopped reading cannot take its last line; the exit stays within a deployment's usual 5 to 10 s grace.
-GRACE = 3.0
+GRACE = 3
 
 
 def shutdown_error() -> ChatError:

@@ -28,6 +28,11 @@ CONNECT_TIMEOUT = 10.0
 # connection goes back to the pool for the next request instead of being closed. The SDK's own stream does the same.
 DRAIN_TIMEOUT = 0.1
 
+# Longest wait a model server may ask for (`Retry-After`) that the SDK's retries spend for the caller. A longer one
+# goes back at once ("try again in N s" on the page, `Retry-After` to an API client): the SDK would wait up to two
+# minutes per retry, with the person looking at an empty reply.
+MAX_RETRY_WAIT = 5.0
+
 # What `chat.completions.create` asks of the SDK for this endpoint: bearer auth with the client's key.
 _REQUEST_OPTIONS: openai.RequestOptions = {'security': {'bearer_auth': True}}
 
@@ -51,7 +56,7 @@ class Upstream:
         loop = asyncio.get_running_loop()
         if self._client is None:
             timeout = httpx2.Timeout(self._settings.upstream_timeout, connect=CONNECT_TIMEOUT)
-            self._client = openai.AsyncOpenAI(
+            self._client = _Client(
                 api_key=self._api_key,
                 base_url=self._settings.upstream_url,
                 default_query=self._settings.upstream_query,  # e.g. Azure's api-version, on every request
@@ -103,6 +108,16 @@ class Upstream:
         finally:
             # Shielded so a second cancellation cannot skip closing the connection (the upstream would keep going).
             await asyncio.shield(_close(response, reply))
+
+
+class _Client(openai.AsyncOpenAI):
+    """The SDK's client, retrying only what is worth waiting for (see MAX_RETRY_WAIT)."""
+
+    def _should_retry(self, response: httpx2.Response) -> bool:
+        wait = self._parse_retry_after_header(response.headers)
+        if wait is not None and wait > MAX_RETRY_WAIT:
+            return False
+        return super()._should_retry(response)
 
 
 async def _close(response: httpx2.Response, reply: Reply) -> None:

@@ -142,3 +142,14 @@ def queued(fault: Fault, upstream: FakeUpstream) -> Script | None:
     if script is not None:
         upstream.queue(script)
     return script
+
+
+def test_the_sdk_does_not_retry_what_a_retry_cannot_fix(matrix_app: LiveApp, upstream: FakeUpstream) -> None:
+    # The model server refuses this server's key: the SDK's default two retries would each be refused the same way.
+    upstream.queue(*(Script(status=401, error_message='bad key') for _ in range(3)))
+    with openai.OpenAI(base_url=matrix_app.url + '/v1', api_key=API_TOKEN, timeout=10) as sdk, \
+            pytest.raises(openai.InternalServerError) as caught:
+        sdk.chat.completions.create(model='fake-model', messages=HELLO, stream=True)  # type: ignore[arg-type]
+    assert caught.value.code == 'upstream_auth'
+    assert caught.value.response.headers['x-should-retry'] == 'false'
+    assert len(upstream.records) == 1

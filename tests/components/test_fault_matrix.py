@@ -92,3 +92,17 @@ async def saved_reply(data_dir: Path, link: str) -> MessageRecord:
         raise AssertionError(f'the reply was never saved with a final status: {replies}')
     finally:
         await store.close()
+
+
+@pytest.mark.parametrize(('retry_after', 'requests', 'shown'), [
+    ('30', 1, 'try again in 30 s'),  # longer than MAX_RETRY_WAIT: back to the person at once
+    ('1', 2, 'Recovered fine'),  # short: the app waits and retries, unseen
+])
+async def test_the_app_retries_a_rate_limit_only_when_the_wait_is_short(
+        user_factory: Any, upstream: FakeUpstream, retry_after: str, requests: int, shown: str) -> None:
+    upstream.queue(Script(status=429, retry_after=retry_after), Script(tokens=['Recovered', ' fine']))
+    user: User = await user_factory(UPSTREAM_RETRIES='2')
+    await open_chat(user)
+    await send(user, 'first try')
+    await user.should_see(shown, retries=STREAM_RETRIES)
+    assert len(upstream.records) == requests
