@@ -42,8 +42,11 @@ ERRORS = {
     422: 'The JSON is not a valid chat request; the message names the field (`invalid_request`).',
     429: 'The model server is rate limiting (`rate_limited`); `Retry-After` is passed on when it sent one.',
     502: "The model server refused the server's credentials (`upstream_auth`), failed (`upstream_unavailable`), "
-         'rejected the request (`upstream_rejected`) or could not be reached (`upstream_unreachable`).',
-    504: 'The model server did not answer in time (`upstream_timeout`), when UPSTREAM_TIMEOUT is under 1 s.',
+         'rejected the request (`upstream_rejected`), could not be reached (`upstream_unreachable`) or answered '
+         'with something that is not an event stream (`bad_upstream_response`).',
+    503: 'The server is shutting down (`server_shutdown`).',
+    504: 'The model server did not answer in time (`upstream_timeout`), or nothing accepted the connection '
+         '(`upstream_unreachable`), when UPSTREAM_TIMEOUT is under 1 s.',
 }
 
 

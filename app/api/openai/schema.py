@@ -33,7 +33,9 @@ ERRORS = {
     413: 'The body exceeds MAX_REQUEST_BYTES (`request_too_large`).',
     429: 'The model server is rate limiting (`rate_limit_exceeded`); `Retry-After` is passed on.',
     502: 'The model server failed, refused the server\'s credentials or could not be reached.',
-    504: 'The model server did not answer in time (`upstream_timeout`).',
+    503: 'The server is shutting down (`server_shutdown`).',
+    504: 'The model server did not answer in time (`upstream_timeout`), or nothing accepted the connection '
+         '(`upstream_unreachable`).',
 }
 _TEXT_PART = {'type': 'object', 'required': ['type', 'text'],
               'properties': {'type': {'const': 'text'}, 'text': {'type': 'string'}}}

@@ -29,7 +29,8 @@ Errors before the stream starts are HTTP errors with `{"error": {"code", "messag
 
 _ERRORS = {401: 'Missing or unknown bearer token.', 403: 'The API is disabled (no API_TOKENS with a real model).',
            413: 'The body exceeds MAX_REQUEST_BYTES.', 422: 'Not a valid useChat body; the message names the field.',
-           429: 'The model server is rate limiting.', 502: 'The model server failed or could not be reached.'}
+           429: 'The model server is rate limiting.', 502: 'The model server failed or could not be reached.',
+           503: 'The server is shutting down.', 504: 'The model server could not be reached or did not answer in time.'}
 _ERROR_SCHEMA = {'type': 'object', 'properties': {'error': {'type': 'object', 'properties': {
     'code': {'type': 'string'}, 'message': {'type': 'string'}}}}}
 _BODY_SCHEMA: dict[str, Any] = {'type': 'object', 'required': ['messages'], 'properties': {
