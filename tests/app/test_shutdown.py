@@ -91,13 +91,17 @@ def v1_chat(url: str) -> Callable[[Stream], None]:
 
 def test_sigterm_ends_every_open_stream_with_server_shutdown_and_exits_in_time(app: LiveApp,
                                                                                upstream: FakeUpstream) -> None:
-    # Each reply sends its first token, then waits (for a release that never comes) until the app hangs up.
-    upstream.queue(*(Script(tokens=['First', ' never'], hold_at=1) for _ in range(3)))
+    # Each reply sends its first token, then waits (for a release that never comes) until the app hangs up; the
+    # fourth request's model server has not even answered yet, so its status line is still held back.
+    upstream.queue(*(Script(tokens=['First', ' never'], hold_at=1) for _ in range(3)), Script(header_delay=30))
     streams = [Stream(api_chat(app.url)), Stream(v1_chat(app.url)), Stream(ui_chat(app.url))]
     for stream in streams:
         stream.start()
         assert stream.going.wait(10), 'the stream never started'
-    upstream.wait_for_request(3)
+    waiting = Stream(v1_chat(app.url))
+    waiting.start()
+    upstream.wait_for_request(4)
+    streams.append(waiting)
 
     app.process.send_signal(signal.SIGTERM)
     signalled = time.monotonic()
@@ -106,15 +110,17 @@ def test_sigterm_ends_every_open_stream_with_server_shutdown_and_exits_in_time(a
     app.process.wait(EXIT_WITHIN)  # raises if the app is still running
     assert time.monotonic() - signalled < EXIT_WITHIN
 
-    ndjson, v1, ui = (stream.items for stream in streams)
+    ndjson, v1, ui, refused = (stream.items for stream in streams)
     assert all(stream.failure is None for stream in streams), [stream.failure for stream in streams]
     assert [line['type'] for line in ndjson] == ['start', 'chunk', 'error']  # type: ignore[index]
     assert ndjson[-1]['error']['code'] == 'server_shutdown'  # type: ignore[index]
     assert v1[0] == 'First' and isinstance(v1[-1], openai.APIError)
     assert v1[-1].body['code'] == 'server_shutdown'  # type: ignore[index, union-attr]
     assert 'shutting down' in json.loads(ui[-2])['errorText'] and ui[-1] == '[DONE]'  # type: ignore[arg-type]
+    assert len(refused) == 1 and isinstance(refused[0], openai.APIStatusError)
+    assert (refused[0].status_code, refused[0].code) == (503, 'server_shutdown')
     for record in upstream.records:
         assert record.disconnected.is_set(), 'an upstream request was left open'
-        assert record.tokens_sent == 1
+    assert [record.tokens_sent for record in upstream.records] == [1, 1, 1, 0]
     log = app.log()
     assert 'ERROR' not in log and 'Traceback' not in log, log
