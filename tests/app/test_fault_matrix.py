@@ -1,5 +1,6 @@
-"""The fault matrix on the API (docs/faults.md): every row against a live app, on `/api/chat` and, with the real
-openai SDK, on `/v1/chat/completions`; then the same app serves the next request normally."""
+"""The fault matrix on the API (docs/faults.md): every row against a live app, on `/api/chat`, on
+`/v1/chat/completions` with the real openai SDK, and on `/api/ui-chat`; then the same app serves the next request
+normally."""
 
 from __future__ import annotations
 
@@ -61,7 +62,7 @@ def test_every_fault_on_the_api(fault: Fault, request: pytest.FixtureRequest, ad
                                 upstream: FakeUpstream) -> None:
     app: LiveApp = request.getfixturevalue('unresolvable_app' if fault.network == 'unresolvable' else 'matrix_app')
     {'refuse': address.refuse, 'hang': address.hang}.get(fault.network or '', address.serve)()
-    checks = (api_chat, v1_stream)
+    checks = (api_chat, v1_stream, ui_chat)
     if fault.gated:  # each request releases its own script's tokens: one at a time
         for check in checks:
             check(app, fault, upstream)
@@ -139,6 +140,36 @@ def v1_stream(app: LiveApp, fault: Fault, upstream: FakeUpstream) -> None:
         assert (caught.status_code, caught.code) == (fault.v1_status, V1_CODES.get(fault.code, fault.code))
         assert caught.response.headers.get('retry-after') == fault.retry_after
         assert not any(secret in str(caught.response.headers) for secret in SECRETS)
+
+
+def ui_chat(app: LiveApp, fault: Fault, upstream: FakeUpstream) -> None:
+    """POST /api/ui-chat (the AI SDK's useChat): the status line comes as on /v1, errors in /api/chat's JSON shape."""
+    script = queued(fault, upstream)
+    body = {'messages': [{'id': 'm1', 'role': 'user', 'parts': [{'type': 'text', 'text': 'hello'}]}]}
+    chunks: list[dict] = []
+    with httpx.stream('POST', app.url + '/api/ui-chat', json=body, headers=AUTH, timeout=10) as response:
+        raw = []
+        for line in response.iter_lines():
+            raw.append(line)
+            if response.status_code == 200 and line.startswith('data: {'):
+                chunks.append(json.loads(line.removeprefix('data: ')))
+                if chunks[-1]['type'] == 'text-delta' and script is not None and script.gate is not None:
+                    script.gate.release()
+    text = '\n'.join(raw)
+    assert not any(secret in text or secret in str(response.headers) for secret in SECRETS)
+    # /v1's status, except that a request the model server rejected is not a bad request in this protocol
+    assert response.status_code == (502 if fault.code == 'upstream_rejected' else fault.v1_status), text
+    if response.status_code != 200:
+        error = json.loads(text)['error']
+        assert (error['code'], fault.words in error['message']) == (fault.code, True), error
+        assert response.headers.get('retry-after') == fault.retry_after
+        return
+    assert ''.join(chunk['delta'] for chunk in chunks if chunk['type'] == 'text-delta') == fault.kept
+    assert [line for line in raw if line][-1] == 'data: [DONE]'
+    if fault.code is None:
+        assert chunks[-1] == {'type': 'finish', 'finishReason': 'stop'}
+    else:
+        assert chunks[-1]['type'] == 'error' and fault.words in chunks[-1]['errorText'], chunks[-1]
 
 
 def queued(fault: Fault, upstream: FakeUpstream) -> Script | None:
