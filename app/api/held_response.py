@@ -45,6 +45,7 @@ class HeldResponse(WatchedResponse):
             try:
                 first = await anext(frames)
             except Exception as exc:
+                self.started = self.ended = True  # the whole answer is this error: a shutdown has nothing to add
                 await self.before(as_chat_error(exc))(scope, receive, send)
                 return
             await send({'type': 'http.response.start', 'status': 200, 'headers': self.raw_headers})

@@ -111,6 +111,7 @@ class ReplyResponse(WatchedResponse):
                 if group[-1]['type'] != 'start':
                     break
         except Exception as exc:
+            self.started = self.ended = True  # the whole answer is this error: a shutdown has nothing to add
             await _as_chat_error(exc).to_response()(scope, receive, send)
             return
         headers = [(b'content-type', self.stream_type.encode())]

@@ -64,6 +64,8 @@ async def test_every_fault_on_the_page(fault: Fault, user_factory: Any, upstream
         upstream.queue(Script(tokens=['Recovered', ' fine']))
         await send(user, 'second try')
         await user.should_see('Recovered fine', retries=STREAM_RETRIES)
+        after = await saved_reply(data_dir, await conversation_link(user))
+        assert (after.status, after.content) == ('complete', 'Recovered fine')
     finally:
         address.close()
 
