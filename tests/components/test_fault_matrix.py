@@ -13,7 +13,7 @@ import pytest
 from nicegui.testing import User
 
 from app.store import MessageRecord, open_store
-from tests.components.chat_helpers import STREAM_RETRIES, conversation_link, open_chat, send
+from tests.components.chat_helpers import STREAM_RETRIES, conversation_link, finished, open_chat, send
 from tests.conftest import API_TOKEN, SECRET_KEY
 from tests.fake_address import FakeAddress
 from tests.fake_upstream import FakeUpstream, Script
@@ -53,6 +53,8 @@ async def test_every_fault_on_the_page(fault: Fault, user_factory: Any, upstream
             await user.should_see(fault.words)
         if fault.kept:
             await user.should_see(fault.kept)
+        for record in upstream.records:  # the app closed its upstream request (or read it to its end)
+            await finished(record)
         shown = repr(sent) + repr(user.client.elements if user.client else None) + repr(reply) + caplog.text
         assert not any(secret in shown for secret in (SECRET_KEY, API_TOKEN))
 
