@@ -53,8 +53,8 @@ pages.register(chats, settings)
 # The API lives on a parent app, outside NiceGUI's per-route middlewares (gzip would buffer the stream).
 server = FastAPIOffline(title='NiceChat', summary='Chat with OpenAI-compatible models; raw NDJSON streaming API.')
 access = Access(settings)  # who an API request is from
-api_router = api.create_router(settings, upstream, access)
-interop.add_routes(api_router, settings, upstream, access)  # OpenAI's /v1 routes and the AI SDK's /api/ui-chat
+api_router = api.create_router(settings, upstream, access, chats)  # with the conversation routes
+interop.add_routes(api_router, settings, upstream, access, chats)  # OpenAI's /v1 routes and the AI SDK's /api/ui-chat
 server.include_router(api_router)
 if settings.demo:
     server.include_router(demo.create_router(settings.demo_token_delay, settings.max_request_bytes))

@@ -15,12 +15,15 @@ from fastapi.responses import JSONResponse, Response
 from fastapi.security import HTTPBearer
 from starlette.requests import ClientDisconnect
 
+from ...chat.chats import Chats
 from ...config import Settings
 from ...errors import ChatError
 from ...upstream import Upstream
-from ..body import read_body
-from ..held_response import HeldResponse, Last, first_batch
 from ..access import Access
+from ..body import read_body
+from ..conversations.turns import append
+from ..held_response import HeldResponse, Last, first_batch
+from . import conversation as stored
 from . import protocol as wire
 from .protocol import OpenAIError, from_chat_error
 from .request import CompletionRequest, parse_completion_request
@@ -29,8 +32,10 @@ from .schema import COMPLETIONS_DESCRIPTION, MODELS_DESCRIPTION, request_schema,
 SSE_HEADERS = {'Cache-Control': 'no-cache', 'X-Accel-Buffering': 'no'}
 
 
-def add_routes(router: APIRouter, settings: Settings, upstream: Upstream, access: Access) -> None:
-    """Add the OpenAI-compatible routes to `router`, bound to one settings object and one upstream."""
+def add_routes(router: APIRouter, settings: Settings, upstream: Upstream, access: Access,
+               chats: Chats | None = None) -> None:
+    """Add the OpenAI-compatible routes to `router`, bound to one settings object and one upstream; with `chats`,
+    a request with `X-Conversation-Id` continues that stored conversation."""
     tags: list[str | Enum] = ['OpenAI-compatible']
     # Declared for the docs' "Authorize" button; `authorize` does the actual check.
     bearer = HTTPBearer(auto_error=False, description="A token from the server's API_TOKENS, as the API key.")
@@ -44,7 +49,7 @@ def add_routes(router: APIRouter, settings: Settings, upstream: Upstream, access
     async def chat_completions(request: Request) -> Response:
         """Answer like OpenAI's endpoint: SSE chunks with `"stream": true`, else one chat.completion object."""
         try:
-            await access.caller(request)
+            caller = await access.caller(request)
             body = await read_body(request, settings.max_request_bytes)
             try:
                 data = orjson.loads(body)
@@ -52,6 +57,18 @@ def add_routes(router: APIRouter, settings: Settings, upstream: Upstream, access
                 raise OpenAIError(400, 'We could not parse the JSON body of your request.', code='invalid_json') \
                     from None
             completion = parse_completion_request(data, settings)
+            if (conversation_id := request.headers.get(stored.HEADER)) is not None:
+                if chats is None:
+                    raise ChatError('conversations_unavailable', 'This server does not store conversations.', 503)
+                stored.check(completion)
+                model = completion.model if isinstance(data, dict) and data.get('model') is not None else None
+                follower = await append(chats, caller, conversation_id, completion.messages, model=model,
+                                        params=completion.params)
+                frames = (stored.stream_frames(follower, completion, settings.ping_interval) if completion.stream
+                          else stored.whole_frames(follower, completion))
+                return HeldResponse(frames, media_type='text/event-stream' if completion.stream else
+                                    'application/json', headers=SSE_HEADERS if completion.stream else {},
+                                    before=_error_response, after=_error_event)
         except ChatError as error:
             return from_chat_error(error).to_response()
         except OpenAIError as error:
