@@ -13,7 +13,7 @@ from tests.app.conversations.launch import KEYS, USER_HEADER
 from tests.conftest import API_TOKEN, LiveApp, app_env, start_app, stop_app
 from tests.fake_upstream import FakeUpstream
 
-ALICE, BOB = (f'Bearer {secret}' for secret in KEYS)
+ALICE, BOB, CAROL = (f'Bearer {secret}' for secret in KEYS)
 ADMIN = f'Bearer {API_TOKEN}'
 ALLOWED_MODELS = 'fake-model,other-model'
 

@@ -17,7 +17,8 @@ from typing import Any
 from app.api import access
 
 # Secret -> the person it belongs to.
-KEYS = {'convkey-alice-0123456789abcdef': 'alice', 'convkey-bob-0123456789abcdef': 'bob'}
+KEYS = {'convkey-alice-0123456789abcdef': 'alice', 'convkey-bob-0123456789abcdef': 'bob',
+        'convkey-carol-0123456789abcdef': 'carol'}
 USER_HEADER = 'X-Test-User'
 
 _init = access.Access.__init__
