@@ -110,7 +110,8 @@ def add_routes(router: APIRouter, settings: Settings, chats: Chats, access: Acce
         finally:
             chats.release(conversation)  # read, not shown: the runtime need not hold it
 
-    @router.get('/api/conversations/{conversation_id}/stream', summary='Follow a reply from an offset', tags=TAGS,
+    @router.get('/api/conversations/{conversation_id}/stream', status_code=200, summary='Follow a reply from an offset',
+                tags=TAGS,
                 dependencies=auth, description=STREAM_DESCRIPTION, response_class=ReplyResponse,
                 response_model=None,
                 responses=schema.responses('The reply as NDJSON lines or SSE events.', schema.STREAM_LINES,

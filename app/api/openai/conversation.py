@@ -9,6 +9,7 @@ come back as a `tool` message, which a stored conversation does not hold.
 from __future__ import annotations
 
 from collections.abc import AsyncGenerator
+from typing import Any
 
 import orjson
 
@@ -22,6 +23,11 @@ from .messages import bad
 from .request import CompletionRequest
 
 HEADER = 'x-conversation-id'
+HEADER_DOC: dict[str, Any] = {
+    'name': 'X-Conversation-Id', 'in': 'header', 'required': False, 'schema': {'type': 'string'},
+    'description': 'Continue this stored conversation of the key\'s owner (personal API keys only): the '
+                   'last message is the new turn, the stored conversation is the history, and the reply is saved to '
+                   'it and shown in their sidebar. Without it nothing is stored.'}
 # Parameters that make no sense for a stored conversation's reply.
 REFUSED = ('tools', 'tool_choice', 'parallel_tool_calls')
 # HTTP status for a reply that did not complete, when no byte was sent yet (a whole, non-streamed answer). None is

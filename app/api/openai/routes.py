@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncGenerator
 from enum import Enum
+from typing import Any
 
 import orjson
 from fastapi import APIRouter, Depends, Request
@@ -39,8 +40,10 @@ def add_routes(router: APIRouter, settings: Settings, upstream: Upstream, access
     tags: list[str | Enum] = ['OpenAI-compatible']
     # Declared for the docs' "Authorize" button; `authorize` does the actual check.
     bearer = HTTPBearer(auto_error=False, description="A token from the server's API_TOKENS, as the API key.")
-    body_doc = {'requestBody': {'required': True, 'content': {'application/json': {
+    body_doc: dict[str, Any] = {'requestBody': {'required': True, 'content': {'application/json': {
         'schema': request_schema(settings)}}}}
+    if chats is not None:
+        body_doc['parameters'] = [stored.HEADER_DOC]
 
     @router.post('/v1/chat/completions', status_code=200, summary='Chat completion (OpenAI-compatible)',
                  description=COMPLETIONS_DESCRIPTION, tags=tags, response_class=HeldResponse,
