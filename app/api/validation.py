@@ -70,7 +70,9 @@ class ChatRequest:
     model: str
     params: dict[str, Any] = field(default_factory=dict)
     conversation_id: str | None = None  # append the last message to this stored conversation of the key's owner
-    model_given: bool = True  # False when `model` is the default (a conversation then uses its own)
+    # False when `model` is the default (a stored conversation then answers with its own); not part of what goes
+    # upstream, so not compared.
+    model_given: bool = field(default=True, compare=False)
 
 
 class ChatRequestBody(BaseModel):

@@ -182,7 +182,7 @@ class Conversation:
                     model: str | None = None, params: dict[str, Any] | None = None) -> Message:
         user = Message(new_id(), 'user', prompt, parent_id=parent, attachments=list(images))
         reply = Message(new_id(), 'assistant', status=STREAMING, parent_id=user.id, model=model or self.model)
-        return await self._start([user, reply], [*branch, user], title=_title(prompt), params=params)
+        return await self._start([user, reply], [*branch, user], title=title_of(prompt), params=params)
 
     async def _start(self, new: list[Message], branch: list[Message], *, title: str = '',
                      params: dict[str, Any] | None = None) -> Message:
@@ -249,7 +249,7 @@ def _sent(branch: list[Message]) -> list[Message]:
     return [m for m in branch if (m.content or m.attachments) and not m.streaming]
 
 
-def _title(prompt: str) -> str:
+def title_of(prompt: str) -> str:
     """A conversation's title from its first prompt: the first line, trimmed."""
     line = next((line.strip() for line in prompt.splitlines() if line.strip()), 'New chat')
     return line if len(line) <= TITLE_CHARS else line[:TITLE_CHARS - 1].rstrip() + '…'

@@ -21,7 +21,7 @@ from tests.fake_upstream import FakeUpstream, Script
 
 def runtime() -> Chats:
     """main.py's chat runtime (its start-up handler is bound to it)."""
-    handler = next(h for h in app._startup_handlers if getattr(h, '__name__', '') == 'start_chats')  # noqa: SLF001
+    handler = next(h for h in app._startup_handlers if getattr(h, '__name__', '') == 'start_chats')
     return handler.__globals__['chats']  # type: ignore[no-any-return]
 
 

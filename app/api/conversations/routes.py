@@ -23,7 +23,7 @@ from ..body import read_json
 from ..relay import ReplyResponse
 from . import listing, schema
 from .lines import reply_lines
-from .turns import open_owned, owner_of
+from .turns import UNTITLED, open_owned, owner_of
 
 TAGS: list[Any] = ['Conversations']
 STREAM_DESCRIPTION = """NDJSON lines (SSE events with `Accept: text/event-stream`) of one reply, from character
@@ -61,8 +61,7 @@ def add_routes(router: APIRouter, settings: Settings, chats: Chats, access: Acce
             limit = listing.limit_of(query.get('limit'))
             before = listing.parse_cursor(query['cursor']) if query.get('cursor') else None
             await chats.ready()
-            found = await chats.store.conversations(owner, query=query.get('q') or None, limit=limit + 1,
-                                                    before=before)
+            found = await chats.conversations(owner, query=query.get('q'), limit=limit + 1, before=before)
         except ChatError as error:
             return error.to_response()
         return JSONResponse(listing.conversations_page(found, limit))
@@ -159,7 +158,7 @@ def _create_fields(body: Any, settings: Settings) -> tuple[str, str | None, str 
     if unknown := sorted(set(body) - {'title', 'model', 'system_prompt'}):
         raise ChatError('invalid_request', f'Unknown field "{unknown[0]}"; accepted: title, model, system_prompt.',
                         422)
-    title, model, prompt = body.get('title', 'New chat'), body.get('model'), body.get('system_prompt')
+    title, model, prompt = body.get('title', UNTITLED), body.get('model'), body.get('system_prompt')
     if not isinstance(title, str) or not 1 <= len(' '.join(title.split())) <= 200:
         raise ChatError('invalid_request', '"title" must be text of 1 to 200 characters.', 422)
     if model is not None and (not isinstance(model, str) or (model not in settings.models and not

@@ -17,12 +17,14 @@ import base64
 from typing import Any
 
 from ...chat.chats import Chats
-from ...chat.conversation import Conversation
+from ...chat.conversation import Conversation, title_of
 from ...chat.follow import Follower
 from ...chat.message import COMPLETE, Message
 from ...errors import ChatError
 from ..access import Access, Caller
 
+# The title of a conversation started over the API without one, until its first turn names it.
+UNTITLED = 'New chat'
 NOT_FOUND = ChatError('conversation_not_found', 'There is no conversation with this id among yours.', 404)
 
 
@@ -82,7 +84,11 @@ async def start_turn(chats: Chats, conversation: Conversation, messages: list[di
     files = chats.images(conversation.owner_id)
     attachments = [(await files.save(data, f'Image {number}')).to_dict()
                    for number, data in enumerate(images, start=1)]
-    return await conversation.send(text, attachments, model=model, params=params)
+    untitled = not conversation.tree.by_id and conversation.title == UNTITLED
+    reply = await conversation.send(text, attachments, model=model, params=params)
+    if untitled:  # started over the API without a title: named by its first prompt, as a page's first turn names it
+        await chats.rename(conversation.owner_id, conversation.id, title_of(text))
+    return reply
 
 
 async def append(chats: Chats, caller: Caller, conversation_id: str, messages: list[dict[str, Any]], *,

@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
-import httpx
+from typing import Any
 
-from tests.conftest import LiveApp
+import httpx
+import pytest
+
+from tests.app.conversations.conftest import ALICE, create
+from tests.conftest import ROOT, LiveApp
+from tests.fake_upstream import FakeUpstream, Script
 
 
 def test_openapi_describes_the_conversation_routes(conv_app: LiveApp) -> None:
@@ -29,3 +34,19 @@ def test_openapi_describes_the_conversation_routes(conv_app: LiveApp) -> None:
     assert 'conversation_id' in body['properties'] and '404' in paths['/api/chat']['post']['responses']
     header = paths['/v1/chat/completions']['post']['parameters']
     assert [(p['name'], p['in']) for p in header] == [('X-Conversation-Id', 'header')]
+
+
+def test_the_docs_python_follower_prints_a_reply_and_returns_its_last_line(
+        conv_app: LiveApp, upstream: FakeUpstream, capsys: pytest.CaptureFixture[str]) -> None:
+    docs = (ROOT / 'docs' / 'api.md').read_text()
+    section = docs.split('### Python: following a reply through disconnects', 1)[1]
+    code = section.split('```python\n', 1)[1].split('```', 1)[0]
+    namespace: dict[str, Any] = {}
+    exec(code, namespace)  # the example as published
+    upstream.queue(Script(tokens=['Doc', 'umented'], delay=0.05))
+    conversation = create(conv_app)
+    body = {'conversation_id': conversation, 'messages': [{'role': 'user', 'content': 'hi'}]}
+    with httpx.stream('POST', conv_app.url + '/api/chat', json=body, headers={'Authorization': ALICE}, timeout=10):
+        pass  # the turn is started; leaving at once does not stop its reply
+    last = namespace['follow'](conv_app.url, ALICE.removeprefix('Bearer '), conversation)
+    assert last['type'] == 'done' and capsys.readouterr().out == 'Documented'

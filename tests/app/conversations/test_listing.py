@@ -14,24 +14,24 @@ def listing(app: LiveApp, auth: str = CAROL, **params: object) -> httpx.Response
 
 
 def test_the_list_pages_newest_activity_first_and_a_turn_moves_a_conversation_to_the_top(
-        conv_app: LiveApp, upstream: FakeUpstream) -> None:
-    ids = [create(conv_app, CAROL, title=f'Report {n}') for n in range(5)]
+        any_app: LiveApp, upstream: FakeUpstream) -> None:
+    ids = [create(any_app, CAROL, title=f'Report {n}') for n in range(5)]
     body = {'conversation_id': ids[1], 'messages': [{'role': 'user', 'content': 'kubernetes question'}]}
-    httpx.post(conv_app.url + '/api/chat', json=body, headers={'Authorization': CAROL}, timeout=20).raise_for_status()
+    httpx.post(any_app.url + '/api/chat', json=body, headers={'Authorization': CAROL}, timeout=20).raise_for_status()
     seen, cursor = [], None
     while True:
-        page = listing(conv_app, limit=2, **({'cursor': cursor} if cursor else {})).json()
+        page = listing(any_app, limit=2, **({'cursor': cursor} if cursor else {})).json()
         assert len(page['data']) <= 2
         seen += [entry['id'] for entry in page['data']]
         if (cursor := page['next_cursor']) is None:
             break
     assert seen == [ids[1], ids[4], ids[3], ids[2], ids[0]]
-    assert [e['id'] for e in listing(conv_app, q='KUBERNETES').json()['data']] == [ids[1]]
-    assert listing(conv_app, q='Report 3').json()['data'][0]['title'] == 'Report 3'
+    assert [e['id'] for e in listing(any_app, q='KUBERNETES').json()['data']] == [ids[1]]
+    assert listing(any_app, q='Report 3').json()['data'][0]['title'] == 'Report 3'
     for params in ({'limit': 0}, {'limit': 'x'}, {'cursor': 'not-a-cursor'}):
-        refused = listing(conv_app, **params)
+        refused = listing(any_app, **params)
         assert refused.status_code == 422 and refused.json()['error']['code'] == 'invalid_request'
-    assert listing(conv_app, auth=ADMIN).status_code == 403
+    assert listing(any_app, auth=ADMIN).status_code == 403
 
 
 def test_a_conversation_reads_in_pages_of_messages_from_its_end(conv_app: LiveApp, upstream: FakeUpstream) -> None:

@@ -31,7 +31,9 @@ def test_a_streamed_completion_continues_the_stored_conversation(conv_app: LiveA
     assert [c.choices[0].finish_reason for c in chunks if c.choices and c.choices[0].finish_reason] == ['stop']
     assert chunks[-1].usage is not None and chunks[-1].usage.total_tokens == 9
     assert upstream.records[0].body['model'] == 'other-model'
-    messages = read(conv_app, conversation).json()['messages']
+    stored = read(conv_app, conversation).json()
+    assert stored['title'] == 'hi'  # started without a title: its first prompt names it, as on the page
+    messages = stored['messages']
     assert [(m['role'], m['content'], m['model']) for m in messages] == [
         ('user', 'hi', None), ('assistant', 'Stored and streamed', 'other-model')]
     assert messages[1]['reasoning'] == 'Hmm.' and chunks[0].id == f'chatcmpl-{messages[1]["id"]}'

@@ -35,15 +35,15 @@ def read_until(response: httpx.Response, offset: int) -> tuple[dict[str, Any], s
 
 
 def test_a_client_that_drops_twice_resumes_from_its_offset_and_gets_the_reply_exactly_once(
-        conv_app: LiveApp, upstream: FakeUpstream) -> None:
+        any_app: LiveApp, upstream: FakeUpstream) -> None:
     upstream.queue(Script(tokens=TOKENS, delay=0.03))
-    conversation = create(conv_app)
+    conversation = create(any_app)
     body = {'conversation_id': conversation, 'messages': [{'role': 'user', 'content': 'count'}]}
-    with httpx.stream('POST', conv_app.url + '/api/chat', json=body, headers=AUTH, timeout=20) as first:
+    with httpx.stream('POST', any_app.url + '/api/chat', json=body, headers=AUTH, timeout=20) as first:
         start, text, offset = read_until(first, 60)
     # The connection is closed now (a real disconnect); the reply goes on without anyone following it.
     assert 0 < offset < len(FULL) and text == FULL[:offset]
-    stream_url = f'{conv_app.url}/api/conversations/{conversation}/stream'
+    stream_url = f'{any_app.url}/api/conversations/{conversation}/stream'
     params = {'offset': offset, 'reply_id': start['id']}
     with httpx.stream('GET', stream_url, params=params, headers=AUTH, timeout=20) as second:
         assert second.status_code == 200 and second.headers['content-type'] == 'application/x-ndjson'
@@ -56,7 +56,7 @@ def test_a_client_that_drops_twice_resumes_from_its_offset_and_gets_the_reply_ex
     assert lines[-1]['type'] == 'done' and lines[-1]['full_content'] == FULL
     record = upstream.records[0]
     assert record.completed and not record.disconnected.is_set(), 'a client leaving stopped the reply'
-    assert read(conv_app, conversation).json()['messages'][-1]['content'] == FULL
+    assert read(any_app, conversation).json()['messages'][-1]['content'] == FULL
 
 
 def test_following_a_finished_reply_gives_its_text_from_the_offset_then_its_last_line(

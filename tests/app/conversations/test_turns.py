@@ -17,17 +17,17 @@ def chat(app: LiveApp, body: dict, auth: str = ALICE) -> httpx.Response:
 
 
 def test_the_last_message_is_the_new_turn_and_the_stored_conversation_is_the_history(
-        conv_app: LiveApp, upstream: FakeUpstream) -> None:
+        any_app: LiveApp, upstream: FakeUpstream) -> None:
     upstream.queue(Script(tokens=['Hi', ' Alice']), Script(tokens=['Second', ' answer']))
-    conversation = create(conv_app, title='Integration chat', system_prompt='Be brief.')
-    first = chat(conv_app, {'conversation_id': conversation, 'messages': [{'role': 'user', 'content': 'hello'}]})
+    conversation = create(any_app, title='Integration chat', system_prompt='Be brief.')
+    first = chat(any_app, {'conversation_id': conversation, 'messages': [{'role': 'user', 'content': 'hello'}]})
     assert first.status_code == 200, first.text
     lines = lines_of(first)
     assert lines[0]['type'] == 'start' and lines[-1] == {**lines[-1], 'type': 'done', 'full_content': 'Hi Alice'}
     assert [(line['content'], line['offset']) for line in lines if line['type'] == 'chunk'][-1][1] == 8
     # The whole history, as an OpenAI-style client sends it, with an edited earlier turn and its own system prompt:
     # only the last message is new; what goes upstream is the stored history.
-    second = chat(conv_app, {'conversation_id': conversation, 'temperature': 0.5, 'messages': [
+    second = chat(any_app, {'conversation_id': conversation, 'temperature': 0.5, 'messages': [
         {'role': 'system', 'content': 'Ignored.'}, {'role': 'user', 'content': 'hello (edited)'},
         {'role': 'assistant', 'content': 'Hi Alice'}, {'role': 'user', 'content': 'and now?'}]})
     assert lines_of(second)[-1]['full_content'] == 'Second answer'
@@ -35,15 +35,15 @@ def test_the_last_message_is_the_new_turn_and_the_stored_conversation_is_the_his
         {'role': 'system', 'content': 'Be brief.'}, {'role': 'user', 'content': 'hello'},
         {'role': 'assistant', 'content': 'Hi Alice'}, {'role': 'user', 'content': 'and now?'}]
     assert upstream.records[1].body['temperature'] == 0.5
-    stored = read(conv_app, conversation).json()
+    stored = read(any_app, conversation).json()
     assert [(m['role'], m['content'], m['status']) for m in stored['messages']] == [
         ('user', 'hello', 'complete'), ('assistant', 'Hi Alice', 'complete'),
         ('user', 'and now?', 'complete'), ('assistant', 'Second answer', 'complete')]
     assert stored['messages'][1]['id'] == lines[0]['id']  # the start line names the stored reply
     # The owner's page lists it in the sidebar; another person's does not.
-    page = httpx.get(conv_app.url + '/', headers={USER_HEADER: 'alice'}, timeout=20).text
+    page = httpx.get(any_app.url + '/', headers={USER_HEADER: 'alice'}, timeout=20).text
     assert 'Integration chat' in page and f'/c/{conversation}' in page
-    assert f'/c/{conversation}' not in httpx.get(conv_app.url + '/', headers={USER_HEADER: 'bob'}, timeout=20).text
+    assert f'/c/{conversation}' not in httpx.get(any_app.url + '/', headers={USER_HEADER: 'bob'}, timeout=20).text
 
 
 def test_without_a_personal_key_or_with_someone_elses_conversation_nothing_is_appended(
