@@ -20,9 +20,22 @@ def limit_of(value: str | None) -> int:
     """The `limit` query parameter: 1 to MAX_LIMIT, DEFAULT_LIMIT when absent; 422 otherwise."""
     if value is None:
         return DEFAULT_LIMIT
-    if not value.isdigit() or not 1 <= int(value) <= MAX_LIMIT:
+    number = whole_number(value)
+    if number is None or not 1 <= number <= MAX_LIMIT:
         raise ChatError('invalid_request', f'"limit" must be a whole number from 1 to {MAX_LIMIT}.', 422)
-    return int(value)
+    return number
+
+
+def whole_number(value: str) -> int | None:
+    """`value` as a whole number of ASCII digits (no sign, no spaces), else None."""
+    return int(value) if value.isascii() and value.isdigit() and len(value) <= 18 else None
+
+
+def text_param(value: str | None, name: str) -> str | None:
+    """A text parameter, refused (422) when it holds a NUL character, which PostgreSQL cannot store or compare."""
+    if value is not None and '\x00' in value:
+        raise ChatError('invalid_request', f'"{name}" must not contain NUL characters.', 422)
+    return value
 
 
 def cursor(summary: ConversationSummary) -> str:

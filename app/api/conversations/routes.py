@@ -61,7 +61,8 @@ def add_routes(router: APIRouter, settings: Settings, chats: Chats, access: Acce
             limit = listing.limit_of(query.get('limit'))
             before = listing.parse_cursor(query['cursor']) if query.get('cursor') else None
             await chats.ready()
-            found = await chats.conversations(owner, query=query.get('q'), limit=limit + 1, before=before)
+            search = listing.text_param(query.get('q'), 'q')
+            found = await chats.conversations(owner, query=search, limit=limit + 1, before=before)
         except ChatError as error:
             return error.to_response()
         return JSONResponse(listing.conversations_page(found, limit))
@@ -142,9 +143,9 @@ def add_routes(router: APIRouter, settings: Settings, chats: Chats, access: Acce
 def _offset(value: str | None) -> int:
     if value is None:
         return 0
-    if not value.isdigit():
+    if (offset := listing.whole_number(value)) is None:
         raise ChatError('invalid_request', '"offset" must be a whole number of characters, 0 or more.', 422)
-    return int(value)
+    return offset
 
 
 async def _has_body(request: Request) -> bool:
@@ -166,4 +167,6 @@ def _create_fields(body: Any, settings: Settings) -> tuple[str, str | None, str 
         raise ChatError('invalid_request', f'"model" must be one of {", ".join(settings.models)}.', 422)
     if prompt is not None and not isinstance(prompt, str):
         raise ChatError('invalid_request', '"system_prompt" must be text.', 422)
+    listing.text_param(title, 'title')
+    listing.text_param(prompt, 'system_prompt')
     return ' '.join(title.split()), model, prompt

@@ -74,6 +74,8 @@ async def start_turn(chats: Chats, conversation: Conversation, messages: list[di
     text, images = new_turn(messages)
     if not text.strip() and not images:
         raise ChatError('invalid_request', 'The new turn is empty.', 422)
+    if '\x00' in text:  # PostgreSQL cannot store it; refused on SQLite too, so both behave the same
+        raise ChatError('invalid_request', 'The new turn must not contain NUL characters.', 422)
     branch = conversation.messages
     if (len(branch) >= 2 and not images and branch[-1].role == 'assistant' and branch[-1].status != COMPLETE
             and branch[-2].role == 'user' and branch[-2].content == text and not branch[-2].attachments):

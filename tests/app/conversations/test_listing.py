@@ -28,7 +28,7 @@ def test_the_list_pages_newest_activity_first_and_a_turn_moves_a_conversation_to
     assert seen == [ids[1], ids[4], ids[3], ids[2], ids[0]]
     assert [e['id'] for e in listing(any_app, q='KUBERNETES').json()['data']] == [ids[1]]
     assert listing(any_app, q='Report 3').json()['data'][0]['title'] == 'Report 3'
-    for params in ({'limit': 0}, {'limit': 'x'}, {'cursor': 'not-a-cursor'}):
+    for params in ({'limit': 0}, {'limit': 'x'}, {'limit': '²'}, {'cursor': 'not-a-cursor'}, {'q': 'a\x00b'}):
         refused = listing(any_app, **params)
         assert refused.status_code == 422 and refused.json()['error']['code'] == 'invalid_request'
     assert listing(any_app, auth=ADMIN).status_code == 403

@@ -77,6 +77,7 @@ def test_following_a_finished_reply_gives_its_text_from_the_offset_then_its_last
     assert events[2]['error']['code'] == 'reply_failed'
     past = httpx.get(url, params={'offset': 3}, headers=AUTH, timeout=10)
     assert past.status_code == 416 and past.json()['error']['code'] == 'offset_out_of_range'
-    for params, status in (({'offset': '-1'}, 422), ({'reply_id': first_reply['parent_id']}, 404)):
+    for params, status in (({'offset': '-1'}, 422), ({'offset': '²'}, 422),
+                           ({'reply_id': first_reply['parent_id']}, 404)):
         assert httpx.get(url, params=params, headers=AUTH, timeout=10).status_code == status
     assert httpx.get(url, headers={'Authorization': BOB}, timeout=10).status_code == 404

@@ -59,6 +59,8 @@ def test_without_a_personal_key_or_with_someone_elses_conversation_nothing_is_ap
     assert theirs.json() == unknown.json() == malformed.json()
     not_a_prompt = chat(conv_app, {**body, 'messages': [{'role': 'assistant', 'content': 'x'}]})
     assert not_a_prompt.status_code == 422 and 'last message' in not_a_prompt.json()['error']['message']
+    with_nul = chat(conv_app, {**body, 'messages': [{'role': 'user', 'content': 'a\x00b'}]})
+    assert with_nul.status_code == 422 and 'NUL' in with_nul.json()['error']['message']
     assert upstream.records == [] and read(conv_app, conversation).json()['messages'] == []
     # Without conversation_id nothing is stored, with any token (today's behaviour).
     assert chat(conv_app, {'messages': body['messages']}, auth=ADMIN).status_code == 200
