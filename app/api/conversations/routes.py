@@ -139,6 +139,26 @@ def add_routes(router: APIRouter, settings: Settings, chats: Chats, access: Acce
         wants_sse = 'text/event-stream' in request.headers.get('accept', '')
         return ReplyResponse(reply_lines(follower, settings.ping_interval), sse=wants_sse)
 
+    @router.post('/api/conversations/{conversation_id}/stop', summary='Stop the reply being streamed', tags=TAGS,
+                 dependencies=auth, description='As the page\'s Stop button: the reply ends as `stopped`, its text '
+                 'so far kept, and the model server\'s request is closed. (A client that disconnects does not stop '
+                 'a conversation\'s reply.)',
+                 responses=schema.responses('Whether a reply was streaming (and is now stopped).', schema.STOPPED,
+                                            schema.NOT_FOUND))
+    async def stop_reply(request: Request, conversation_id: str) -> Response:
+        """Stop the reply streaming in one of the key owner's conversations, if any."""
+        try:
+            conversation = await open_owned(chats, access, request, conversation_id)
+        except ChatError as error:
+            return error.to_response()
+        try:
+            streaming = conversation.busy
+            conversation.stop()
+            await conversation.wait()
+        finally:
+            chats.release(conversation)
+        return JSONResponse({'stopped': streaming})
+
 
 def _offset(value: str | None) -> int:
     if value is None:

@@ -29,6 +29,7 @@ CONVERSATION = {'type': 'object', 'required': ['id', 'title', 'model', 'messages
     'streaming': {'type': 'boolean', 'description': 'A reply is being streamed (follow it at `/stream`).'},
     'messages': {'type': 'array', 'items': MESSAGE, 'description': 'Oldest first: the branch the page shows.'},
     'next_before': {**_MAYBE_TEXT, 'description': 'Pass as `before` for the earlier page; null at the start.'}}}
+STOPPED = {'type': 'object', 'required': ['stopped'], 'properties': {'stopped': {'type': 'boolean'}}}
 CREATE_BODY = {'type': 'object', 'additionalProperties': False, 'properties': {
     'title': {'type': 'string', 'minLength': 1, 'maxLength': 200},
     'model': {'type': 'string', 'description': 'One of ALLOWED_MODELS; default: the first.'},

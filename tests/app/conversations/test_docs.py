@@ -18,6 +18,7 @@ def test_openapi_describes_the_conversation_routes(conv_app: LiveApp) -> None:
     listing, create = paths['/api/conversations']['get'], paths['/api/conversations']['post']
     read = paths['/api/conversations/{conversation_id}']['get']
     follow = paths['/api/conversations/{conversation_id}/stream']['get']
+    stop = paths['/api/conversations/{conversation_id}/stop']['post']
     assert [p['name'] for p in listing['parameters']] == ['limit', 'cursor', 'q']
     assert listing['responses']['200']['content']['application/json']['schema']['required'] == ['data',
                                                                                                  'next_cursor']
@@ -28,7 +29,8 @@ def test_openapi_describes_the_conversation_routes(conv_app: LiveApp) -> None:
     chunk = next(line for line in lines if line['title'] == 'chunk')
     assert chunk['required'] == ['type', 'content', 'offset']
     assert {'404', '416', '422'} <= set(follow['responses'])
-    for operation in (listing, create, read, follow):
+    assert stop['responses']['200']['content']['application/json']['schema']['required'] == ['stopped']
+    for operation in (listing, create, read, follow, stop):
         assert operation['tags'] == ['Conversations'] and operation['security'] == [{'HTTPBearer': []}]
     body = paths['/api/chat']['post']['requestBody']['content']['application/json']['schema']
     assert 'conversation_id' in body['properties'] and '404' in paths['/api/chat']['post']['responses']

@@ -81,3 +81,20 @@ def test_following_a_finished_reply_gives_its_text_from_the_offset_then_its_last
                            ({'reply_id': first_reply['parent_id']}, 404)):
         assert httpx.get(url, params=params, headers=AUTH, timeout=10).status_code == status
     assert httpx.get(url, headers={'Authorization': BOB}, timeout=10).status_code == 404
+
+
+def test_stop_ends_a_reply_that_a_disconnect_would_not(conv_app: LiveApp, upstream: FakeUpstream) -> None:
+    upstream.queue(Script(tokens=['tick '] * 400, delay=0.02))
+    conversation = create(conv_app)
+    body = {'conversation_id': conversation, 'messages': [{'role': 'user', 'content': 'count'}]}
+    with httpx.stream('POST', conv_app.url + '/api/chat', json=body, headers=AUTH, timeout=20) as response:
+        start, _, offset = read_until(response, 10)
+    stop_url = f'{conv_app.url}/api/conversations/{conversation}/stop'
+    assert httpx.post(stop_url, headers=AUTH, timeout=10).json() == {'stopped': True}
+    assert upstream.records[0].disconnected.wait(5), 'the model server kept generating'
+    lines = lines_of(httpx.get(f'{conv_app.url}/api/conversations/{conversation}/stream',
+                               params={'offset': offset, 'reply_id': start['id']}, headers=AUTH, timeout=10))
+    assert lines[-1]['type'] == 'error' and lines[-1]['error']['code'] == 'stopped'
+    assert read(conv_app, conversation).json()['messages'][-1]['status'] == 'stopped'
+    assert httpx.post(stop_url, headers=AUTH, timeout=10).json() == {'stopped': False}
+    assert httpx.post(stop_url, headers={'Authorization': BOB}, timeout=10).status_code == 404
