@@ -78,6 +78,7 @@ def test_records_are_frozen_with_these_fields(record: type, fields: str) -> None
 
 def test_the_package_exports_the_interface() -> None:
     assert {'STATUSES', 'StoreError', 'ConversationRecord', 'ConversationSummary', 'MessageRecord', 'MessageUpdate',
-            'NewMessage', 'Store', 'new_id', 'database_display', 'open_store', 'ApiKeyRecord', 'CreatedKey'} <= set(app.store.__all__)
+            'NewMessage', 'Store', 'new_id', 'database_display', 'open_store', 'ApiKeyRecord',
+            'CreatedKey'} <= set(app.store.__all__)
     assert app.store.STATUSES == ('complete', 'streaming', 'stopped', 'failed', 'interrupted')
     assert inspect.iscoroutinefunction(app.store.open_store)
