@@ -120,7 +120,7 @@ async def test_each_person_sees_and_changes_only_their_own_keys(configured: Fake
     try:
         alice_key, bob_key = await store.api_key_by_secret(alice_secret), await store.api_key_by_secret(bob_secret)
         assert alice_key is not None and bob_key is not None
-        bob = _keys(SimpleNamespace(store=store), bob_key.owner_id)  # type: ignore[arg-type]  # the page's binding
+        bob = _keys(SimpleNamespace(store=store), bob_key.owner_id)  # type: ignore[arg-type]  # the page's binding for Bob
         assert not await bob.revoke(alice_key.id) and not await bob.rename(alice_key.id, 'mine now')
         assert [key.id for key in await bob.load()] == [bob_key.id]
         assert await store.api_key_by_secret(alice_secret) is not None
