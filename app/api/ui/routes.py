@@ -13,9 +13,9 @@ from starlette.requests import ClientDisconnect
 from ...config import Settings
 from ...errors import ChatError
 from ...upstream import Upstream
+from ..access import Access
 from ..body import read_json
 from ..held_response import HeldResponse, Last, first_batch
-from ..access import Access
 from . import stream as ui_stream
 
 DESCRIPTION = """For the AI SDK's `useChat` (its default transport, `api: '/api/ui-chat'`): takes the body it posts,
