@@ -32,7 +32,8 @@ def owner_of(caller: Caller) -> str:
     """The person a request acts for; 403 for an admin token or the open demo API, which belong to nobody."""
     if caller.owner_id is None:
         raise ChatError('personal_key_required', 'Conversations belong to a person: send a personal API key of '
-                        'their own (from the API keys page), not an admin token from API_TOKENS or no token.', 403)
+                        'their own (chat page: More menu, API keys), not an admin token from API_TOKENS or no '
+                        'token.', 403)
     return caller.owner_id
 
 

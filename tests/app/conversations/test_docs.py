@@ -7,12 +7,12 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.app.conversations.conftest import ALICE, create
-from tests.conftest import ROOT, LiveApp
+from tests.app.conversations.conftest import ALICE, KeyedApp, create
+from tests.conftest import ROOT
 from tests.fake_upstream import FakeUpstream, Script
 
 
-def test_openapi_describes_the_conversation_routes(conv_app: LiveApp) -> None:
+def test_openapi_describes_the_conversation_routes(conv_app: KeyedApp) -> None:
     schema = httpx.get(conv_app.url + '/openapi.json', timeout=10).json()
     paths = schema['paths']
     listing, create = paths['/api/conversations']['get'], paths['/api/conversations']['post']
@@ -39,7 +39,7 @@ def test_openapi_describes_the_conversation_routes(conv_app: LiveApp) -> None:
 
 
 def test_the_docs_python_follower_prints_a_reply_and_returns_its_last_line(
-        conv_app: LiveApp, upstream: FakeUpstream, capsys: pytest.CaptureFixture[str]) -> None:
+        conv_app: KeyedApp, upstream: FakeUpstream, capsys: pytest.CaptureFixture[str]) -> None:
     docs = (ROOT / 'docs' / 'api.md').read_text()
     section = docs.split('### Python: following a reply through disconnects', 1)[1]
     code = section.split('```python\n', 1)[1].split('```', 1)[0]
@@ -48,7 +48,7 @@ def test_the_docs_python_follower_prints_a_reply_and_returns_its_last_line(
     upstream.queue(Script(tokens=['Doc', 'umented'], delay=0.05))
     conversation = create(conv_app)
     body = {'conversation_id': conversation, 'messages': [{'role': 'user', 'content': 'hi'}]}
-    with httpx.stream('POST', conv_app.url + '/api/chat', json=body, headers={'Authorization': ALICE}, timeout=10):
+    with httpx.stream('POST', conv_app.url + '/api/chat', json=body, headers=conv_app.auth(ALICE), timeout=10):
         pass  # the turn is started; leaving at once does not stop its reply
-    last = namespace['follow'](conv_app.url, ALICE.removeprefix('Bearer '), conversation)
+    last = namespace['follow'](conv_app.url, conv_app.keys[ALICE], conversation)
     assert last['type'] == 'done' and capsys.readouterr().out == 'Documented'

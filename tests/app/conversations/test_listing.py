@@ -4,20 +4,19 @@ from __future__ import annotations
 
 import httpx
 
-from tests.app.conversations.conftest import ADMIN, CAROL, create, read
-from tests.conftest import LiveApp
+from tests.app.conversations.conftest import ADMIN, CAROL, KeyedApp, create, read
 from tests.fake_upstream import FakeUpstream, Script
 
 
-def listing(app: LiveApp, auth: str = CAROL, **params: object) -> httpx.Response:
-    return httpx.get(app.url + '/api/conversations', params=params, headers={'Authorization': auth}, timeout=10)
+def listing(app: KeyedApp, auth: str = CAROL, **params: object) -> httpx.Response:
+    return httpx.get(app.url + '/api/conversations', params=params, headers=app.auth(auth), timeout=10)
 
 
 def test_the_list_pages_newest_activity_first_and_a_turn_moves_a_conversation_to_the_top(
-        any_app: LiveApp, upstream: FakeUpstream) -> None:
+        any_app: KeyedApp, upstream: FakeUpstream) -> None:
     ids = [create(any_app, CAROL, title=f'Report {n}') for n in range(5)]
     body = {'conversation_id': ids[1], 'messages': [{'role': 'user', 'content': 'kubernetes question'}]}
-    httpx.post(any_app.url + '/api/chat', json=body, headers={'Authorization': CAROL}, timeout=20).raise_for_status()
+    httpx.post(any_app.url + '/api/chat', json=body, headers=any_app.auth(CAROL), timeout=20).raise_for_status()
     seen, cursor = [], None
     while True:
         page = listing(any_app, limit=2, **({'cursor': cursor} if cursor else {})).json()
@@ -34,12 +33,12 @@ def test_the_list_pages_newest_activity_first_and_a_turn_moves_a_conversation_to
     assert listing(any_app, auth=ADMIN).status_code == 403
 
 
-def test_a_conversation_reads_in_pages_of_messages_from_its_end(conv_app: LiveApp, upstream: FakeUpstream) -> None:
+def test_a_conversation_reads_in_pages_of_messages_from_its_end(conv_app: KeyedApp, upstream: FakeUpstream) -> None:
     upstream.queue(Script(tokens=['A1']), Script(tokens=['A2']))
     conversation = create(conv_app, CAROL, title='Two turns', model='other-model')
     for prompt in ('Q1', 'Q2'):
         body = {'conversation_id': conversation, 'messages': [{'role': 'user', 'content': prompt}]}
-        httpx.post(conv_app.url + '/api/chat', json=body, headers={'Authorization': CAROL},
+        httpx.post(conv_app.url + '/api/chat', json=body, headers=conv_app.auth(CAROL),
                    timeout=20).raise_for_status()
     last = read(conv_app, conversation, CAROL, limit=3).json()
     assert (last['title'], last['model'], last['streaming']) == ('Two turns', 'other-model', False)
@@ -48,12 +47,12 @@ def test_a_conversation_reads_in_pages_of_messages_from_its_end(conv_app: LiveAp
     assert [m['content'] for m in earlier['messages']] == ['Q1'] and earlier['next_before'] is None
     assert read(conv_app, conversation, CAROL, before='f' * 32).status_code == 422
     created = httpx.post(conv_app.url + '/api/conversations', json={'model': 'gpt-nope'},
-                         headers={'Authorization': CAROL}, timeout=10)
+                         headers=conv_app.auth(CAROL), timeout=10)
     assert created.status_code == 422 and 'model' in created.json()['error']['message']
 
 
-def test_paths_under_conversations_answer_json_404_and_405(conv_app: LiveApp) -> None:
-    wrong_method = httpx.delete(conv_app.url + '/api/conversations', headers={'Authorization': CAROL}, timeout=10)
+def test_paths_under_conversations_answer_json_404_and_405(conv_app: KeyedApp) -> None:
+    wrong_method = httpx.delete(conv_app.url + '/api/conversations', headers=conv_app.auth(CAROL), timeout=10)
     assert wrong_method.status_code == 405 and wrong_method.headers['allow'] == 'GET, POST'
     stream_post = httpx.post(conv_app.url + f'/api/conversations/{"a" * 32}/stream', timeout=10)
     assert stream_post.status_code == 405 and stream_post.headers['allow'] == 'GET'

@@ -6,19 +6,15 @@ import openai
 import pytest
 
 from app.store import new_id
-from tests.app.conversations.conftest import create, read
-from tests.app.conversations.launch import KEYS
-from tests.conftest import API_TOKEN, LiveApp
+from tests.app.conversations.conftest import ADMIN, ALICE, KeyedApp, create, read
 from tests.fake_upstream import FakeUpstream, Script
 
-ALICE_KEY = next(iter(KEYS))
+
+def sdk(app: KeyedApp, who: str = ALICE, retries: int = 0) -> openai.OpenAI:
+    return openai.OpenAI(base_url=app.url + '/v1', api_key=app.keys[who], max_retries=retries, timeout=20)
 
 
-def sdk(app: LiveApp, key: str = ALICE_KEY, retries: int = 0) -> openai.OpenAI:
-    return openai.OpenAI(base_url=app.url + '/v1', api_key=key, max_retries=retries, timeout=20)
-
-
-def test_a_streamed_completion_continues_the_stored_conversation(conv_app: LiveApp, upstream: FakeUpstream) -> None:
+def test_a_streamed_completion_continues_the_stored_conversation(conv_app: KeyedApp, upstream: FakeUpstream) -> None:
     upstream.queue(Script(tokens=['Stored', ' and', ' streamed'], reasoning=['Hmm.']))
     conversation = create(conv_app)
     with sdk(conv_app) as client:
@@ -40,7 +36,7 @@ def test_a_streamed_completion_continues_the_stored_conversation(conv_app: LiveA
 
 
 def test_an_sdk_retry_after_a_failed_reply_asks_again_and_stores_the_prompt_once(
-        conv_app: LiveApp, upstream: FakeUpstream) -> None:
+        conv_app: KeyedApp, upstream: FakeUpstream) -> None:
     upstream.queue(Script(status=500), Script(tokens=['Recovered']))
     conversation = create(conv_app)
     with sdk(conv_app, retries=2) as client:  # the SDK's default: it retries a 502
@@ -53,10 +49,10 @@ def test_an_sdk_retry_after_a_failed_reply_asks_again_and_stores_the_prompt_once
 
 
 def test_refusals_raise_the_sdks_usual_exceptions_and_store_nothing(
-        conv_app: LiveApp, upstream: FakeUpstream) -> None:
+        conv_app: KeyedApp, upstream: FakeUpstream) -> None:
     conversation = create(conv_app)
     hello = [{'role': 'user', 'content': 'hello'}]
-    with sdk(conv_app, key=API_TOKEN) as admin, pytest.raises(openai.PermissionDeniedError) as denied:
+    with sdk(conv_app, ADMIN) as admin, pytest.raises(openai.PermissionDeniedError) as denied:
         admin.chat.completions.create(model='fake-model', messages=hello,
                                       extra_headers={'X-Conversation-Id': conversation})
     assert 'personal API key' in denied.value.message

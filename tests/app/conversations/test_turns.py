@@ -6,18 +6,16 @@ from __future__ import annotations
 import httpx
 
 from app.store import new_id
-from tests.app.conversations.conftest import ADMIN, ALICE, BOB, create, lines_of, read
-from tests.app.conversations.launch import USER_HEADER
-from tests.conftest import LiveApp
+from tests.app.conversations.conftest import ADMIN, ALICE, BOB, USER_HEADER, KeyedApp, create, lines_of, read
 from tests.fake_upstream import FakeUpstream, Script
 
 
-def chat(app: LiveApp, body: dict, auth: str = ALICE) -> httpx.Response:
-    return httpx.post(app.url + '/api/chat', json=body, headers={'Authorization': auth}, timeout=20)
+def chat(app: KeyedApp, body: dict, auth: str = ALICE) -> httpx.Response:
+    return httpx.post(app.url + '/api/chat', json=body, headers=app.auth(auth), timeout=20)
 
 
 def test_the_last_message_is_the_new_turn_and_the_stored_conversation_is_the_history(
-        any_app: LiveApp, upstream: FakeUpstream) -> None:
+        any_app: KeyedApp, upstream: FakeUpstream) -> None:
     upstream.queue(Script(tokens=['Hi', ' Alice']), Script(tokens=['Second', ' answer']))
     conversation = create(any_app, title='Integration chat', system_prompt='Be brief.')
     first = chat(any_app, {'conversation_id': conversation, 'messages': [{'role': 'user', 'content': 'hello'}]})
@@ -47,7 +45,7 @@ def test_the_last_message_is_the_new_turn_and_the_stored_conversation_is_the_his
 
 
 def test_without_a_personal_key_or_with_someone_elses_conversation_nothing_is_appended(
-        conv_app: LiveApp, upstream: FakeUpstream) -> None:
+        conv_app: KeyedApp, upstream: FakeUpstream) -> None:
     conversation = create(conv_app)
     body = {'conversation_id': conversation, 'messages': [{'role': 'user', 'content': 'hello'}]}
     refused = chat(conv_app, body, auth=ADMIN)
@@ -68,7 +66,7 @@ def test_without_a_personal_key_or_with_someone_elses_conversation_nothing_is_ap
 
 
 def test_repeating_a_prompt_whose_reply_failed_asks_again_instead_of_adding_it_twice(
-        conv_app: LiveApp, upstream: FakeUpstream) -> None:
+        conv_app: KeyedApp, upstream: FakeUpstream) -> None:
     upstream.queue(Script(status=500), Script(tokens=['Better']))
     conversation = create(conv_app)
     body = {'conversation_id': conversation, 'messages': [{'role': 'user', 'content': 'try'}]}
