@@ -105,15 +105,15 @@ class LiveApp:
         return self.log_path.read_text(errors='replace')
 
 
-def start_app(env: dict[str, str], log_path: Path, args: tuple[str, ...] = ('main.py',)) -> LiveApp:
-    """Run `python main.py` (or `python <args>`) with `env` on a free port and wait until it answers."""
+def start_app(env: dict[str, str], log_path: Path) -> LiveApp:
+    """Run `python main.py` with `env` on a free port and wait until it answers."""
     port = free_port()
     full_env = {**os.environ, 'DATA_DIR': str(log_path.parent / 'data'), **env, 'HOST': '127.0.0.1',
                 'PORT': str(port), 'PYTHONUNBUFFERED': '1'}
     full_env.pop('PYTEST_CURRENT_TEST', None)  # NiceGUI changes behaviour under pytest; this is a real run
     full_env.pop('NICEGUI_USER_SIMULATION', None)
     log = log_path.open('wb')
-    process = subprocess.Popen([sys.executable, *args], cwd=ROOT, env=full_env, stdout=log,
+    process = subprocess.Popen([sys.executable, 'main.py'], cwd=ROOT, env=full_env, stdout=log,
                                stderr=subprocess.STDOUT)
     app = LiveApp(f'http://127.0.0.1:{port}', process, log_path)
     deadline = time.monotonic() + APP_START_TIMEOUT
