@@ -64,7 +64,8 @@ class Follower:
         pieces = self._take()
         while not pieces and not self._ended:
             try:
-                await asyncio.wait_for(self._changed.wait(), within)
+                async with asyncio.timeout(within):  # no task per wait, unlike wait_for
+                    await self._changed.wait()
             except TimeoutError:
                 return []
             pieces = self._take()
