@@ -91,11 +91,14 @@ def test_stop_ends_a_reply_that_a_disconnect_would_not(conv_app: KeyedApp, upstr
     with httpx.stream('POST', conv_app.url + '/api/chat', json=body, headers=auth, timeout=20) as response:
         start, _, offset = read_until(response, 10)
     stop_url = f'{conv_app.url}/api/conversations/{conversation}/stop'
+    busy = httpx.post(conv_app.url + '/api/chat', json=body, headers=auth, timeout=10)  # still streaming
+    assert busy.status_code == 409 and busy.json()['error']['code'] == 'busy'
     assert httpx.post(stop_url, headers=auth, timeout=10).json() == {'stopped': True}
     assert upstream.records[0].disconnected.wait(5), 'the model server kept generating'
     lines = lines_of(httpx.get(f'{conv_app.url}/api/conversations/{conversation}/stream',
                                params={'offset': offset, 'reply_id': start['id']}, headers=auth, timeout=10))
     assert lines[-1]['type'] == 'error' and lines[-1]['error']['code'] == 'stopped'
-    assert read(conv_app, conversation).json()['messages'][-1]['status'] == 'stopped'
+    messages = read(conv_app, conversation).json()['messages']
+    assert [(m['role'], m['status']) for m in messages] == [('user', 'complete'), ('assistant', 'stopped')]
     assert httpx.post(stop_url, headers=auth, timeout=10).json() == {'stopped': False}
     assert httpx.post(stop_url, headers=conv_app.auth(BOB), timeout=10).status_code == 404
