@@ -116,6 +116,8 @@ def add_routes(router: APIRouter, settings: Settings, chats: Chats, access: Acce
                 response_model=None,
                 responses=schema.responses('The reply as NDJSON lines or SSE events.', schema.STREAM_LINES,
                                            {**schema.NOT_FOUND, **schema.INVALID,
+                                            409: 'Another server instance is streaming that reply '
+                                                 '(`streaming_elsewhere`).',
                                             416: 'The offset is past the reply\'s text (`offset_out_of_range`).'},
                                            streamed=True),
                 openapi_extra={'parameters': [

@@ -8,9 +8,9 @@ import pytest
 
 from app.chat.chats import Chats
 from app.chat.follow import PIECE_CHARS, Follower, reply_of
-from app.chat.message import COMPLETE, STOPPED
+from app.chat.message import COMPLETE, STOPPED, STREAMING
 from app.errors import ChatError
-from app.store import Store
+from app.store import NewMessage, Store
 from tests.app.chat.conftest import Recorder
 from tests.fake_upstream import FakeUpstream, Script
 
@@ -104,3 +104,18 @@ async def test_offsets_outside_the_text_are_refused_and_the_reply_to_follow_is_t
     follower = Follower(conversation, second, 3)
     assert await follower.next() == [] and follower.done
     follower.close()
+
+
+async def test_a_reply_stored_as_streaming_that_no_task_here_streams_is_refused_not_followed_forever(
+        chats: Chats, store: Store) -> None:
+    owner = await store.user_id('browser:a')
+    record = await store.create_conversation(owner, title='t', model='fake-model')
+    await store.add_messages(record.id, [NewMessage(role='user', content='q'),
+                                         NewMessage(role='assistant', content='half', status=STREAMING)])
+    conversation = await chats.open(owner, record.id)  # as another instance streaming it would leave the row
+    assert conversation is not None
+    reply = reply_of(conversation)
+    assert reply is not None and reply.streaming and not conversation.busy
+    with pytest.raises(ChatError) as refused:
+        Follower(conversation, reply)
+    assert (refused.value.code, refused.value.status) == ('streaming_elsewhere', 409)
