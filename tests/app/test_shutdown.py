@@ -1,8 +1,10 @@
 """SIGTERM with API streams open, against the app as a live server: every stream ends with a `server_shutdown`
-error in its protocol's shape, every upstream request is closed, and the process exits within 5 s."""
+error in its protocol's shape, every upstream request is closed, a conversation's reply is saved as interrupted with
+its text, and the process exits within 5 s."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import signal
 import threading
@@ -14,7 +16,9 @@ import httpx
 import openai
 import pytest
 
-from tests.conftest import API_TOKEN, LiveApp, app_env, start_app
+from app.store import MessageRecord, open_store
+from tests.app.conversations.conftest import ALICE, KeyedApp, _start
+from tests.conftest import API_TOKEN
 from tests.fake_upstream import FakeUpstream, Script
 
 AUTH = {'Authorization': f'Bearer {API_TOKEN}'}
@@ -24,9 +28,9 @@ EXIT_WITHIN = 5.0
 
 
 @pytest.fixture
-def app(upstream: FakeUpstream, tmp_path: Path) -> Iterator[LiveApp]:
-    """An app of this test's own: the test stops it."""
-    app = start_app(app_env(upstream, PING_INTERVAL='0.2'), tmp_path / 'app.log')
+def app(upstream: FakeUpstream, tmp_path: Path) -> Iterator[KeyedApp]:
+    """An app of this test's own, with people's API keys (the conversation tests' app): the test stops it."""
+    app = _start(upstream, tmp_path)
     yield app
     if app.process.poll() is None:
         app.process.kill()
@@ -52,9 +56,10 @@ class Stream(threading.Thread):
             self.going.set()
 
 
-def api_chat(url: str) -> Callable[[Stream], None]:
+def api_chat(url: str, body: dict | None = None, auth: dict[str, str] = AUTH) -> Callable[[Stream], None]:
     def read(stream: Stream) -> None:
-        with httpx.stream('POST', url + '/api/chat', json={'messages': HELLO}, headers=AUTH, timeout=10) as response:
+        with httpx.stream('POST', url + '/api/chat', json=body or {'messages': HELLO}, headers=auth,
+                          timeout=10) as response:
             for line in response.iter_lines():
                 stream.items.append(json.loads(line))
                 if stream.items[-1]['type'] == 'chunk':  # type: ignore[index]
@@ -89,11 +94,15 @@ def v1_chat(url: str) -> Callable[[Stream], None]:
     return read
 
 
-def test_sigterm_ends_every_open_stream_with_server_shutdown_and_exits_in_time(app: LiveApp,
+def test_sigterm_ends_every_open_stream_with_server_shutdown_and_exits_in_time(app: KeyedApp,
                                                                                upstream: FakeUpstream) -> None:
     # Each reply sends its first token, then waits (for a release that never comes) until the app hangs up; the
     # fourth request's model server has not even answered yet, so its status line is still held back.
-    upstream.queue(*(Script(tokens=['First', ' never'], hold_at=1) for _ in range(3)), Script(header_delay=30))
+    # The fifth is a turn of a person's stored conversation: the chat runtime's reply, which the stream follows.
+    upstream.queue(*(Script(tokens=['First', ' never'], hold_at=1) for _ in range(3)), Script(header_delay=30),
+                   Script(tokens=['First', ' never'], hold_at=1))
+    created = httpx.post(app.url + '/api/conversations', json={}, headers=app.auth(ALICE), timeout=10)
+    turn = {'conversation_id': created.json()['id'], 'messages': HELLO}
     streams = [Stream(api_chat(app.url)), Stream(v1_chat(app.url)), Stream(ui_chat(app.url))]
     for stream in streams:
         stream.start()
@@ -102,6 +111,9 @@ def test_sigterm_ends_every_open_stream_with_server_shutdown_and_exits_in_time(a
     waiting.start()
     upstream.wait_for_request(4)
     streams.append(waiting)
+    streams.append(Stream(api_chat(app.url, turn, app.auth(ALICE))))
+    streams[-1].start()
+    assert streams[-1].going.wait(10), "the conversation's reply never started"
 
     app.process.send_signal(signal.SIGTERM)
     signalled = time.monotonic()
@@ -110,7 +122,7 @@ def test_sigterm_ends_every_open_stream_with_server_shutdown_and_exits_in_time(a
     app.process.wait(EXIT_WITHIN)  # raises if the app is still running
     assert time.monotonic() - signalled < EXIT_WITHIN
 
-    ndjson, v1, ui, refused = (stream.items for stream in streams)
+    ndjson, v1, ui, refused, turned = (stream.items for stream in streams)
     assert all(stream.failure is None for stream in streams), [stream.failure for stream in streams]
     assert [line['type'] for line in ndjson] == ['start', 'chunk', 'error']  # type: ignore[index]
     assert ndjson[-1]['error']['code'] == 'server_shutdown'  # type: ignore[index]
@@ -121,6 +133,19 @@ def test_sigterm_ends_every_open_stream_with_server_shutdown_and_exits_in_time(a
     assert (refused[0].status_code, refused[0].code) == (503, 'server_shutdown')
     for record in upstream.records:
         assert record.disconnected.is_set(), 'an upstream request was left open'
-    assert [record.tokens_sent for record in upstream.records] == [1, 1, 1, 0]
+    assert [record.tokens_sent for record in upstream.records] == [1, 1, 1, 0, 1]
+    assert [line['type'] for line in turned][-2:] == ['chunk', 'error']  # type: ignore[index]
+    assert turned[-1]['error']['code'] == 'server_shutdown'  # type: ignore[index]
+    reply = asyncio.run(last_message(app, turn['conversation_id']))
+    assert (reply.status, reply.content) == ('interrupted', 'First')
     log = app.log()
     assert 'ERROR' not in log and 'Traceback' not in log, log
+
+
+async def last_message(app: KeyedApp, conversation_id: str) -> MessageRecord:
+    """The conversation's last message as the database has it (the app has exited)."""
+    store = await open_store(f'sqlite:///{app.log_path.parent / "data" / "nicechat.db"}')
+    try:
+        return (await store.messages(conversation_id))[-1]
+    finally:
+        await store.close()
