@@ -37,6 +37,10 @@ class Reply:
     first_delta_at: float | None = None
     complete: bool = False  # `[DONE]` arrived
     with_tool_calls: bool = False  # also yield ('tool_calls', JSON of the delta's list); set before iterating
+    # What reading `_chunks` raises when the upstream goes silent or the connection breaks: httpx2's errors for the
+    # SDK's response stream, the transport's own when the client reads the body beneath it (see client.py).
+    timeout_errors: tuple[type[BaseException], ...] = field(repr=False, default=(httpx2.TimeoutException,))
+    transport_errors: tuple[type[BaseException], ...] = field(repr=False, default=(httpx2.TransportError,))
 
     async def drain(self) -> None:
         """Read and drop what is left of the body (after `[DONE]`, the chunked terminator)."""
@@ -104,9 +108,9 @@ class Reply:
                 if partial_size + (0 if data is None else len(data)) > MAX_EVENT_BYTES:
                     raise ChatError('bad_upstream_response', 'The model server sent an event too large to be a '
                                     'reply chunk.', 502)
-        except httpx2.TimeoutException:
+        except self.timeout_errors:
             raise ChatError('upstream_timeout', 'The model server stopped sending data (timed out).', 504) from None
-        except httpx2.TransportError:
+        except self.transport_errors:
             raise ChatError('upstream_disconnected', 'The connection to the model server broke mid-reply.',
                             502) from None
         if (line := b''.join(partial)).startswith(b'data:'):  # a last line with no line end after it
