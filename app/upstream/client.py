@@ -117,8 +117,8 @@ def _reply(response: httpx2.Response, secrets: Sequence[str], started: float) ->
     """
     raw = getattr(getattr(response.stream, '_stream', None), '_aiohttp_response', None)
     if isinstance(raw, aiohttp.ClientResponse) and response.headers.get('content-encoding', 'identity') == 'identity':
-        return Reply(raw.content.iter_any(), secrets, started=started, timeout_errors=(aiohttp.ServerTimeoutError,),
-                     transport_errors=(aiohttp.ClientError,))
+        return Reply(None, secrets, started=started, read=raw.content.readany,
+                     timeout_errors=(aiohttp.ServerTimeoutError,), transport_errors=(aiohttp.ClientError,))
     return Reply(response.aiter_bytes(), secrets, started=started)
 
 
