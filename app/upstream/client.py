@@ -2,8 +2,8 @@
 
 The request goes through the SDK's client (auth, headers, retries before the first byte, error types); the
 reply is read as raw SSE bytes from the HTTP response it returns and parsed with orjson, skipping the typed object
-the SDK would build per chunk. Those bytes come straight from the SDK's aiohttp transport when it is the one in use
-(see `_body`): the httpx2 response wraps them in five async iterators, a fifth of the server's CPU per paced token.
+the SDK would build per chunk. Those bytes come straight from the SDK's aiohttp transport beneath the httpx2
+response when it is the one in use (raw_body.py).
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ import orjson
 
 from ..config import Settings
 from ..errors import ChatError, redact
+from .raw_body import open_reply
 from .reply import Reply
 
 # Seconds allowed to open the TCP/TLS connection to the upstream.
@@ -98,28 +99,13 @@ class Upstream:
                 stream_cls=None)
         except openai.APIError as error:
             raise _map_error(error, self._secrets) from None
-        reply = _reply(response, self._secrets, started)
+        reply, stop_watching = open_reply(response, self._secrets, started, self._settings.upstream_timeout)
         try:
             yield reply
         finally:
+            stop_watching()
             # Shielded so a second cancellation cannot skip closing the connection (the upstream would keep going).
             await asyncio.shield(_close(response, reply))
-
-
-def _reply(response: httpx2.Response, secrets: Sequence[str], started: float) -> Reply:
-    """The reply read from `response`'s body: aiohttp's own stream beneath it when there is one and no decoding.
-
-    httpx2's `aiter_bytes` passes every network read through its response, its bound stream, the vendored
-    transport's stream and aiohttp's chunked iterator (each an async generator or iterator step per read) and
-    decodes any Content-Encoding (the transport asks aiohttp not to). Reading aiohttp's payload directly gives the
-    same bytes with one step; its read timeout and connection errors are the transport's, which the reply maps
-    like httpx2's. Anything else (another transport, a compressed body) goes through httpx2 as before.
-    """
-    raw = getattr(getattr(response.stream, '_stream', None), '_aiohttp_response', None)
-    if isinstance(raw, aiohttp.ClientResponse) and response.headers.get('content-encoding', 'identity') == 'identity':
-        return Reply(None, secrets, started=started, read=raw.content.readany,
-                     timeout_errors=(aiohttp.ServerTimeoutError,), transport_errors=(aiohttp.ClientError,))
-    return Reply(response.aiter_bytes(), secrets, started=started)
 
 
 async def _close(response: httpx2.Response, reply: Reply) -> None:

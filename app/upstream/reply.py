@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from time import monotonic
 from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -39,6 +40,7 @@ class Reply:
     usage: dict[str, int] | None = None
     started: float = field(default_factory=time.perf_counter)
     first_delta_at: float | None = None
+    last_read_at: float = field(default_factory=time.monotonic)  # when the last piece of the body arrived
     complete: bool = False  # `[DONE]` arrived
     with_tool_calls: bool = False  # also yield ('tool_calls', JSON of the delta's list); set before iterating
     read: Callable[[], Awaitable[bytes]] | None = field(repr=False, default=None)
@@ -102,6 +104,7 @@ class Reply:
         assert read is not None
         try:
             while chunk := await read():
+                self.last_read_at = monotonic()
                 batch = self._feed(chunk)
                 if batch:
                     return batch

@@ -145,7 +145,8 @@ def main() -> None:
     try:
         upstream, upstream_url = start_upstream(log_dir)
         servers.append(upstream)
-        ours, ours_url = start_nicechat(upstream_url, log_dir, profile=args.profile and args.profile.resolve())
+        profiler = [str(ROOT / 'bench' / 'api' / 'profiled.py'), str(args.profile.resolve())] if args.profile else None
+        ours, ours_url = start_nicechat(upstream_url, log_dir, wrapper=profiler)
         servers.append(ours)
         targets: dict[str, tuple[str, Server | None]] = {'nicechat': (ours_url, ours)}
         for root in args.app:

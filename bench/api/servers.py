@@ -99,17 +99,16 @@ def start_upstream(log_dir: Path) -> tuple[Server, str]:
 
 
 def start_nicechat(upstream_url: str, log_dir: Path, root: Path = ROOT, name: str = 'nicechat',
-                   profile: Path | None = None, env_extra: dict[str, str] | None = None) -> tuple[Server, str]:
+                   wrapper: list[str] | None = None, env_extra: dict[str, str] | None = None) -> tuple[Server, str]:
     """This app (`python main.py` in `root`, by default this checkout) talking to the bench upstream.
 
-    With `profile`, the app runs under cProfile (bench/api/profiled.py) and writes its stats there when stopped.
+    `wrapper` runs main.py through a script of the bench (`python WRAPPER... main.py`: a profiler, a probe).
     """
     port = free_port()
     env = {'OPENAI_API_KEY': 'sk-bench', 'OPENAI_BASE_URL': upstream_url, 'OPENAI_MODEL': 'bench-model',
            'API_TOKENS': TOKEN, 'UPSTREAM_RETRIES': '0', 'HOST': '127.0.0.1', 'PORT': str(port),
            'STORAGE_SECRET': 'bench-storage-secret', **(env_extra or {})}
-    wrapper = [str(ROOT / 'bench' / 'api' / 'profiled.py'), str(profile)] if profile else []
-    server = Server(name, [sys.executable, *wrapper, 'main.py'], env, root, log_dir)
+    server = Server(name, [sys.executable, *(wrapper or []), 'main.py'], env, root, log_dir)
     base = f'http://127.0.0.1:{port}'
     return server.wait_until(base + '/docs'), base
 
