@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import time
-from time import monotonic
 from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
+from time import monotonic
 from typing import Any, Literal
 
 import httpx2

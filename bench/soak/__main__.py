@@ -83,20 +83,31 @@ async def tab_life(url: str, replies: int, tokens: int, delay: float, tag: str) 
         await tab.open()
         try:
             for number in range(replies):
-                before = set(tab.seen.streams)
-                await tab.type(f'tokens={tokens} delay={delay} tab={tag}-{number}')
-                await tab.press_enter()
-                new = lambda: [i for i in tab.seen.streams if i not in before]  # noqa: E731
-                try:
-                    await tab.wait_for(lambda: bool(new()) and tab.seen.streams[new()[-1]].done, 30 + tokens * delay)
-                except TimeoutError:
-                    errors.append('page reply timed out')
+                if error := await _page_reply(tab, f'tokens={tokens} delay={delay} tab={tag}-{number}', tokens,
+                                              30 + tokens * delay):
+                    errors.append(error)
                     break
-                if tab.seen.streams[new()[-1]].source != expected_content(tokens):
-                    errors.append('page reply text differs')
         finally:
             await tab.close()
     return errors
+
+
+async def _page_reply(tab: Any, prompt: str, tokens: int, seconds: float) -> str | None:
+    """Send one prompt in `tab` and wait for its reply; what went wrong, if anything."""
+    before = set(tab.seen.streams)
+
+    def new() -> list[int]:
+        return [i for i in tab.seen.streams if i not in before]
+
+    await tab.type(prompt)
+    await tab.press_enter()
+    try:
+        await tab.wait_for(lambda: bool(new()) and tab.seen.streams[new()[-1]].done, seconds)
+    except TimeoutError:
+        return 'page reply timed out'
+    if tab.seen.streams[new()[-1]].source != expected_content(tokens):
+        return 'page reply text differs'
+    return None
 
 
 async def page_replies(url: str, count: int, tabs_at_once: int, per_tab: int, tokens: int, delay: float,
@@ -183,7 +194,8 @@ def report(samples: dict[str, dict[str, Any]], errors: list[str], logged: list[s
            wall: float, log_dir: Path) -> None:
     """Print the table and the verdicts; save the figures."""
     start, middle, end = samples['start'], samples['middle'], samples['end']
-    lines = ['| sample | RSS MB | fds | sockets | asyncio tasks | gc-tracked objects |', '|---|---:|---:|---:|---:|---:|']
+    lines = ['| sample | RSS MB | fds | sockets | asyncio tasks | gc-tracked objects |',
+             '|---|---:|---:|---:|---:|---:|']
     lines += [f"| {name} | {s['rss_mb']:.1f} | {s['fds']} | {s['sockets']} | {s['tasks']} | {s['gc_tracked']} |"
               for name, s in samples.items()]
     flat = end['rss_mb'] <= middle['rss_mb'] * (1 + RSS_FLAT_SHARE)

@@ -36,7 +36,7 @@ def _write_stats(path: str) -> None:
     stats = {'tasks': len(tasks), 'task_kinds': collections.Counter(_task_name(t) for t in tasks).most_common(12),
              'gc_tracked': len(gc.get_objects()), 'gc_counts': gc.get_count(), 'pid': os.getpid()}
     temporary = path + '.tmp'
-    with open(temporary, 'w') as file:  # noqa: ASYNC230 - a few hundred bytes, bench only
+    with open(temporary, 'w') as file:
         json.dump(stats, file)
     os.replace(temporary, path)
 
