@@ -156,19 +156,19 @@ class Reply:
                 return batch
             try:
                 batch += self._parse(payload)
-            except ChatError as error:
+            except ChatError as failure:
                 if not batch:
                     raise
-                self._failure = error  # what arrived before the failure is still part of the reply
+                self._failure = failure  # what arrived before the failure is still part of the reply
                 self._ended = True
                 return batch
         self._data = data
         if self._partial_size + (0 if data is None else len(data)) > MAX_EVENT_BYTES:
-            error = ChatError('bad_upstream_response', 'The model server sent an event too large to be a reply '
-                              'chunk.', 502)
+            too_large = ChatError('bad_upstream_response', 'The model server sent an event too large to be a reply '
+                                  'chunk.', 502)
             if not batch:
-                raise error
-            self._failure, self._ended = error, True
+                raise too_large
+            self._failure, self._ended = too_large, True
         return batch
 
     def _finish(self) -> list[tuple[DeltaKind, str]] | None:
