@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import collections
 import json
 import os
 import signal
@@ -25,23 +26,38 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
+import yarl
 
 from bench.api import load
 from bench.api.servers import ROOT, Server, start_nicechat, start_upstream
 from bench.api.upstream import expected_content
 
 SEGMENTS = 10
-# Seconds between the last tab closing and a sample: NiceGUI deletes a disconnected client after its reconnect
-# timeout (3 s), and its tasks and sockets with it.
-SETTLE = 6.0
+# Seconds between the last reply and a sample: NiceGUI deletes a disconnected client after its reconnect timeout
+# (3 s), and its tasks and sockets with it; aiohttp closes idle upstream connections 5-10 s after their last use.
+SETTLE = 12.0
 # Longest wait for the probe's answer.
 PROBE_TIMEOUT = 10.0
+# The people whose tabs open and close: each keeps its cookies (NiceGUI keeps every visitor's storage for good,
+# so fresh visitors would grow memory by design); set by --people.
+PEOPLE: list[dict[str, str]] = []
 # RSS may grow this much from the middle sample to the end one and still count as flat (allocator noise).
 RSS_FLAT_SHARE = 0.03
 
 
-def sample(server: Server, stats_path: Path) -> dict[str, Any]:
-    """The app's memory, descriptors, sockets and tasks now."""
+def _tcp_ports(pid: int) -> dict[str, tuple[int, int, str]]:
+    """Socket inode -> (local port, remote port, state) of the process's TCP sockets (its network namespace)."""
+    ports: dict[str, tuple[int, int, str]] = {}
+    for table in ('tcp', 'tcp6'):
+        for line in Path(f'/proc/{pid}/net/{table}').read_text().splitlines()[1:]:
+            fields = line.split()
+            local, remote, state, inode = fields[1], fields[2], fields[3], fields[9]
+            ports[inode] = (int(local.rsplit(':', 1)[1], 16), int(remote.rsplit(':', 1)[1], 16), state)
+    return ports
+
+
+def sample(server: Server, stats_path: Path, app_port: int, upstream_port: int) -> dict[str, Any]:
+    """The app's memory, descriptors, sockets (clients', upstream, other) and tasks now."""
     pid = server.process.pid
     before = stats_path.stat().st_mtime_ns if stats_path.exists() else 0
     os.kill(pid, signal.SIGUSR1)
@@ -59,9 +75,21 @@ def sample(server: Server, stats_path: Path) -> dict[str, Any]:
         except OSError:
             continue  # closed while we looked
     status = dict(line.split(':', 1) for line in Path(f'/proc/{pid}/status').read_text().splitlines())
-    return {'rss_mb': int(status['VmRSS'].split()[0]) / 1024, 'fds': len(links),
-            'sockets': sum(link.startswith('socket:') for link in links), 'tasks': probe['tasks'],
-            'gc_tracked': probe['gc_tracked'], 'task_kinds': probe['task_kinds']}
+    tcp = _tcp_ports(pid)
+    sockets = [tcp.get(link[8:-1]) for link in links if link.startswith('socket:[')]
+    listening = '0A'  # the TCP state in /proc/net/tcp
+    return {'rss_mb': int(status['VmRSS'].split()[0]) / 1024, 'fds': len(links), 'sockets': len(sockets),
+            'client_connections': sum(1 for s in sockets if s and s[0] == app_port and s[2] != listening),
+            'upstream_connections': sum(1 for s in sockets if s and s[1] == upstream_port),
+            'tasks': probe['tasks'], 'gc_tracked': probe['gc_tracked'], 'gc_live': probe['gc_live'],
+            'task_kinds': probe['task_kinds'], 'fd_kinds': _fd_kinds(links), 'live_types': probe['live_types'],
+            'call_identities': probe['call_identities']}
+
+
+def _fd_kinds(links: list[str]) -> dict[str, int]:
+    """How many descriptors of each kind: sockets, pipes, event fds, or files by name."""
+    kinds = collections.Counter(link.split('[')[0].rstrip(':') if '[' in link else link for link in links)
+    return dict(kinds.most_common())
 
 
 async def api_replies(url: str, count: int, concurrency: int, tokens: int, delay: float) -> list[str]:
@@ -73,12 +101,14 @@ async def api_replies(url: str, count: int, concurrency: int, tokens: int, delay
     return errors
 
 
-async def tab_life(url: str, replies: int, tokens: int, delay: float, tag: str) -> list[str]:
-    """One browser tab: open the page, send `replies` prompts one after another, check each reply, close."""
+async def tab_life(url: str, replies: int, tokens: int, delay: float, tag: str, cookies: dict[str, str]) -> list[str]:
+    """One browser tab of the person whose `cookies` these are (kept up to date): open the page, send `replies`
+    prompts one after another, check each reply, close."""
     from bench.page_load.tab import Tab
 
     errors: list[str] = []
     async with aiohttp.ClientSession() as http:
+        http.cookie_jar.update_cookies(cookies, yarl.URL(url))
         tab = Tab(url, http)
         await tab.open()
         try:
@@ -89,6 +119,7 @@ async def tab_life(url: str, replies: int, tokens: int, delay: float, tag: str) 
                     break
         finally:
             await tab.close()
+            cookies.update({cookie.key: cookie.value for cookie in http.cookie_jar})
     return errors
 
 
@@ -110,16 +141,17 @@ async def _page_reply(tab: Any, prompt: str, tokens: int, seconds: float) -> str
     return None
 
 
-async def page_replies(url: str, count: int, tabs_at_once: int, per_tab: int, tokens: int, delay: float,
-                       segment: int) -> list[str]:
-    """`count` replies through tabs of `per_tab` replies each, `tabs_at_once` tabs open at a time; the failures."""
-    gate = asyncio.Semaphore(tabs_at_once)
-    lives = [min(per_tab, count - start) for start in range(0, count, per_tab)]
+async def page_replies(url: str, count: int, args: argparse.Namespace, segment: int) -> list[str]:
+    """`count` replies through tabs of `replies_per_tab` each, `tabs` at a time, of the soak's people; the failures."""
+    gate = asyncio.Semaphore(args.tabs)
+    lives = [min(args.replies_per_tab, count - start) for start in range(0, count, args.replies_per_tab)]
+    # Tabs take turns among the people, and two tabs of one person can be open at once, as in a browser.
 
     async def one(number: int, replies: int) -> list[str]:
         async with gate:
+            person = PEOPLE[(segment * len(lives) + number) % len(PEOPLE)]
             try:
-                return await tab_life(url, replies, tokens, delay, f's{segment}t{number}')
+                return await tab_life(url, replies, args.tokens, args.delay, f's{segment}t{number}', person)
             except Exception as error:  # one tab's failure is counted, not fatal to the soak
                 return [f'tab: {type(error).__name__}: {error}'[:200]]
 
@@ -131,8 +163,12 @@ async def segment(url: str, args: argparse.Namespace, number: int, api: int, pag
     """One segment: its API replies and its page replies at the same time."""
     results = await asyncio.gather(
         api_replies(url, api, args.concurrency, args.tokens, args.delay),
-        page_replies(url, page, args.tabs, args.replies_per_tab, args.tokens, args.delay, number))
+        page_replies(url, page, args, number))
     return [error for errors in results for error in errors]
+
+
+def _brief(figures: dict[str, Any]) -> str:
+    return json.dumps({k: v for k, v in figures.items() if k != 'live_types'})
 
 
 def log_errors(log: Path) -> list[str]:
@@ -151,7 +187,9 @@ def main() -> None:
     parser.add_argument('--concurrency', type=int, default=10, help='API streams at once (default 10)')
     parser.add_argument('--tabs', type=int, default=8, help='tabs open at once (default 8)')
     parser.add_argument('--replies-per-tab', type=int, default=5, help='prompts each tab sends (default 5)')
+    parser.add_argument('--people', type=int, default=16, help='people (cookie jars) the tabs belong to (default 16)')
     args = parser.parse_args()
+    PEOPLE.extend({} for _ in range(args.people))
     if args.page:
         try:
             import bench.page_load.tab  # noqa: F401
@@ -168,10 +206,12 @@ def main() -> None:
                                   env_extra={'DATA_DIR': str(log_dir / 'data')})
         servers.append(app)
         started = time.perf_counter()
-        errors = asyncio.run(segment(url, args, -1, min(args.api, 50), min(args.page, 2 * args.replies_per_tab)))
+        # A warm-up as large as a segment: pools (upstream connections, the database's) reach their working size.
+        errors = asyncio.run(segment(url, args, -1, -(-args.api // SEGMENTS), -(-args.page // SEGMENTS)))
         time.sleep(SETTLE)
-        samples = {'start': sample(app, stats_path)}
-        print(f"start: {json.dumps(samples['start'])}", flush=True)
+        ports = int(url.rsplit(':', 1)[1]), int(upstream_url.split(':')[2].split('/')[0])
+        samples = {'start': sample(app, stats_path, *ports)}
+        print(f"start: {_brief(samples['start'])}", flush=True)
         for number in range(SEGMENTS):
             api = args.api // SEGMENTS + (number < args.api % SEGMENTS)
             page = args.page // SEGMENTS + (number < args.page % SEGMENTS)
@@ -181,8 +221,8 @@ def main() -> None:
             if number + 1 in {SEGMENTS // 2, SEGMENTS}:
                 time.sleep(SETTLE)
                 name = 'middle' if number + 1 < SEGMENTS else 'end'
-                samples[name] = sample(app, stats_path)
-                print(f'{name}: {json.dumps(samples[name])}', flush=True)
+                samples[name] = sample(app, stats_path, *ports)
+                print(f'{name}: {_brief(samples[name])}', flush=True)
         wall = time.perf_counter() - started
         report(samples, errors, log_errors(app.log_path), args, wall, log_dir)
     finally:
@@ -194,20 +234,26 @@ def report(samples: dict[str, dict[str, Any]], errors: list[str], logged: list[s
            wall: float, log_dir: Path) -> None:
     """Print the table and the verdicts; save the figures."""
     start, middle, end = samples['start'], samples['middle'], samples['end']
-    lines = ['| sample | RSS MB | fds | sockets | asyncio tasks | gc-tracked objects |',
+    lines = ['| sample | RSS MB | fds | sockets (clients / upstream) | asyncio tasks | gc objects (live) |',
              '|---|---:|---:|---:|---:|---:|']
-    lines += [f"| {name} | {s['rss_mb']:.1f} | {s['fds']} | {s['sockets']} | {s['tasks']} | {s['gc_tracked']} |"
+    lines += [f"| {name} | {s['rss_mb']:.1f} | {s['fds']} | {s['sockets']} ({s['client_connections']} / "
+              f"{s['upstream_connections']}) | {s['tasks']} | {s['gc_tracked']} ({s['gc_live']}) |"
               for name, s in samples.items()]
     flat = end['rss_mb'] <= middle['rss_mb'] * (1 + RSS_FLAT_SHARE)
-    kept = {key: end[key] - start[key] for key in ('fds', 'sockets', 'tasks')}
+    kept = {key: end[key] - start[key] for key in ('fds', 'sockets', 'tasks', 'client_connections')}
     lines += ['', f'- {args.api} API + {args.page} page replies ({args.tokens} tokens each) in {wall:.0f} s: '
               f"{len(errors)} failures{': ' + '; '.join(sorted(set(errors))[:3]) if errors else ''}",
               f"- RSS {start['rss_mb']:.1f} -> {middle['rss_mb']:.1f} -> {end['rss_mb']:.1f} MB "
               f"(flat: at most +{RSS_FLAT_SHARE:.0%} from middle to end): {'MET' if flat else 'NOT MET'}",
-              f"- left behind at the end vs the start: {kept['fds']} fds, {kept['sockets']} sockets, "
-              f"{kept['tasks']} tasks: {'MET' if max(kept.values()) <= 0 else 'NOT MET'}",
+              f"- left behind at the end vs the start: {kept['fds']} fds, {kept['sockets']} sockets "
+              f"({kept['client_connections']} client connections), {kept['tasks']} tasks: "
+              f"{'MET' if max(kept.values()) <= 0 else 'NOT MET'}",
               f"- error lines in the app's log: {len(logged)}{': ' + logged[0][:200] if logged else ''}: "
               f"{'MET' if not logged else 'NOT MET'}"]
+    grown = {kind: end['live_types'].get(kind, 0) - count for kind, count in middle['live_types'].items()}
+    grown |= {kind: count for kind, count in end['live_types'].items() if kind not in middle['live_types']}
+    top = sorted(grown.items(), key=lambda item: -item[1])[:8]
+    lines.append('- live objects grown from middle to end, by type: ' + ', '.join(f'{k} +{v}' for k, v in top))
     print('\n'.join(['', *lines]))
     out = ROOT / 'bench' / 'results' / f'soak-{time.strftime("%Y%m%d-%H%M%S")}.json'
     out.parent.mkdir(exist_ok=True)

@@ -1,7 +1,8 @@
 """Run the app with a bench-only probe: `python bench/soak/instrumented.py STATS.json main.py`.
 
-On SIGUSR1 the app's event loop writes, to STATS.json, how many asyncio tasks are alive (and what they run), the
-objects the garbage collector tracks and its counts. The app itself has no such endpoint: the probe exists only
+On SIGUSR1 the app's event loop writes, to STATS.json, how many asyncio tasks are alive (and what they run) and
+the objects the garbage collector tracks, before and after a full collection (what is only waiting for the
+collector is not a leak). The app itself has no such endpoint: the probe exists only
 in the process this wrapper starts. File descriptors and memory are read from /proc by the soak itself.
 """
 
@@ -33,8 +34,15 @@ def _task_name(task: asyncio.Task[Any]) -> str:
 
 def _write_stats(path: str) -> None:
     tasks = asyncio.all_tasks(loops[0])
+    tracked = len(gc.get_objects())
+    gc.collect()
+    live = gc.get_objects()
     stats = {'tasks': len(tasks), 'task_kinds': collections.Counter(_task_name(t) for t in tasks).most_common(12),
-             'gc_tracked': len(gc.get_objects()), 'gc_counts': gc.get_count(), 'pid': os.getpid()}
+             'gc_tracked': tracked, 'gc_live': len(live), 'pid': os.getpid(),
+             'live_types': dict(collections.Counter(type(o).__qualname__ for o in live)),
+             'call_identities': collections.Counter(
+                 getattr(o.call, '__qualname__', type(o.call).__qualname__) for o in live
+                 if type(o).__name__ == '_CallIdentity').most_common(5)}
     temporary = path + '.tmp'
     with open(temporary, 'w') as file:
         json.dump(stats, file)
