@@ -172,9 +172,9 @@ def _brief(figures: dict[str, Any]) -> str:
 
 
 def log_errors(log: Path) -> list[str]:
-    """Lines of the app's log that report an error."""
+    """Lines of the app's log that report an error or a warning."""
     return [line for line in log.read_text(errors='replace').splitlines()
-            if 'ERROR' in line or 'Traceback' in line or 'Exception' in line]
+            if any(word in line for word in ('ERROR', 'WARNING', 'Traceback', 'Exception'))]
 
 
 def main() -> None:
@@ -248,7 +248,8 @@ def report(samples: dict[str, dict[str, Any]], errors: list[str], logged: list[s
               f"- left behind at the end vs the start: {kept['fds']} fds, {kept['sockets']} sockets "
               f"({kept['client_connections']} client connections), {kept['tasks']} tasks: "
               f"{'MET' if max(kept.values()) <= 0 else 'NOT MET'}",
-              f"- error lines in the app's log: {len(logged)}{': ' + logged[0][:200] if logged else ''}: "
+              f"- error and warning lines in the app's log: {len(logged)}"
+              f"{': ' + '; '.join(sorted(set(logged))[:3])[:300] if logged else ''}: "
               f"{'MET' if not logged else 'NOT MET'}"]
     grown = {kind: end['live_types'].get(kind, 0) - count for kind, count in middle['live_types'].items()}
     grown |= {kind: count for kind, count in end['live_types'].items() if kind not in middle['live_types']}
