@@ -61,29 +61,26 @@ async def reply_events(upstream: Upstream, request: ChatRequest,
             await asyncio.gather(opening, return_exceptions=True)
         if not committed:
             yield [start]
-        batches = reply.batches()
         parts: list[str] = []
-        first = asyncio.ensure_future(anext(batches, None))
+        first = asyncio.ensure_future(reply.next_batch())
         try:
             while not (await asyncio.wait({first}, timeout=ping_interval))[0]:
                 yield [protocol.ping()]
             batch = first.result()
-            while batch is not None:
-                events = []
-                for kind, text in batch:
-                    if kind == 'content':
-                        parts.append(text)
-                        events.append(protocol.chunk(text))
-                    else:
-                        events.append(protocol.reasoning(text))
-                yield events
-                batch = await anext(batches, None)
         finally:
             first.cancel()
-            # The generator is still running inside `first` until that task has unwound: closing it before then
-            # raises "aclose(): asynchronous generator is already running".
             await asyncio.gather(first, return_exceptions=True)
-            await batches.aclose()
+        chunk, reasoning = protocol.chunk, protocol.reasoning
+        while batch is not None:
+            events = []
+            for kind, text in batch:
+                if kind == 'content':
+                    parts.append(text)
+                    events.append(chunk(text))
+                else:
+                    events.append(reasoning(text))
+            yield events
+            batch = await reply.next_batch()
         end = time.perf_counter()
         ttft = None if reply.first_delta_at is None else round(reply.first_delta_at - reply.started, 4)
         yield [protocol.done(''.join(parts), finish_reason=reply.finish_reason, usage=reply.usage,
