@@ -16,6 +16,7 @@ from ..upstream import Upstream
 from . import protocol
 from .access import Access
 from .body import read_json
+from .metering import Metering
 from .relay import ReplyResponse, reply_events
 from .validation import parse_request, request_schema
 
@@ -40,9 +41,13 @@ ERRORS = {
     403: 'The API is disabled: a real model is configured but API_TOKENS is empty (`api_disabled`).',
     413: 'The body exceeds MAX_REQUEST_BYTES (`body_too_large`); refused without reading it all.',
     422: 'The JSON is not a valid chat request; the message names the field (`invalid_request`).',
-    429: 'The model server is rate limiting (`rate_limited`); `Retry-After` is passed on when it sent one.',
+    429: 'Refused by a limit, with `Retry-After`: API_RATE_LIMIT (`rate_limited`), API_TOKEN_QUOTA '
+         '(`quota_exceeded`), API_MAX_STREAMS (`too_many_streams`); or the model server is rate limiting '
+         '(`rate_limited`; its `Retry-After` is passed on when it sent one).',
     502: "The model server refused the server's credentials (`upstream_auth`), failed (`upstream_unavailable`), "
          'rejected the request (`upstream_rejected`) or could not be reached (`upstream_unreachable`).',
+    503: 'The server streams MAX_STREAMS replies already (`server_busy`), or cannot read its rate-limit counters '
+         '(`limits_unavailable`); with `Retry-After`.',
     504: 'The model server did not answer in time (`upstream_timeout`), when UPSTREAM_TIMEOUT is under 1 s.',
 }
 
@@ -57,9 +62,11 @@ def _openapi_responses() -> dict[int | str, dict[str, Any]]:
     return responses
 
 
-def create_router(settings: Settings, upstream: Upstream, access: Access | None = None) -> APIRouter:
-    """The API routes, bound to one settings object, one upstream and one authenticator."""
+def create_router(settings: Settings, upstream: Upstream, access: Access | None = None,
+                  metering: Metering | None = None) -> APIRouter:
+    """The API routes, bound to one settings object, one upstream, one authenticator and the limits and usage."""
     access = access or Access(settings)
+    metering = metering or Metering()
     router = APIRouter()
     # The route reads the body itself (to refuse oversized ones early), so its schema is declared, not inferred.
     body_schema = {'schema': request_schema(settings)}
@@ -74,14 +81,15 @@ def create_router(settings: Settings, upstream: Upstream, access: Access | None 
     async def chat(request: Request) -> Response:
         """Stream a chat completion as NDJSON lines (or SSE events with `Accept: text/event-stream`)."""
         try:
-            await access.caller(request)
+            caller = await access.caller(request)
             chat_request = parse_request(await read_json(request, settings.max_request_bytes), settings)
         except ChatError as error:
             return error.to_response()
         except ClientDisconnect:  # gone mid-upload: nobody is left to answer
             return Response(status_code=400)
         wants_sse = 'text/event-stream' in request.headers.get('accept', '')
-        return ReplyResponse(reply_events(upstream, chat_request, settings.ping_interval), sse=wants_sse)
+        return ReplyResponse(reply_events(upstream, chat_request, settings.ping_interval, metering.meter(caller)),
+                             sse=wants_sse)
 
     # Without these, an API path the router does not serve falls through to the page app, which answers with HTML
     # (GET /api/chat used to get the chat page with a 200): a program should get a JSON error it can read.

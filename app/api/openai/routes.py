@@ -18,9 +18,10 @@ from starlette.requests import ClientDisconnect
 from ...config import Settings
 from ...errors import ChatError
 from ...upstream import Upstream
+from ..access import Access
 from ..body import read_body
 from ..held_response import HeldResponse, Last, first_batch
-from ..access import Access
+from ..metering import Meter, Metering
 from . import protocol as wire
 from .protocol import OpenAIError, from_chat_error
 from .request import CompletionRequest, parse_completion_request
@@ -29,8 +30,10 @@ from .schema import COMPLETIONS_DESCRIPTION, MODELS_DESCRIPTION, request_schema,
 SSE_HEADERS = {'Cache-Control': 'no-cache', 'X-Accel-Buffering': 'no'}
 
 
-def add_routes(router: APIRouter, settings: Settings, upstream: Upstream, access: Access) -> None:
+def add_routes(router: APIRouter, settings: Settings, upstream: Upstream, access: Access,
+               metering: Metering | None = None) -> None:
     """Add the OpenAI-compatible routes to `router`, bound to one settings object and one upstream."""
+    metering = metering or Metering()
     tags: list[str | Enum] = ['OpenAI-compatible']
     # Declared for the docs' "Authorize" button; `authorize` does the actual check.
     bearer = HTTPBearer(auto_error=False, description="A token from the server's API_TOKENS, as the API key.")
@@ -44,7 +47,7 @@ def add_routes(router: APIRouter, settings: Settings, upstream: Upstream, access
     async def chat_completions(request: Request) -> Response:
         """Answer like OpenAI's endpoint: SSE chunks with `"stream": true`, else one chat.completion object."""
         try:
-            await access.caller(request)
+            caller = await access.caller(request)
             body = await read_body(request, settings.max_request_bytes)
             try:
                 data = orjson.loads(body)
@@ -58,11 +61,12 @@ def add_routes(router: APIRouter, settings: Settings, upstream: Upstream, access
             return error.to_response()
         except ClientDisconnect:  # gone mid-upload: nobody is left to answer
             return Response(status_code=400)
+        meter = metering.meter(caller)
         if completion.stream:
-            return HeldResponse(stream_chunks(upstream, completion, settings.ping_interval),
+            return HeldResponse(stream_chunks(upstream, completion, settings.ping_interval, meter),
                                 media_type='text/event-stream', headers=SSE_HEADERS, before=_error_response,
                                 after=_error_event)
-        return HeldResponse(whole_completion(upstream, completion), media_type='application/json', headers={},
+        return HeldResponse(whole_completion(upstream, completion, meter), media_type='application/json', headers={},
                             before=_error_response, after=_error_event)
 
     @router.get('/v1/models', summary='List the models (OpenAI-compatible)', description=MODELS_DESCRIPTION,
@@ -77,19 +81,23 @@ def add_routes(router: APIRouter, settings: Settings, upstream: Upstream, access
         return JSONResponse(wire.model_list(models))
 
 
-async def stream_chunks(upstream: Upstream, completion: CompletionRequest,
-                        ping_interval: float) -> AsyncGenerator[bytes]:
+async def stream_chunks(upstream: Upstream, completion: CompletionRequest, ping_interval: float,
+                        meter: Meter | None = None) -> AsyncGenerator[bytes]:
     """The SSE events of one streamed completion: the role chunk once the model server answered, pings until the
     first token, a write per upstream read, then the finish reason, the usage if asked for, and `[DONE]`."""
-    async with upstream.stream(completion.messages, model=completion.model, **completion.params) as reply:
+    async with (meter or Meter() as meter,
+                upstream.stream(completion.messages, model=completion.model, **completion.params) as reply):
         reply.with_tool_calls = True
+        meter.reply = reply
         encoder = wire.ChunkEncoder(completion.model)
         yield encoder.role()
         batches = reply.batches()
         try:
             async for batch in first_batch(batches, ping_interval):
+                meter.add(batch)
                 yield encoder.batch(batch) if batch else wire.PING
             async for batch in batches:
+                meter.add(batch)
                 yield encoder.batch(batch)
         finally:
             await batches.aclose()
@@ -97,20 +105,25 @@ async def stream_chunks(upstream: Upstream, completion: CompletionRequest,
         yield Last(encoder.finish(reply.finish_reason, reply.usage, completion.include_usage))
 
 
-async def whole_completion(upstream: Upstream, completion: CompletionRequest) -> AsyncGenerator[bytes]:
+async def whole_completion(upstream: Upstream, completion: CompletionRequest,
+                           meter: Meter | None = None) -> AsyncGenerator[bytes]:
     """One chat.completion object, built from the upstream's stream (a client that leaves still stops it)."""
-    async with upstream.stream(completion.messages, model=completion.model, **completion.params) as reply:
+    async with (meter or Meter() as meter,
+                upstream.stream(completion.messages, model=completion.model, **completion.params) as reply):
         reply.with_tool_calls = True
+        meter.reply = reply
         content: list[str] = []
         reasoning: list[str] = []
         calls = wire.ToolCalls()
-        async for kind, text in reply.deltas():
-            if kind == 'content':
-                content.append(text)
-            elif kind == 'reasoning':
-                reasoning.append(text)
-            else:
-                calls.add(orjson.loads(text))
+        async for batch in reply.batches():
+            meter.add(batch)
+            for kind, text in batch:
+                if kind == 'content':
+                    content.append(text)
+                elif kind == 'reasoning':
+                    reasoning.append(text)
+                else:
+                    calls.add(orjson.loads(text))
         yield Last(orjson.dumps(wire.completion(completion.model, ''.join(content), ''.join(reasoning),
                                                 calls.result(), reply.finish_reason, reply.usage)))
 
