@@ -100,8 +100,8 @@ class Limits:
         """Completion tokens `caller_id` has used in the quota's current window (0 without a quota)."""
         if self.api_quota is None:
             return 0
-        stats = await self._totals.get_window_stats(self.api_quota, 'tokens', caller_id)
-        return self.api_quota.amount - stats.remaining
+        # The counter itself: the limiter's `remaining` stops at 0, while a reply that crosses the quota counts in full.
+        return await self.counters.storage.get(self.api_quota.key_for('tokens', caller_id))
 
     async def aclose(self) -> None:
         """Close the counters' connections (Redis)."""
