@@ -11,6 +11,7 @@ from typing import Protocol
 
 import limits
 from limits.aio.strategies import FixedWindowRateLimiter, MovingWindowRateLimiter
+from limits.errors import StorageError
 
 from ..config import Settings
 from ..errors import ChatError
@@ -94,7 +95,7 @@ class Limits:
             # A reply that crosses the quota still counts in full: the next request is refused, not this one.
             await self._totals.hit(self.api_quota, 'tokens', caller.id, cost=completion_tokens)
         except Exception as exc:  # the counters' storage failed: the reply was sent; say so without its text
-            log.error('could not count %d tokens for %s: %s', completion_tokens, caller.id, type(exc).__name__)
+            log.error('could not count %d tokens for %s: %s', completion_tokens, caller.id, _kind(exc))
 
     async def tokens_used(self, caller_id: str) -> int:
         """Completion tokens `caller_id` has used in the quota's current window (0 without a quota)."""
@@ -116,7 +117,7 @@ class Limits:
             raise
         except Exception as exc:
             # The type only: a storage error's text can name the Redis host (and the URL carries a password).
-            log.error('rate-limit counters unavailable: %s', type(exc).__name__)
+            log.error('rate-limit counters unavailable: %s', _kind(exc))
             raise ChatError('limits_unavailable', 'The server cannot check its rate limits right now; try again '
                             'shortly.', 503, retry_after=str(UNAVAILABLE_RETRY_AFTER)) from None
 
@@ -126,6 +127,11 @@ class Limits:
         """Whole seconds until the window frees room (Retry-After), at least 1."""
         stats = await limiter.get_window_stats(item, *keys)
         return max(1, math.ceil(stats.reset_time - time.time()))
+
+
+def _kind(error: Exception) -> str:
+    """The type of a storage failure, for a log line (`limits` wraps the Redis client's errors in StorageError)."""
+    return type(error.storage_error if isinstance(error, StorageError) else error).__name__
 
 
 def _item(rate: str | None) -> limits.RateLimitItem | None:
