@@ -54,38 +54,37 @@ class Limits:
 
     async def admit_api(self, caller_id: str) -> Lease:
         """Let one API reply start for `caller_id`, or raise ChatError 429/503 with Retry-After (nothing is taken)."""
-        if self.api_rate is not None:
-            async with self._counting():
-                if not await self._rates.hit(self.api_rate, 'api', caller_id):
-                    wait = await self._wait(self._rates, self.api_rate, 'api', caller_id)
-                    raise ChatError('rate_limited', f'Too many requests: this API key may make {_per(self.api_rate)}'
-                                    f' requests. Try again in {wait} s.', 429, retry_after=str(wait))
-        if self.api_quota is not None:
-            async with self._counting():
-                if not await self._totals.test(self.api_quota, 'tokens', caller_id):
-                    wait = await self._wait(self._totals, self.api_quota, 'tokens', caller_id)
-                    raise ChatError('quota_exceeded', f'This API key has used its quota of {_per(self.api_quota)} '
-                                    f'completion tokens. Try again in {wait} s.', 429, retry_after=str(wait))
         if not self.api_streams.take(caller_id):
             raise ChatError('too_many_streams', f'This API key already has {self.api_streams.limit} replies '
                             'streaming, the most it may at once; wait for one to end.', 429,
                             retry_after=str(STREAMS_RETRY_AFTER))
-        if not self.streams.take():
-            self.api_streams.give(caller_id)
-            raise _busy()
-        return Lease([(self.api_streams, caller_id), (self.streams, '')])
+        lease = Lease([(self.api_streams, caller_id)])
+        try:
+            # Slots first: a request refused because the server is full is not counted against the caller's rate.
+            lease.add(self._take_stream())
+            if self.api_rate is not None and (wait := await self._hit(self.api_rate, 'api', caller_id)):
+                raise ChatError('rate_limited', f'Too many requests: this API key may make {_per(self.api_rate)} '
+                                f'requests. Try again in {wait} s.', 429, retry_after=str(wait))
+            if self.api_quota is not None and (wait := await self._spent(self.api_quota, caller_id)):
+                raise ChatError('quota_exceeded', f'This API key has used its quota of {_per(self.api_quota)} '
+                                f'completion tokens. Try again in {wait} s.', 429, retry_after=str(wait))
+        except BaseException:
+            lease.release()
+            raise
+        return lease
 
     async def admit_page(self, person_id: str) -> Lease:
         """Let one reply on the page start for `person_id`, or raise ChatError 429/503 (nothing is taken)."""
-        if self.chat_rate is not None:
-            async with self._counting():
-                if not await self._rates.hit(self.chat_rate, 'chat', person_id):
-                    wait = await self._wait(self._rates, self.chat_rate, 'chat', person_id)
-                    raise ChatError('rate_limited', f'You are sending messages faster than this server allows '
-                                    f'({_per(self.chat_rate)}). Send again in {wait} s.', 429, retry_after=str(wait))
-        if not self.streams.take():
-            raise _busy()
-        return Lease([(self.streams, '')])
+        lease = Lease()
+        try:
+            lease.add(self._take_stream())
+            if self.chat_rate is not None and (wait := await self._hit(self.chat_rate, 'chat', person_id)):
+                raise ChatError('rate_limited', f'You are sending messages faster than this server allows '
+                                f'({_per(self.chat_rate)}). Send again in {wait} s.', 429, retry_after=str(wait))
+        except BaseException:
+            lease.release()
+            raise
+        return lease
 
     async def count_tokens(self, caller: HasId, completion_tokens: int) -> None:
         """Count one finished API reply's completion tokens against its caller's quota (a Usage listener)."""
@@ -107,6 +106,27 @@ class Limits:
     async def aclose(self) -> None:
         """Close the counters' connections (Redis)."""
         await self.counters.aclose()
+
+    def _take_stream(self) -> tuple[Slots, str]:
+        """One of the process's MAX_STREAMS, or ChatError 503 (server_busy)."""
+        if not self.streams.take():
+            raise ChatError('server_busy', 'The server is busy: it is streaming as many replies as it can right '
+                            'now. Try again in a moment.', 503, retry_after=str(STREAMS_RETRY_AFTER))
+        return self.streams, ''
+
+    async def _hit(self, rate: limits.RateLimitItem, kind: str, key: str) -> int | None:
+        """Count one request against `rate`: None if it fits, else the seconds until the window has room."""
+        async with self._counting():
+            if await self._rates.hit(rate, kind, key):
+                return None
+            return await self._wait(self._rates, rate, kind, key)
+
+    async def _spent(self, quota: limits.RateLimitItem, key: str) -> int | None:
+        """None if `key` has some of `quota` left, else the seconds until its window ends."""
+        async with self._counting():
+            if await self._totals.test(quota, 'tokens', key):
+                return None
+            return await self._wait(self._totals, quota, 'tokens', key)
 
     @asynccontextmanager
     async def _counting(self) -> AsyncIterator[None]:
@@ -144,8 +164,3 @@ def _per(item: limits.RateLimitItem) -> str:
     unit = item.GRANULARITY.name
     period = unit if multiples == 1 else f'{multiples} {unit}s'
     return f'{item.amount:,} per {period}'
-
-
-def _busy() -> ChatError:
-    return ChatError('server_busy', 'The server is busy: it is streaming as many replies as it can right now. '
-                     'Try again in a moment.', 503, retry_after=str(STREAMS_RETRY_AFTER))

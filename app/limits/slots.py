@@ -41,6 +41,10 @@ class Lease:
     def __init__(self, held: list[tuple[Slots, str]] | None = None) -> None:
         self._held = held or []
 
+    def add(self, held: tuple[Slots, str]) -> None:
+        """Hold one more slot (already taken) under this lease."""
+        self._held.append(held)
+
     def release(self) -> None:
         """Give every slot back (a second call does nothing)."""
         held, self._held = self._held, []
