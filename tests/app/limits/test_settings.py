@@ -59,3 +59,10 @@ def test_the_redis_password_is_a_secret_and_not_in_repr() -> None:
     settings = load_settings({'REDIS_URL': 'redis://:pw-Secret1@cache:6379/0'}, env_file=None)
     assert 'pw-Secret1' in settings.secrets
     assert 'pw-Secret1' not in repr(settings)
+
+
+@pytest.mark.parametrize('name', ['API_RATE_LIMIT', 'API_TOKEN_QUOTA', 'API_MAX_STREAMS', 'CHAT_RATE_LIMIT',
+                                  'MAX_STREAMS', 'REDIS_URL'])
+def test_each_limit_is_documented(name: str) -> None:
+    assert f'| `{name}` |' in (ROOT / 'README.md').read_text()
+    assert f'# {name}=' in (ROOT / '.env.example').read_text()
