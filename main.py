@@ -14,13 +14,14 @@ from app.api import interop
 from app.api import routes as api
 from app.api.access import Access
 from app.api.dispatcher import Dispatcher
+from app.api.keys import PersonalKeys
 from app.api.metering import Metering
 from app.api.usage import Usage
 from app.api.validation import check_settings
 from app.chat.chats import Chats
 from app.config import ConfigError, load_settings, stable_secret
 from app.limits import Limits
-from app.store import StoreError, open_store
+from app.store import Store, StoreError, open_store
 from app.upstream import Upstream, demo
 from app.web import pages
 
@@ -53,13 +54,21 @@ async def stop_chats() -> None:
     await limits.aclose()
 
 
+async def opened_store() -> Store:
+    """The store, once start-up has opened it (an API request can arrive first)."""
+    await chats.ready()
+    return chats.store
+
+
 nicegui_app.on_startup(start_chats)
 nicegui_app.on_shutdown(stop_chats)
 pages.register(chats, settings)
 
 # The API lives on a parent app, outside NiceGUI's per-route middlewares (gzip would buffer the stream).
 server = FastAPIOffline(title='NiceChat', summary='Chat with OpenAI-compatible models; raw NDJSON streaming API.')
-access = Access(settings)  # who an API request is from
+personal_keys = PersonalKeys(opened_store)
+access = Access(settings, lookup=personal_keys.caller)  # who an API request is from: admin token or personal key
+usage.subscribe(personal_keys.count)  # a personal key's counters
 metering = Metering(limits, usage)  # admits each API reply, then records its tokens in `usage`
 api_router = api.create_router(settings, upstream, access, metering)
 interop.add_routes(api_router, settings, upstream, access, metering)  # OpenAI's /v1 and the AI SDK's /api/ui-chat

@@ -28,7 +28,7 @@ then `data: [DONE]`, with the header `x-vercel-ai-ui-message-stream: v1`.
 Errors before the stream starts are HTTP errors with `{"error": {"code", "message"}}` (as `/api/chat`); after, an
 `error` chunk (`errorText`), then `[DONE]`. Comment lines (`: ping`) may come while the model has not started."""
 
-_ERRORS = {401: 'Missing or unknown bearer token.', 403: 'The API is disabled (no API_TOKENS with a real model).',
+_ERRORS = {401: 'Missing, unknown or revoked API key.', 403: 'The API is disabled (no personal keys, no API_TOKENS).',
            413: 'The body exceeds MAX_REQUEST_BYTES.', 422: 'Not a valid useChat body; the message names the field.',
            429: 'A limit of this server (rate, token quota, streams) or the model server is refusing; see Retry-After.',
            502: 'The model server failed or could not be reached.',
@@ -47,7 +47,7 @@ def add_routes(router: APIRouter, settings: Settings, upstream: Upstream, access
                metering: Metering | None = None) -> None:
     """Add the AI SDK route to `router`, bound to one settings object and one upstream."""
     metering = metering or Metering()
-    bearer = HTTPBearer(auto_error=False, description="A token from the server's API_TOKENS.")
+    bearer = HTTPBearer(auto_error=False, description='A personal API key (nck_...) or a token from API_TOKENS.')
     responses: dict[int | str, dict[str, Any]] = {200: {'description': 'The UI message stream', 'content': {
         'text/event-stream': {'schema': {'type': 'string'}}}}}
     for status, text in _ERRORS.items():
