@@ -20,10 +20,12 @@ from fastapi import FastAPI
 from app.api import interop, routes
 from app.api.access import Access, Caller
 from app.api.dispatcher import Dispatcher
+from app.api.keys import PersonalKeys
 from app.api.metering import Metering
 from app.api.usage import Usage
 from app.config import load_settings
 from app.limits import Limits
+from app.store import Store
 from app.upstream import Upstream
 from tests.conftest import app_env
 from tests.fake_upstream import FakeUpstream
@@ -58,9 +60,10 @@ class ServedApi:
 
 @pytest.fixture
 async def serve_api(upstream: FakeUpstream) -> AsyncIterator[Callable[..., Awaitable[ServedApi]]]:
-    """Serve the API with the test settings overridden by keyword arguments (API_RATE_LIMIT='2/second', ...)."""
+    """Serve the API with the test settings overridden by keyword arguments (API_RATE_LIMIT='2/second', ...); with
+    `store`, people's API keys in it are accepted too, and their counters are kept there."""
     async with AsyncExitStack() as stack:
-        async def serve(**env: str) -> ServedApi:
+        async def serve(store: Store | None = None, **env: str) -> ServedApi:
             settings = load_settings(app_env(upstream, API_TOKENS=','.join(TOKENS), **env), env_file=None)
             model_server = Upstream(settings)
             stack.push_async_callback(model_server.aclose)
@@ -76,7 +79,14 @@ async def serve_api(upstream: FakeUpstream) -> AsyncIterator[Callable[..., Await
             usage = Usage()
             usage.subscribe(limits.count_tokens)
             usage.subscribe(record)
-            access, metering = Access(settings), Metering(limits, usage)
+            access = Access(settings)
+            if store is not None:
+                async def opened() -> Store:
+                    return store
+                keys = PersonalKeys(opened)
+                access = Access(settings, lookup=keys.caller)
+                usage.subscribe(keys.count)
+            metering = Metering(limits, usage)
             router = routes.create_router(settings, model_server, access, metering)
             interop.add_routes(router, settings, model_server, access, metering)
             app = FastAPI()
