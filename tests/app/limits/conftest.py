@@ -78,7 +78,6 @@ async def serve_api(upstream: FakeUpstream) -> AsyncIterator[Callable[..., Await
                 served.recorded.put_nowait((caller.id, tokens))
             usage = Usage()
             usage.subscribe(limits.count_tokens)
-            usage.subscribe(record)
             access = Access(settings)
             if store is not None:
                 async def opened() -> Store:
@@ -86,6 +85,7 @@ async def serve_api(upstream: FakeUpstream) -> AsyncIterator[Callable[..., Await
                 keys = PersonalKeys(opened)
                 access = Access(settings, lookup=keys.caller)
                 usage.subscribe(keys.count)
+            usage.subscribe(record)  # last: when a test has a reply's record, every other listener has run
             metering = Metering(limits, usage)
             router = routes.create_router(settings, model_server, access, metering)
             interop.add_routes(router, settings, model_server, access, metering)
