@@ -69,9 +69,10 @@ class ChatPage:
             self.announcer = ui.element('div').props('aria-live=polite role=status').classes('sr-only') \
                 .mark('announcer')
         with ui.footer().classes('nc-footer border-t py-2'):
-            with ui.column().classes('w-full max-w-3xl mx-auto gap-1'):
+            with ui.column().classes('w-full max-w-3xl mx-auto gap-1') as self.above_prompt:
                 self.notice = ui.label().props('role=alert').classes('text-sm text-orange-9').mark('notice')
                 self.notice.set_visibility(False)
+                self.notices = 0  # refusals shown so far: a notice's timer hides only its own
                 self.attachments = Attachments(person.save_image)
             with ui.row().classes('w-full max-w-3xl mx-auto items-end no-wrap gap-2'):
                 self.attachments.button()
@@ -210,14 +211,16 @@ class ChatPage:
         """Say why the server refused, next to the prompt box, until the wait it names is over."""
         self.notice.text = error.message
         self.notice.set_visibility(True)
-        shown = error.message
+        self.notices += 1
+        shown = self.notices
         wait = float(error.retry_after) if error.retry_after and error.retry_after.isdigit() else 0.0
 
         def expire() -> None:
-            if self.notice.text == shown:  # not replaced by a newer refusal meanwhile
+            if self.notices == shown:  # not replaced by a newer refusal meanwhile
                 self.notice.set_visibility(False)
         if wait:
-            ui.timer(wait, expire, once=True)
+            with self.above_prompt:  # not where the click came from: a message's buttons can be redrawn meanwhile
+                ui.timer(wait, expire, once=True)
 
     def _set_busy(self, busy: bool) -> None:
         self.send_button.set_visibility(not busy)
