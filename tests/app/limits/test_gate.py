@@ -65,7 +65,7 @@ async def test_a_rate_refuses_past_its_amount_and_frees_when_the_oldest_request_
 
 
 async def test_a_quota_counts_tokens_and_refuses_until_its_window_ends(make_limits: MakeLimits) -> None:
-    limits = make_limits(API_TOKEN_QUOTA='100/2 seconds')
+    limits = make_limits(API_TOKEN_QUOTA='100/second')
     caller = Caller('key:a')
     (await limits.admit_api(caller.id)).release()
     await limits.count_tokens(caller, 60)
@@ -73,8 +73,8 @@ async def test_a_quota_counts_tokens_and_refuses_until_its_window_ends(make_limi
     await limits.count_tokens(caller, 60)  # it went past: counted in full
     assert await limits.tokens_used(caller.id) == 120
     error = await refused(limits.admit_api(caller.id))
-    assert (error.code, error.status) == ('quota_exceeded', 429) and 1 <= int(error.retry_after or 0) <= 2
-    assert '100 per 2 seconds' in error.message
+    assert (error.code, error.status, error.retry_after) == ('quota_exceeded', 429, '1')
+    assert '100 per second' in error.message
     await asyncio.sleep(int(error.retry_after or 0))
     assert await limits.tokens_used(caller.id) == 0
     (await limits.admit_api(caller.id)).release()
