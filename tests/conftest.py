@@ -19,6 +19,9 @@ from nicegui.testing.user_simulation import user_simulation
 
 from tests.fake_upstream import FakeUpstream
 
+# PostgreSQL, Redis and nginx, once per session, and the app instances behind nginx.
+pytest_plugins = ['tests.services.fixtures']
+
 ROOT = Path(__file__).resolve().parent.parent
 # Secrets used by the tests; each must never show up in any output of the app.
 SECRET_KEY = 'sk-test-SECRETKEY-0123456789abcdefghijklmnopqrstuv'
