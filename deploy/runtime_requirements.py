@@ -25,7 +25,11 @@ def normalized(name: str) -> str:
 
 
 def runtime_blocks(pyproject: str, lock: str) -> dict[str, str]:
-    """The lock's entries (name -> its text: pin, hashes, comments) that the project needs at run time."""
+    """The lock's entries (name -> their text: pins, hashes, comments) that the project needs at run time.
+
+    A name may have several entries, one per range of Python versions (`deprecated==1.3.1 ; python_full_version <
+    '3.12'`): all of them are kept, and pip picks the one whose marker fits.
+    """
     direct = {normalized(_NAME.match(spec).group(1))  # type: ignore[union-attr]
               for spec in tomllib.loads(pyproject)['project']['dependencies']}
     blocks: dict[str, list[str]] = {}
@@ -34,7 +38,8 @@ def runtime_blocks(pyproject: str, lock: str) -> dict[str, str]:
     for line in lock.splitlines():
         if pin := _PIN.match(line):
             current = normalized(pin.group(1))
-            blocks[current], parents[current] = [line], set()
+            blocks.setdefault(current, []).append(line)
+            parents.setdefault(current, set())
         elif current and line.startswith(' '):
             blocks[current].append(line)
             comment = line.strip().removeprefix('#').strip()

@@ -133,9 +133,9 @@ def test_runtime_requirements_are_complete_and_leave_the_tools_out() -> None:
     script = runpy.run_path(str(DEPLOY / 'runtime_requirements.py'))  # a script the Dockerfile runs, not a module
     normalized, runtime_blocks = script['normalized'], script['runtime_blocks']
     pyproject = (ROOT / 'pyproject.toml').read_text()
-    selected = set(runtime_blocks(pyproject, (ROOT / 'requirements.lock').read_text()))
-    assert {'nicegui', 'openai', 'asyncpg', 'redis', 'prometheus-client', 'uvicorn', 'sqlalchemy'} <= selected
-    assert not {'pytest', 'selenium', 'mypy', 'ruff', 'uv', 'hypothesis', 'schemathesis'} & selected
+    selected = runtime_blocks(pyproject, (ROOT / 'requirements.lock').read_text())
+    assert {'nicegui', 'openai', 'asyncpg', 'redis', 'prometheus-client', 'uvicorn', 'sqlalchemy'} <= set(selected)
+    assert not {'pytest', 'selenium', 'mypy', 'ruff', 'uv', 'hypothesis', 'schemathesis'} & set(selected)
     # Closed under "needs", as the installed packages' own metadata says (extras the project asks for included).
     wanted = [Requirement(spec) for spec in tomllib.loads(pyproject)['project']['dependencies']]
     seen: set[tuple[str, frozenset[str]]] = set()
@@ -146,6 +146,10 @@ def test_runtime_requirements_are_complete_and_leave_the_tools_out() -> None:
             continue
         seen.add((name, frozenset(requirement.extras)))
         assert name in selected, f'{name} is needed at run time but left out'
+        version = distribution(name).version
+        assert re.search(rf'(?im)^{re.escape(requirement.name)}=={re.escape(version)}\b', selected[name]) or \
+            re.search(rf'(?im)^{re.escape(name)}=={re.escape(version)}\b', selected[name]), \
+            f'{name}=={version} (installed here) is not among the pins kept for it'
         for spec in distribution(name).requires or []:
             needed = Requirement(spec)
             environments = [{'extra': extra} for extra in requirement.extras] or [{'extra': ''}]
