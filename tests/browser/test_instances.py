@@ -24,22 +24,25 @@ def test_a_browser_is_the_same_person_with_the_same_chats_on_either_instance(
         cluster: Cluster, redis_server: RedisServer, nicegui_driver: webdriver.Chrome) -> None:
     cluster.revive()
     driver, (first, second) = nicegui_driver, cluster.instances
-    wait = WebDriverWait(driver, 20, poll_frequency=0.05)
+    wait = WebDriverWait(driver, 30, poll_frequency=0.05)  # a loaded 2-core machine runs two instances here
     driver.delete_all_cookies()
     try:
         driver.get(first.url + '/')
-        wait.until(lambda d: d.find_element(By.CSS_SELECTOR, 'input[type=password]')).send_keys(
-            CLUSTER_PASSWORD, Keys.ENTER)
-        wait.until(lambda d: d.find_element(By.TAG_NAME, 'textarea')).send_keys(PROMPT, Keys.ENTER)
-        wait.until(lambda d: '/c/' in d.current_url)
+        wait.until(lambda d: d.find_element(By.CSS_SELECTOR, 'input[type=password]'),
+                   'no password page on the first instance').send_keys(CLUSTER_PASSWORD, Keys.ENTER)
+        wait.until(lambda d: d.find_element(By.TAG_NAME, 'textarea'), 'no prompt box after signing in').send_keys(
+            PROMPT, Keys.ENTER)
+        wait.until(lambda d: '/c/' in d.current_url, 'the chat got no address')
         conversation = driver.current_url.split('/c/')[1]
-        wait.until(lambda d: 'Put them in' in d.find_element(By.CSS_SELECTOR, REPLY).text)  # the demo's last line
+        wait.until(lambda d: 'Put them in' in d.find_element(By.CSS_SELECTOR, REPLY).text,  # the demo's last line
+                   'the reply did not finish on the first instance')
 
         # Signing in is kept in NiceGUI's user storage: in Redis, so the other instance knows it (no password page).
         keys = redis.Redis.from_url(redis_server.url(CLUSTER_REDIS_DB)).keys('nicegui:user-*')
         assert keys, 'NiceGUI did not keep its user storage in Redis'
         driver.get(f'{second.url}/c/{conversation}')
-        wait.until(lambda d: 'Put them in' in d.find_element(By.CSS_SELECTOR, REPLY).text)
+        wait.until(lambda d: 'Put them in' in d.find_element(By.CSS_SELECTOR, REPLY).text,
+                   'the second instance did not show the conversation (a password page or a 404 instead?)')
         assert driver.find_elements(By.CSS_SELECTOR, 'input[type=password]') == []
         assert PROMPT in driver.find_element(By.CSS_SELECTOR, '[data-role=user]').text
         nav = driver.find_element(By.CSS_SELECTOR, 'nav[aria-label=Conversations]')
