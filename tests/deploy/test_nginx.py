@@ -18,6 +18,7 @@ from urllib.parse import urlencode
 import httpx
 import socketio
 
+from app.store import open_store
 from tests.services.cluster import SITE_CONF, Cluster
 from tests.services.nginx import NginxServer, free_port, render
 
@@ -98,6 +99,29 @@ async def test_an_api_stream_arrives_unbuffered_through_nginx(cluster: Cluster) 
     assert chunks[-1] - chunks[0] > 0.5, f'{len(chunks)} chunks within {chunks[-1] - chunks[0]:.3f} s'
     gaps = sorted(b - a for a, b in itertools.pairwise(chunks))
     assert gaps[len(gaps) // 2] > 0.003, 'most chunks arrived together'
+
+
+async def test_a_conversation_made_on_one_instance_is_listed_and_read_on_the_other(cluster: Cluster) -> None:
+    cluster.revive()
+    store = await open_store(cluster.database_url)  # a person and their API key, as the keys page would make them
+    try:
+        key = (await store.create_api_key(await store.user_id('browser:cluster-api-person'), 'cluster')).secret
+    finally:
+        await store.close()
+    first, second = cluster.instances
+    async with httpx.AsyncClient(timeout=30, headers={'Authorization': f'Bearer {key}'}) as client:
+        made = await client.post(first.url + '/api/conversations', json={'title': 'made on the first'})
+        assert made.status_code == 201
+        conversation = made.json()['id']
+        streamed = await client.post(first.url + '/api/chat', json={**BODY, 'conversation_id': conversation})
+        done = json.loads(streamed.text.splitlines()[-1])
+        assert done['type'] == 'done'
+        for reader in (second.url, cluster.url):  # the other instance, and whichever nginx picks
+            listed = await client.get(reader + '/api/conversations')
+            assert [item['id'] for item in listed.json()['data']] == [conversation]
+            read = (await client.get(f'{reader}/api/conversations/{conversation}')).json()
+            assert [(m['role'], m['content']) for m in read['messages']] == [
+                ('user', BODY['messages'][0]['content']), ('assistant', done['full_content'])]
 
 
 async def test_the_api_answers_through_nginx_with_an_instance_killed(cluster: Cluster) -> None:
