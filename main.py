@@ -1,5 +1,8 @@
 """Wiring: settings, the database, the upstream client, the pages and the API routes; then serve."""
 
+from app.web import shared_storage  # noqa: F401  # first: NiceGUI reads NICEGUI_REDIS_URL when it is imported
+
+# isort: split
 import asyncio
 import dataclasses
 import gc
@@ -22,6 +25,8 @@ from app.api.validation import check_settings
 from app.chat.chats import Chats
 from app.config import ConfigError, load_settings, stable_secret
 from app.limits import Limits
+from app.ops import metrics, readiness
+from app.ops import routes as ops
 from app.store import Store, StoreError, open_store
 from app.upstream import Upstream, demo
 from app.web import pages
@@ -74,9 +79,19 @@ metering = Metering(limits, usage)  # admits each API reply, then records its to
 # With `chats`: the conversation routes, and conversation_id / X-Conversation-Id on the chat routes.
 api_router = api.create_router(settings, upstream, access, chats=chats, metering=metering)
 interop.add_routes(api_router, settings, upstream, access, chats=chats, metering=metering)  # /v1 and /api/ui-chat
+# /healthz, /readyz and /metrics: served by the dispatcher too, so probes and scrapes skip NiceGUI's middlewares.
+ready = readiness.Readiness(lambda: ping_database(), settings.redis_url)
+ops.add_routes(api_router, settings, ready)
+nicegui_app.on_startup(metrics.watch_event_loop)
+nicegui_app.on_shutdown(ready.aclose)
 server.include_router(api_router)
 if settings.demo:
     server.include_router(demo.create_router(settings.demo_token_delay, settings.max_request_bytes))
+
+
+async def ping_database() -> None:
+    """Raise unless the chat runtime has started and its database answers (the readiness probe)."""
+    await (await opened_store()).ping()
 
 
 async def check_database() -> None:
