@@ -74,7 +74,7 @@ def _openapi_responses() -> dict[int | str, dict[str, Any]]:
     return responses
 
 
-def create_router(settings: Settings, upstream: Upstream, access: Access | None = None,
+def create_router(settings: Settings, upstream: Upstream, access: Access | None = None, *,
                   chats: Chats | None = None, metering: Metering | None = None) -> APIRouter:
     """The API routes, bound to one settings object, one upstream, one authenticator and the limits and usage;
     with `chats`, the conversation routes too (and `conversation_id` on `/api/chat`)."""
