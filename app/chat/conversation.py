@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 from ..errors import ChatError
 from ..store import new_id
 from . import export
+from .continuation import check_continuable, continuation_tail
 from .hints import explain
 from .message import COMPLETE, FAILED, INTERRUPTED, STOPPED, STREAMING, Message
 from .tree import Tree
@@ -108,6 +109,22 @@ class Conversation:
             raise ChatError('invalid_request', 'Only an answer to a prompt can be regenerated.', 422)
         answer = Message(new_id(), 'assistant', status=STREAMING, parent_id=prompt.id, model=self.model)
         return await self._start([answer], self._branch_to(prompt))
+
+    async def continue_reply(self, reply: Message) -> Message:
+        """Ask the model to go on from an interrupted reply's text, appending to the same message (see continuation).
+
+        Nothing is written before it streams: until the next checkpoint the database still holds the reply as
+        interrupted with its text, which is also what a crash in between would leave.
+        """
+        self._check_idle()
+        check_continuable(reply, self.leaf)
+        prompt = self.tree.by_id.get(reply.parent_id) if reply.parent_id else None
+        reply.status, reply.error, reply.finish_reason = STREAMING, None, None
+        self.views.notify(lambda view: view.on_message(reply))  # shown streaming again, in its place
+        self._task = self.chats.spawn(self._stream(reply, self._branch_to(prompt), tail=continuation_tail(reply)),
+                                      name='chat reply')
+        self._task.add_done_callback(lambda _: self._finish(reply))
+        return reply
 
     async def switch(self, message: Message, step: int) -> None:
         """Show the previous (step -1) or next (+1) version of `message`, and the newest branch below it."""
@@ -203,11 +220,13 @@ class Conversation:
         self._task.add_done_callback(lambda _: self._finish(reply))
         return reply
 
-    async def _stream(self, reply: Message, branch: list[Message]) -> None:
+    async def _stream(self, reply: Message, branch: list[Message], *, tail: list[dict[str, Any]] | None = None) -> None:
+        """Stream `reply` from the model, given `branch` (and `tail` after it: a continuation's partial text)."""
         dirty, notify = self.chats.dirty, self.views.notify
         started, first = time.perf_counter(), None
         try:
             history = await self.chats.upstream_messages(self.owner_id, self.system_prompt, _sent(branch))
+            history += tail or []
             async with self.chats.upstream.stream(history, model=reply.model, **self.params) as stream:
                 async for kind, text in stream.deltas():
                     if kind == 'content':
