@@ -85,6 +85,10 @@ class Link:
         while True:
             await asyncio.sleep(self.probe_interval)
             try:
+                # Connections pooled before the outage are dead (a restarted server forgot them): drop them all, so
+                # the first command after it does not fail on one and count as a second outage.
+                await self.redis.connection_pool.disconnect()
+                await self.blocking.connection_pool.disconnect()
                 await self.redis.ping()
             except DOWN_ERRORS:
                 continue

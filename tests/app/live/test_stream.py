@@ -1,4 +1,4 @@
-"""A reply's Redis Stream: late joiners read the whole text exactly once, then follow; offsets; one round trip a batch."""
+"""A reply's Redis Stream: late joiners read the whole text exactly once, then follow; offsets; a round trip a batch."""
 
 from __future__ import annotations
 
