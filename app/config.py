@@ -68,6 +68,8 @@ class Settings:
     storage_secret_set: bool = False  # STORAGE_SECRET was given; otherwise main keeps one in data_dir
     trusted_user_header: str | None = None
     trusted_proxies: tuple[str, ...] = DEFAULT_TRUSTED_PROXIES
+    redis_url: str = field(default='', repr=False)  # empty: no Redis; its password must not show
+    metrics_token: str | None = field(default=None, repr=False)
 
     @property
     def database(self) -> str:
@@ -139,7 +141,10 @@ class Settings:
             in_url = [value for value in in_url if len(value) >= MIN_URL_SECRET_CHARS]
         if self.database_url and (password := urlsplit(self.database_url).password):
             in_url.append(password)
-        return tuple(s for s in (self.api_key, self.storage_secret, self.app_password, *in_url, *self.api_tokens) if s)
+        if self.redis_url and (password := urlsplit(self.redis_url).password):
+            in_url.append(password)
+        return tuple(s for s in (self.api_key, self.storage_secret, self.app_password, *in_url, *self.api_tokens,
+                                 self.metrics_token) if s)
 
 
 def load_settings(environ: Mapping[str, str] | None = None, env_file: str | Path | None = '.env') -> Settings:
@@ -182,6 +187,11 @@ def load_settings(environ: Mapping[str, str] | None = None, env_file: str | Path
     kwargs['database_url'] = _database_url(get('DATABASE_URL'))
     kwargs['trusted_user_header'] = get('TRUSTED_USER_HEADER')
     kwargs['trusted_proxies'] = _networks('TRUSTED_PROXIES', get('TRUSTED_PROXIES'))
+    kwargs['redis_url'] = _redis_url(get('REDIS_URL'))
+    if kwargs['redis_url'] and not kwargs.get('storage_secret_set'):
+        # Each instance would keep its own generated secret, and a browser's cookie from one would not open another.
+        raise ConfigError('REDIS_URL needs STORAGE_SECRET: set the same explicit secret on every instance')
+    kwargs['metrics_token'] = get('METRICS_TOKEN')
     return Settings(**kwargs)  # type: ignore[arg-type]
 
 
@@ -232,6 +242,19 @@ def _database_url(value: str | None) -> str:
     scheme = value.split(':', 1)[0].split('+', 1)[0]
     if scheme not in {'sqlite', 'postgresql', 'postgres'}:
         raise ConfigError(f'DATABASE_URL must start with sqlite:/// or postgresql://, got a {scheme or "bare"} URL')
+    return value
+
+
+def _redis_url(value: str | None) -> str:
+    if value is None:
+        return ''
+    parts = urlsplit(value)
+    if parts.scheme not in {'redis', 'rediss', 'unix'} or not (parts.hostname or parts.path):
+        raise ConfigError(f'REDIS_URL must be a redis:// (or rediss://, unix://) URL, got {_shown(value)}')
+    try:
+        parts.port  # noqa: B018  # raises on a malformed port
+    except ValueError:
+        raise ConfigError(f'REDIS_URL has an invalid port: {_shown(value)}') from None
     return value
 
 
