@@ -29,9 +29,9 @@ class Live:
         self.reaper = Reaper(self.link, on_interrupted, interval=self.lease_ttl_ms / 2000)
         self.reaper.start()
 
-    def writer(self, reply_id: str) -> ReplyWriter:
-        """A writer for a reply this instance streams (call its `start()`)."""
-        return ReplyWriter(self.link, reply_id, lease_ttl_ms=self.lease_ttl_ms)
+    def writer(self, reply_id: str, content: str = '', reasoning: str = '') -> ReplyWriter:
+        """A writer for a reply this instance streams, which has `content` and `reasoning` already (call `start()`)."""
+        return ReplyWriter(self.link, reply_id, lease_ttl_ms=self.lease_ttl_ms, content=content, reasoning=reasoning)
 
     def reader(self, reply_id: str, offset: int = 0, reasoning_offset: int = 0) -> ReplyReader:
         """A reader that follows a reply from `offset`; it claims the reply if its writer died."""

@@ -13,6 +13,7 @@ hands the batch to any browser, so what a browser saw is in Redis first.
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import time
 from dataclasses import dataclass
@@ -49,28 +50,32 @@ class ReplyWriter:
     noted on the link (the reply goes on locally) and made good when it is back: everything is published again."""
 
     def __init__(self, link: Link, reply_id: str, *, lease_ttl_ms: int = keys.LEASE_TTL_MS,
-                 heartbeat: float | None = None) -> None:
+                 heartbeat: float | None = None, content: str = '', reasoning: str = '') -> None:
         self.link, self.reply_id = link, reply_id
         self.lease_ttl_ms = lease_ttl_ms
         self.heartbeat = heartbeat if heartbeat is not None else lease_ttl_ms / 3000
         self.stream = keys.stream(reply_id)
-        self.text = {'c': '', 'r': ''}  # all of it: republished after an outage
+        # All of it (republished after an outage), from the text the reply had already (a Continue's partial text).
+        self.text = {'c': content, 'r': reasoning}
         self.sent = {'c': 0, 'r': 0}  # how much Redis has acknowledged
-        self.ended: tuple[str, str] | None = None
+        self.ended: tuple[str, str, str] | None = None
         self.end_sent = False
         self.reaped = False  # another instance declared this reply interrupted (this one froze past its lease)
         self._beats: asyncio.Task[None] | None = None
         self._unhook = link.on_back(self._republish)
 
     async def start(self) -> None:
-        """Take the lease and list the reply in flight; LiveError if another instance holds it."""
+        """Take the lease, start the stream afresh (a continued reply's earlier stream, ended, goes) and list the
+        reply in flight; LiveError if another instance holds it."""
+        lease = keys.lease(self.reply_id)
         try:
-            async with self.link.redis.pipeline(transaction=True) as pipe:
-                pipe.set(keys.lease(self.reply_id), self.link.instance_id, nx=True, px=self.lease_ttl_ms)
-                pipe.zadd(keys.INFLIGHT, {self.reply_id: int(time.time() * 1000)})
-                taken, _ = await pipe.execute()
+            taken = await self.link.redis.set(lease, self.link.instance_id, nx=True, px=self.lease_ttl_ms)
             if not taken:
                 raise LiveError(f'reply {self.reply_id} is being streamed by another instance')
+            async with self.link.redis.pipeline(transaction=True) as pipe:
+                pipe.delete(self.stream)
+                pipe.zadd(keys.INFLIGHT, {self.reply_id: int(time.time() * 1000)})
+                await pipe.execute()
         except DOWN_ERRORS as error:
             self.link.failed(error)  # streams on locally; taken when Redis is back (see _republish)
         self._beats = asyncio.get_running_loop().create_task(self._beating(), name='live heartbeat')
@@ -100,21 +105,22 @@ class ReplyWriter:
             self.sent[kind] = len(text)
         return True
 
-    async def end(self, status: str, error: str | None = None) -> None:
-        """Publish the rest and the end entry, give up the lease, and let the stream expire (ENDED_TTL_MS)."""
+    async def end(self, status: str, error: str | None = None, meta: dict[str, Any] | None = None) -> None:
+        """Publish the rest and the end entry (with `meta`: finish reason, usage, timing), give up the lease, and let
+        the stream expire (ENDED_TTL_MS)."""
         if self._beats is not None:
             self._beats.cancel()
-        self.ended = (status, error or '')
+        self.ended = (status, error or '', json.dumps(meta or {}))
         await self._send_end()
 
     async def _send_end(self) -> None:
         if self.ended is None or self.end_sent or self.reaped or not await self.flush():
             return
-        status, error = self.ended
+        status, error, meta = self.ended
         try:
             async with self.link.redis.pipeline(transaction=True) as pipe:
-                pipe.xadd(self.stream, {'k': 'end', 's': status, 'e': error.encode('utf-8', 'surrogatepass')},
-                          maxlen=keys.MAX_ENTRIES, approximate=True)
+                fields = {'k': 'end', 's': status, 'e': error.encode('utf-8', 'surrogatepass'), 'm': meta}
+                pipe.xadd(self.stream, fields, maxlen=keys.MAX_ENTRIES, approximate=True)  # type: ignore[arg-type]
                 pipe.pexpire(self.stream, keys.ENDED_TTL_MS)
                 pipe.delete(keys.lease(self.reply_id))
                 pipe.zrem(keys.INFLIGHT, self.reply_id)
@@ -170,6 +176,7 @@ class ReplyReader:
         self.last_id = '0-0'
         self.status: str | None = None
         self.error: str | None = None
+        self.meta: dict[str, Any] = {}  # the writer's finish reason, usage and timing, once done
         self.done = False
         self._checked = False
 
@@ -217,6 +224,7 @@ class ReplyReader:
             if fields[b'k'] == b'end':
                 self.status = fields[b's'].decode()
                 self.error = fields[b'e'].decode('utf-8', 'surrogatepass') or None
+                self.meta = json.loads(fields[b'm']) if b'm' in fields else {}
                 self.done = True
                 break
             if (new := append_entry(fields, texts, self.have)) is not None:
