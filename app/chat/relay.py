@@ -11,6 +11,7 @@ reply goes on locally, and the writer publishes it all again when Redis is back.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Callable
 from typing import Any, Literal
 
@@ -30,6 +31,7 @@ class Relay:
         self.writer, self.apply, self.interval = writer, apply, interval
         self._pending: list[tuple[Kind, str]] = []
         self._wake = asyncio.Event()
+        self._draining = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
@@ -46,9 +48,11 @@ class Relay:
         self._wake.set()
 
     async def drain(self) -> None:
-        """Stop flushing on a timer: publish and apply what is left now (the reply has ended)."""
+        """Stop flushing on a timer: publish and apply what is left now (the reply has ended). A flush under way
+        is finished, not cancelled: its batch is already out of the buffer."""
+        self._draining.set()
+        self._wake.set()
         if self._task is not None:
-            self._task.cancel()
             await asyncio.gather(self._task, return_exceptions=True)
         await self._flush()
 
@@ -58,10 +62,11 @@ class Relay:
         await self.writer.end(status, error, meta)
 
     async def _flushing(self) -> None:
-        while True:
+        while not self._draining.is_set():
             await self._wake.wait()
             await self._flush()
-            await asyncio.sleep(self.interval)
+            with contextlib.suppress(TimeoutError):  # the pause between flushes, cut short by drain()
+                await asyncio.wait_for(self._draining.wait(), self.interval)
 
     async def _flush(self) -> None:
         self._wake.clear()
