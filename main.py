@@ -19,6 +19,7 @@ from app.api.usage import Usage
 from app.api.validation import check_settings
 from app.chat.chats import Chats
 from app.config import ConfigError, load_settings, stable_secret
+from app.live.hub import Live
 from app.store import Store, StoreError, open_store
 from app.upstream import Upstream, demo
 from app.web import pages
@@ -34,7 +35,8 @@ upstream = Upstream(settings)
 chats = Chats(upstream, model=settings.models[0], models=settings.models, system_prompt=settings.default_system_prompt,
               check_settings=lambda **chosen: check_settings(chosen, settings), where=settings.upstream_display,
               spawn=background_tasks.create, images_root=f'{settings.data_dir}/images',
-              max_image_bytes=settings.max_image_bytes)
+              max_image_bytes=settings.max_image_bytes,
+              shared=Live(settings.redis_url) if settings.redis_url else None)  # REDIS_URL: replies across instances
 
 
 async def start_chats() -> None:

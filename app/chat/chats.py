@@ -70,7 +70,7 @@ class Chats:
         self.dirty: set[Message] = set()  # streaming replies changed since the last checkpoint
         self._loading: dict[str, asyncio.Future[Conversation | None]] = {}
         self._writes = asyncio.Lock()  # one write at a time, in order: a checkpoint never overwrites a final save
-        self._saves: set[asyncio.Task[None]] = set()
+        self._saves: set[asyncio.Task[Any]] = set()
         self._checkpoints: asyncio.Task[None] | None = None
         self._list_watchers: dict[str, set[Callable[[], object]]] = {}
         self._latest: dict[str, tuple[str, date]] = {}  # per person: the top of their list (conversation, day)
@@ -238,16 +238,17 @@ class Chats:
                                                  system_prompt=conversation.system_prompt or '',
                                                  settings=conversation.settings)
 
-    def save_final(self, message: Message) -> None:
+    def save_final(self, message: Message) -> asyncio.Task[Any]:
         """Save a message that has stopped streaming, in full, soon (in order after any checkpoint under way)."""
         self.dirty.discard(message)
-        self.background(self._save([message]), name='save reply')
+        return self.background(self._save([message]), name='save reply')
 
-    def background(self, work: Coroutine[Any, Any, Any], *, name: str) -> None:
+    def background(self, work: Coroutine[Any, Any, Any], *, name: str) -> asyncio.Task[Any]:
         """Run `work` as a task that shutdown (and `settle`) waits for: a final save, a reply's end in Redis."""
         task = self.spawn(work, name=name)
         self._saves.add(task)
         task.add_done_callback(self._saves.discard)
+        return task
 
     async def settle(self) -> None:
         """Wait until every final save (and other `background` work) under way is done."""

@@ -313,9 +313,10 @@ class Conversation:
         if (relay := self._relay) is not None:  # followers elsewhere learn the outcome
             self._relay = None
             self.chats.background(relay.end(reply.status, reply.error, remote.outcome(reply)), name='live end')
-        self.chats.save_final(reply)
+        saving = self.chats.save_final(reply)
         self.views.notify(lambda view: view.on_finish(reply))
-        self.chats.release(self)
+        # Held until saved: a reload in between (here or, with REDIS_URL, on another instance) finds the final reply.
+        saving.add_done_callback(lambda _: self.chats.release(self))
 
 
 def _sent(branch: list[Message]) -> list[Message]:
