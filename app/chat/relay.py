@@ -26,9 +26,9 @@ RELAY_INTERVAL = 1 / 30
 class Relay:
     """Publishes a reply's deltas, then hands each batch to `apply(kind, text)` (which updates reply and views)."""
 
-    def __init__(self, writer: ReplyWriter, apply: Callable[[Kind, str], None],
-                 interval: float = RELAY_INTERVAL) -> None:
-        self.writer, self.apply, self.interval = writer, apply, interval
+    def __init__(self, writer: ReplyWriter, apply: Callable[[Kind, str], None], interval: float | None = None) -> None:
+        self.writer, self.apply = writer, apply
+        self.interval = RELAY_INTERVAL if interval is None else interval
         self._pending: list[tuple[Kind, str]] = []
         self._wake = asyncio.Event()
         self._draining = asyncio.Event()
