@@ -185,6 +185,10 @@ class ReplyReader:
         """Characters of the reply's text handed out (or skipped) so far."""
         return self.have['c']
 
+    def close(self) -> None:
+        """Stop following: nothing to release (a reader holds only its position), as app/chat's local follower."""
+        self.done = True
+
     async def next(self, within: float | None = None) -> list[Piece]:
         """The pieces since the last call: at once if the stream has some, else when some come, the reply ends, or
         `within` seconds pass (then an empty list). LiveGap if the stream lacks the text at this offset; ReplyGone
