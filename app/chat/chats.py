@@ -250,6 +250,10 @@ class Chats:
         task.add_done_callback(self._saves.discard)
         return task
 
+    async def save_now(self, message: Message) -> None:
+        """Save a message's current state now (in order with checkpoints and final saves)."""
+        await self._save([message])
+
     async def settle(self) -> None:
         """Wait until every final save (and other `background` work) under way is done."""
         await asyncio.gather(*list(self._saves), return_exceptions=True)

@@ -124,8 +124,9 @@ class Conversation:
     async def continue_reply(self, reply: Message) -> Message:
         """Ask the model to go on from an interrupted reply's text, appending to the same message (see continuation).
 
-        Nothing is written before it streams: until the next checkpoint the database still holds the reply as
-        interrupted with its text, which is also what a crash in between would leave.
+        On one instance nothing is written before it streams (until the next checkpoint the database holds it as
+        interrupted, which is also what a crash in between would leave); with REDIS_URL it is saved as streaming
+        first, after its lease is taken, so an instance that opens the conversation meanwhile follows it.
         """
         self._check_idle()
         check_continuable(reply, self.leaf)
@@ -133,9 +134,11 @@ class Conversation:
         self._starting = True
         try:
             self._relay = await self._share(reply)
+            reply.status, reply.error, reply.finish_reason = STREAMING, None, None
+            if self._relay is not None:
+                await self.chats.save_now(reply)
         finally:
             self._starting = False
-        reply.status, reply.error, reply.finish_reason = STREAMING, None, None
         self.views.notify(lambda view: view.on_message(reply))  # shown streaming again, in its place
         self._task = self.chats.spawn(self._stream(reply, self._branch_to(prompt), tail=continuation_tail(reply)),
                                       name='chat reply')

@@ -151,3 +151,30 @@ async def test_a_streaming_reply_nobody_holds_is_interrupted_at_open(
     opened = await b.open(owner, record.id)  # every instance restarted (Redis knows nothing of it)
     assert opened is not None and not opened.busy and opened.messages[-1].status == INTERRUPTED
     assert (await b.store.messages(record.id))[-1].status == INTERRUPTED
+
+
+async def test_a_reply_continued_on_a_is_followed_on_b_from_its_partial_text(
+        instances: tuple[Chats, Chats], upstream: FakeUpstream) -> None:
+    a, b = instances
+    owner = await a.store.user_id('browser:a')
+    record = await a.store.create_conversation(owner, title='t', model='fake-model')
+    prompt = new_id()
+    await a.store.add_messages(record.id, [NewMessage('user', 'q', id=prompt),
+                                           NewMessage('assistant', 'Once upon a ti', parent_id=prompt,
+                                                      status=INTERRUPTED)])
+    upstream.queue(Script(tokens=['me'] + [' and on'] * 40, delay=0.01))
+    on_a = await a.open(owner, record.id)
+    assert on_a is not None
+    seen_a = Recorder(wanted=10)
+    on_a.attach(seen_a)
+    await on_a.continue_reply(on_a.messages[-1])
+    await wait(seen_a.grew)
+    on_b = await b.open(owner, record.id)  # the database says streaming: B follows it
+    assert on_b is not None and on_b.busy
+    seen_b = Recorder()
+    on_b.attach(seen_b)
+    await wait(seen_b.finished)
+    await wait(seen_a.finished)
+    expected = 'Once upon a time' + ' and on' * 40
+    assert on_b.messages[-1].content == on_a.messages[-1].content == expected
+    assert on_b.messages[-1].status == COMPLETE
