@@ -25,6 +25,7 @@ from app.api.validation import check_settings
 from app.chat.chats import Chats
 from app.config import ConfigError, load_settings, stable_secret
 from app.limits import Limits
+from app.live.hub import Live
 from app.ops import metrics, readiness
 from app.ops import routes as ops
 from app.store import Store, StoreError, open_store
@@ -45,7 +46,8 @@ usage.subscribe(limits.count_tokens)  # API_TOKEN_QUOTA
 chats = Chats(upstream, model=settings.models[0], models=settings.models, system_prompt=settings.default_system_prompt,
               check_settings=lambda **chosen: check_settings(chosen, settings), where=settings.upstream_display,
               spawn=background_tasks.create, images_root=f'{settings.data_dir}/images',
-              max_image_bytes=settings.max_image_bytes, limits=limits)
+              max_image_bytes=settings.max_image_bytes, limits=limits,
+              shared=Live(settings.redis_url) if settings.redis_url else None)  # REDIS_URL: replies across instances
 
 
 async def start_chats() -> None:
