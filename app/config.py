@@ -7,11 +7,12 @@ import hmac
 import ipaddress
 import os
 import secrets
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit, urlunsplit
 
+import limits
 from dotenv import dotenv_values
 
 DEFAULT_MODEL = 'gpt-4o-mini'
@@ -36,6 +37,9 @@ DEFAULT_DEMO_TOKEN_DELAY = 0.02
 # Shortest query value or password of OPENAI_BASE_URL treated as a secret: shorter ones (`v=1`, `beta=on`) are flags,
 # not credentials, and redacting them everywhere would garble every message (a `1` hides every digit).
 MIN_URL_SECRET_CHARS = 4
+# Concurrent upstream streams of one process (page and API together) when MAX_STREAMS is not set: twice the 500 API
+# streams the load bench holds on one process, so it refuses only far past what a process was measured to serve.
+DEFAULT_MAX_STREAMS = 1000
 
 
 class ConfigError(ValueError):
@@ -68,6 +72,14 @@ class Settings:
     storage_secret_set: bool = False  # STORAGE_SECRET was given; otherwise main keeps one in data_dir
     trusted_user_header: str | None = None
     trusted_proxies: tuple[str, ...] = DEFAULT_TRUSTED_PROXIES
+    # Limits and quotas (app/limits): rates as the `limits` library writes them ('60/minute'); None is no limit.
+    api_rate_limit: str | None = None  # requests per API caller
+    api_token_quota: str | None = None  # completion tokens per API caller ('100000/day')
+    api_max_streams: int | None = None  # concurrent replies per API caller
+    chat_rate_limit: str | None = None  # messages per person on the page
+    max_streams: int | None = DEFAULT_MAX_STREAMS  # concurrent upstream streams of the process
+    redis_url: str = field(default='', repr=False)  # empty: no Redis; its password must not show
+    metrics_token: str | None = field(default=None, repr=False)
 
     @property
     def database(self) -> str:
@@ -139,7 +151,10 @@ class Settings:
             in_url = [value for value in in_url if len(value) >= MIN_URL_SECRET_CHARS]
         if self.database_url and (password := urlsplit(self.database_url).password):
             in_url.append(password)
-        return tuple(s for s in (self.api_key, self.storage_secret, self.app_password, *in_url, *self.api_tokens) if s)
+        if self.redis_url and (password := urlsplit(self.redis_url).password):
+            in_url.append(password)
+        return tuple(s for s in (self.api_key, self.storage_secret, self.app_password, *in_url, *self.api_tokens,
+                                 self.metrics_token) if s)
 
 
 def load_settings(environ: Mapping[str, str] | None = None, env_file: str | Path | None = '.env') -> Settings:
@@ -182,7 +197,44 @@ def load_settings(environ: Mapping[str, str] | None = None, env_file: str | Path
     kwargs['database_url'] = _database_url(get('DATABASE_URL'))
     kwargs['trusted_user_header'] = get('TRUSTED_USER_HEADER')
     kwargs['trusted_proxies'] = _networks('TRUSTED_PROXIES', get('TRUSTED_PROXIES'))
+    kwargs.update(_limit_settings(get))
+    kwargs['redis_url'] = _redis_url(get('REDIS_URL'))
+    if kwargs['redis_url'] and not kwargs.get('storage_secret_set'):
+        # Each instance would keep its own generated secret, and a browser's cookie from one would not open another.
+        raise ConfigError('REDIS_URL needs STORAGE_SECRET: set the same explicit secret on every instance')
+    kwargs['metrics_token'] = get('METRICS_TOKEN')
     return Settings(**kwargs)  # type: ignore[arg-type]
+
+
+def _limit_settings(get: Callable[[str], str | None]) -> dict[str, object]:
+    """The limits and quotas (see the README's "Limits and quotas"); unset is no limit, MAX_STREAMS=0 too."""
+    quota = get('API_TOKEN_QUOTA')
+    if quota is not None and quota.isdigit():
+        quota += '/day'  # a bare number is tokens per day
+    api_streams = get('API_MAX_STREAMS')
+    max_streams = _int('MAX_STREAMS', get('MAX_STREAMS'), DEFAULT_MAX_STREAMS, 0, 2**31)
+    return {
+        'api_rate_limit': _rate('API_RATE_LIMIT', get('API_RATE_LIMIT'), 'requests', '60/minute'),
+        'api_token_quota': _rate('API_TOKEN_QUOTA', quota, 'tokens', '100000 (a day) or 5000/hour'),
+        'api_max_streams': None if api_streams is None else _int('API_MAX_STREAMS', api_streams, 1, 1, 2**31),
+        'chat_rate_limit': _rate('CHAT_RATE_LIMIT', get('CHAT_RATE_LIMIT'), 'messages', '20/minute'),
+        'max_streams': max_streams or None,
+    }
+
+
+def _rate(name: str, value: str | None, what: str, example: str) -> str | None:
+    """A rate such as '60/minute' or '10 per 2 seconds', checked by the `limits` library that will enforce it."""
+    if value is None:
+        return None
+    try:
+        rates = limits.parse_many(value)
+    except ValueError:
+        rates = []
+    if len(rates) != 1:
+        raise ConfigError(f'{name} must be a number of {what} per period, such as {example}, got {value!r}')
+    if rates[0].amount < 1:
+        raise ConfigError(f'{name} must allow at least 1 (leave it unset for no limit), got {value!r}')
+    return value
 
 
 def _split(value: str | None) -> list[str]:
@@ -232,6 +284,19 @@ def _database_url(value: str | None) -> str:
     scheme = value.split(':', 1)[0].split('+', 1)[0]
     if scheme not in {'sqlite', 'postgresql', 'postgres'}:
         raise ConfigError(f'DATABASE_URL must start with sqlite:/// or postgresql://, got a {scheme or "bare"} URL')
+    return value
+
+
+def _redis_url(value: str | None) -> str:
+    if value is None:
+        return ''
+    parts = urlsplit(value)
+    if parts.scheme not in {'redis', 'rediss', 'unix'} or not (parts.hostname or parts.path):
+        raise ConfigError(f'REDIS_URL must be a redis:// (or rediss://, unix://) URL, got {_shown(value)}')
+    try:
+        parts.port  # noqa: B018  # raises on a malformed port
+    except ValueError:
+        raise ConfigError(f'REDIS_URL has an invalid port: {_shown(value)}') from None
     return value
 
 
