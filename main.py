@@ -17,6 +17,7 @@ from app.api.dispatcher import Dispatcher
 from app.api.validation import check_settings
 from app.chat.chats import Chats
 from app.config import ConfigError, load_settings, stable_secret
+from app.server.protocol import guarded_protocol
 from app.store import StoreError, open_store
 from app.upstream import Upstream, demo
 from app.web import pages
@@ -83,5 +84,9 @@ else:
             print(f'Warning: the chat page is open to anyone who can reach {settings.host}:{settings.port} and spends '
                   'your upstream credits; set APP_PASSWORD to require a password.', file=sys.stderr, flush=True)
         # The dispatcher sends the API's requests straight to their handlers, skipping the app's layers per chunk.
+        # The guarded protocol adds header/body deadlines and a lingering close (a 413 reaches every client);
+        # X-Forwarded-Proto/-For are believed only from TRUSTED_PROXIES.
         uvicorn.run(Dispatcher(server, api_router), host=settings.host, port=settings.port, ws='wsproto',
-                    access_log=False, log_level='warning')
+                    access_log=False, log_level='warning',
+                    http=guarded_protocol(settings.header_timeout, settings.body_timeout),
+                    forwarded_allow_ips=list(settings.trusted_proxies))
