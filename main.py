@@ -17,6 +17,7 @@ from app.api.dispatcher import Dispatcher
 from app.api.validation import check_settings
 from app.chat.chats import Chats
 from app.config import ConfigError, load_settings, stable_secret
+from app.server.headers import SecureCookies
 from app.server.protocol import guarded_protocol
 from app.store import StoreError, open_store
 from app.upstream import Upstream, demo
@@ -57,6 +58,7 @@ access = Access(settings)  # who an API request is from
 api_router = api.create_router(settings, upstream, access)
 interop.add_routes(api_router, settings, upstream, access)  # OpenAI's /v1 routes and the AI SDK's /api/ui-chat
 server.include_router(api_router)
+server.add_middleware(SecureCookies)  # over TLS (or from a trusted TLS proxy); CSP etc. come from the protocol
 if settings.demo:
     server.include_router(demo.create_router(settings.demo_token_delay, settings.max_request_bytes))
 

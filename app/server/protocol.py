@@ -1,5 +1,7 @@
 """uvicorn's h11 protocol with guards against slow and oversized requests, at the connection level.
 
+It also gives every response its security headers (app/server/headers.py).
+
 uvicorn leaves three holes that no ASGI app can close, since they happen where the app cannot see them:
 - Headers have no deadline: a client that connects and sends nothing, or trickles a header a byte at a time, holds
   its connection forever (the keep-alive timer only runs between requests, and any byte cancels it).
@@ -24,6 +26,8 @@ from typing import Any
 
 import h11
 from uvicorn.protocols.http.h11_impl import H11Protocol
+
+from .headers import headers_for
 
 # How long a lingering close reads and discards the rest of an unwanted body: enough for a client to finish a few
 # megabytes on a slow link and then read the answer, short enough that a huge upload cannot hold the connection.
@@ -73,6 +77,14 @@ class GuardedH11Protocol(H11Protocol):
             return
         super().data_received(data)
         self._watch()
+
+    def handle_events(self) -> None:
+        previous = self.cycle
+        super().handle_events()
+        if self.cycle is not None and self.cycle is not previous:
+            # A new request: its response gets the security headers for its path. Set here, before its task runs,
+            # they cost nothing per streamed chunk and reach every response (the API's, the pages', uvicorn's 500).
+            self.cycle.default_headers = [*self.cycle.default_headers, *headers_for(self.cycle.scope['path'])]
 
     def handle_websocket_upgrade(self, event: h11.Request) -> None:
         self.transport = self._socket  # the websocket protocol takes over the plain transport

@@ -8,7 +8,6 @@ import subprocess
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -16,26 +15,14 @@ import pytest
 import requests
 
 from app.server.protocol import LINGER_MAX_BYTES, LINGER_SECONDS
-from tests.conftest import API_TOKEN, LiveApp, app_env, start_app, stop_app
+from tests.conftest import API_TOKEN, LiveApp
 from tests.fake_upstream import FakeUpstream
+from tests.server.conftest import BODY_TIMEOUT, HEADER_TIMEOUT, MAX_REQUEST_BYTES
 
-HEADER_TIMEOUT = 2.0
-BODY_TIMEOUT = 3.0
-MAX_REQUEST_BYTES = 1_000_000
 ROUTES = ('/api/chat', '/v1/chat/completions', '/api/ui-chat')
 # A body three times the limit: refused from its Content-Length, before the server reads any of it.
 BIG_BODY = json.dumps({'messages': [{'role': 'user', 'content': 'x' * 3 * MAX_REQUEST_BYTES}]}).encode()
 HEADERS = {'Authorization': f'Bearer {API_TOKEN}', 'Content-Type': 'application/json'}
-
-
-@pytest.fixture(scope='module')
-def guarded_app(fake_upstream_server: FakeUpstream, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveApp]:
-    """The app with short header and body deadlines and the default body limit."""
-    env = app_env(fake_upstream_server, HEADER_TIMEOUT=str(HEADER_TIMEOUT), BODY_TIMEOUT=str(BODY_TIMEOUT),
-                  MAX_REQUEST_BYTES=str(MAX_REQUEST_BYTES))
-    app = start_app(env, tmp_path_factory.mktemp('guarded') / 'app.log')
-    yield app
-    stop_app(app)
 
 
 def address(app: LiveApp) -> tuple[str, int]:
