@@ -15,6 +15,7 @@ from ...errors import ChatError
 from ...upstream import Upstream
 from ..body import read_json
 from ..held_response import HeldResponse, Last, first_batch
+from ..protocol import sse_event_schema
 from ..access import Access
 from . import stream as ui_stream
 
@@ -27,7 +28,7 @@ then `data: [DONE]`, with the header `x-vercel-ai-ui-message-stream: v1`.
 Errors before the stream starts are HTTP errors with `{"error": {"code", "message"}}` (as `/api/chat`); after, an
 `error` chunk (`errorText`), then `[DONE]`. Comment lines (`: ping`) may come while the model has not started."""
 
-_ERRORS = {401: 'Missing or unknown bearer token.', 403: 'The API is disabled (no API_TOKENS with a real model).',
+_ERRORS = {400: 'The body is not valid JSON (`invalid_json`).', 401: 'Missing or unknown bearer token.', 403: 'The API is disabled (no API_TOKENS with a real model).',
            413: 'The body exceeds MAX_REQUEST_BYTES.', 422: 'Not a valid useChat body; the message names the field.',
            429: 'The model server is rate limiting.', 502: 'The model server failed or could not be reached.'}
 _ERROR_SCHEMA = {'type': 'object', 'properties': {'error': {'type': 'object', 'properties': {
@@ -44,7 +45,7 @@ def add_routes(router: APIRouter, settings: Settings, upstream: Upstream, access
     """Add the AI SDK route to `router`, bound to one settings object and one upstream."""
     bearer = HTTPBearer(auto_error=False, description="A token from the server's API_TOKENS.")
     responses: dict[int | str, dict[str, Any]] = {200: {'description': 'The UI message stream', 'content': {
-        'text/event-stream': {'schema': {'type': 'string'}}}}}
+        'text/event-stream': {'schema': sse_event_schema('A UI message chunk as JSON, then [DONE].')}}}}
     for status, text in _ERRORS.items():
         responses[status] = {'description': text, 'content': {'application/json': {'schema': _ERROR_SCHEMA}}}
     body_doc = {'requestBody': {'required': True, 'content': {'application/json': {'schema': _BODY_SCHEMA}}}}
