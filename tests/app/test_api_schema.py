@@ -1,11 +1,12 @@
 """Schemathesis against the live app's own /openapi.json: every operation it lists, a few examples each.
 
 No response may be a 5xx, and every response must match what the schema documents for it: its status code, its
-content type and, for JSON, its body; a request the schema forbids must be refused with a 4xx. Not checked: that
-every request the schema allows is accepted (schemathesis's positive_data_acceptance), because the API checks more
-than JSON Schema can say (an image's bytes, a message with nothing to send) and answers those with documented 422s. Operations are read from the schema at run time, so new ones are covered as
-soon as they appear. (schemathesis.pytest.from_fixture, the lazy loader, breaks on pytest 9: it sets a node id
-attribute pytest no longer has; hence the loop over operations here.)
+content type and its body (JSON, SSE events, and NDJSON lines with the extra check below); a request the schema
+forbids must be refused with a 4xx. Not checked: that every request the schema allows is accepted (schemathesis's
+positive_data_acceptance), because the API checks more than JSON Schema can say (an image's bytes, a message with
+nothing to send) and answers those with documented 422s. Operations are read from the schema at run time, so new
+ones are covered as soon as they appear. (schemathesis.pytest.from_fixture, its lazy loader, breaks on pytest 9: it
+sets a node id attribute pytest no longer has; hence the loop over operations.)
 """
 
 from __future__ import annotations
@@ -16,8 +17,8 @@ from typing import Any
 import jsonschema_rs
 from hypothesis import HealthCheck, Phase, given, settings
 from schemathesis import Case, GenerationMode
-from schemathesis.specs.openapi.checks import positive_data_acceptance
 from schemathesis.openapi import from_url
+from schemathesis.specs.openapi.checks import positive_data_acceptance
 
 from app.api.protocol import NDJSON
 from tests.conftest import API_TOKEN, LiveApp
