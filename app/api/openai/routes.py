@@ -18,9 +18,9 @@ from starlette.requests import ClientDisconnect
 from ...config import Settings
 from ...errors import ChatError
 from ...upstream import Upstream
+from ..access import Access
 from ..body import read_body
 from ..held_response import HeldResponse, Last, first_batch
-from ..access import Access
 from . import protocol as wire
 from .protocol import OpenAIError, from_chat_error
 from .request import CompletionRequest, parse_completion_request

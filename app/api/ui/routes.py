@@ -13,10 +13,10 @@ from starlette.requests import ClientDisconnect
 from ...config import Settings
 from ...errors import ChatError
 from ...upstream import Upstream
+from ..access import Access
 from ..body import read_json
 from ..held_response import HeldResponse, Last, first_batch
 from ..protocol import sse_event_schema
-from ..access import Access
 from . import stream as ui_stream
 
 DESCRIPTION = """For the AI SDK's `useChat` (its default transport, `api: '/api/ui-chat'`): takes the body it posts,
@@ -28,7 +28,8 @@ then `data: [DONE]`, with the header `x-vercel-ai-ui-message-stream: v1`.
 Errors before the stream starts are HTTP errors with `{"error": {"code", "message"}}` (as `/api/chat`); after, an
 `error` chunk (`errorText`), then `[DONE]`. Comment lines (`: ping`) may come while the model has not started."""
 
-_ERRORS = {400: 'The body is not valid JSON (`invalid_json`).', 401: 'Missing or unknown bearer token.', 403: 'The API is disabled (no API_TOKENS with a real model).',
+_ERRORS = {400: 'The body is not valid JSON (`invalid_json`).',
+           401: 'Missing or unknown bearer token.', 403: 'The API is disabled (no API_TOKENS with a real model).',
            413: 'The body exceeds MAX_REQUEST_BYTES.', 422: 'Not a valid useChat body; the message names the field.',
            429: 'The model server is rate limiting.', 502: 'The model server failed or could not be reached.'}
 _ERROR_SCHEMA = {'type': 'object', 'properties': {'error': {'type': 'object', 'properties': {
