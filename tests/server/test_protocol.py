@@ -14,6 +14,7 @@ import httpx
 import pytest
 import requests
 
+from app.config import ConfigError, load_settings
 from app.server.protocol import LINGER_MAX_BYTES, LINGER_SECONDS
 from tests.conftest import API_TOKEN, LiveApp
 from tests.fake_upstream import FakeUpstream
@@ -143,3 +144,13 @@ def test_a_trickled_body_gets_a_408_and_never_reaches_the_upstream(guarded_app: 
     response = httpx.post(guarded_app.url + '/api/chat', content=body, headers=HEADERS, timeout=10)
     assert response.status_code == 200
     assert json.loads(response.text.splitlines()[-1])['type'] == 'done'
+
+
+def test_the_timeouts_are_settings_with_defaults_and_named_errors() -> None:
+    defaults = load_settings({}, env_file=None)
+    assert (defaults.header_timeout, defaults.body_timeout) == (10.0, 60.0)
+    tuned = load_settings({'HEADER_TIMEOUT': '2.5', 'BODY_TIMEOUT': '30'}, env_file=None)
+    assert (tuned.header_timeout, tuned.body_timeout) == (2.5, 30.0)
+    for name, value in (('HEADER_TIMEOUT', 'soon'), ('BODY_TIMEOUT', '0'), ('BODY_TIMEOUT', '7200')):
+        with pytest.raises(ConfigError, match=name):
+            load_settings({name: value}, env_file=None)
