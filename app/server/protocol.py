@@ -160,6 +160,7 @@ class _LingeringTransport:
     def __init__(self, transport: asyncio.Transport, protocol: GuardedH11Protocol) -> None:
         self._transport = transport
         self._protocol = protocol
+        self.write = transport.write  # bound once: a streamed reply writes through here once per chunk
 
     def close(self) -> None:
         if self._protocol.wants_linger():
