@@ -148,9 +148,12 @@ class GuardedH11Protocol(H11Protocol):
         cycle.message_event.set()
         headers = [(b'content-type', b'application/json'), (b'connection', b'close'),
                    (b'content-length', b'%d' % len(REQUEST_TIMEOUT_BODY))]
-        for event in (h11.Response(status_code=408, headers=headers, reason=b'Request Timeout'),
-                      h11.Data(data=REQUEST_TIMEOUT_BODY), h11.EndOfMessage()):
-            self._socket.write(self.conn.send(event) or b'')
+        try:
+            for event in (h11.Response(status_code=408, headers=headers, reason=b'Request Timeout'),
+                          h11.Data(data=REQUEST_TIMEOUT_BODY), h11.EndOfMessage()):
+                self._socket.write(self.conn.send(event) or b'')
+        except h11.LocalProtocolError:
+            pass  # a state h11 cannot answer from (none known): closing is the answer
         self._socket.close()
 
 
