@@ -36,8 +36,8 @@ ERROR_SCHEMA = {'type': 'object', 'required': ['error'], 'properties': {'error':
     'properties': {'code': {'type': 'string'}, 'message': {'type': 'string'}}}}}
 ERRORS = {
     400: 'The body is not valid JSON (`invalid_json`).',
-    401: 'Missing or unknown bearer token (`unauthorized`).',
-    403: 'The API is disabled: a real model is configured but API_TOKENS is empty (`api_disabled`).',
+    401: 'Missing, unknown or revoked API key or token (`unauthorized`).',
+    403: 'The API is disabled (`api_disabled`): a server that takes neither personal API keys nor API_TOKENS.',
     413: 'The body exceeds MAX_REQUEST_BYTES (`body_too_large`); refused without reading it all.',
     422: 'The JSON is not a valid chat request; the message names the field (`invalid_request`).',
     429: 'The model server is rate limiting (`rate_limited`); `Retry-After` is passed on when it sent one.',
@@ -66,7 +66,7 @@ def create_router(settings: Settings, upstream: Upstream, access: Access | None 
     body_schema = {'schema': request_schema(settings)}
     body_doc = {'requestBody': {'required': True, 'content': {'application/json': body_schema}}}
     # Declared for the docs' "Authorize" button; `authorize` does the actual check.
-    bearer = HTTPBearer(auto_error=False, description='A token from the server\'s API_TOKENS.')
+    bearer = HTTPBearer(auto_error=False, description='A personal API key (nck_...) or a token from API_TOKENS.')
 
     @router.post('/api/chat', status_code=200, response_class=ReplyResponse, response_model=None,
                  summary='Stream a chat reply',

@@ -33,7 +33,7 @@ def add_routes(router: APIRouter, settings: Settings, upstream: Upstream, access
     """Add the OpenAI-compatible routes to `router`, bound to one settings object and one upstream."""
     tags: list[str | Enum] = ['OpenAI-compatible']
     # Declared for the docs' "Authorize" button; `authorize` does the actual check.
-    bearer = HTTPBearer(auto_error=False, description="A token from the server's API_TOKENS, as the API key.")
+    bearer = HTTPBearer(auto_error=False, description='A personal API key (nck_...) or a token from API_TOKENS.')
     body_doc = {'requestBody': {'required': True, 'content': {'application/json': {
         'schema': request_schema(settings)}}}}
 
