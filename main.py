@@ -66,8 +66,8 @@ personal_keys = PersonalKeys(opened_store)
 access = Access(settings, lookup=personal_keys.caller)  # who an API request is from: admin token or personal key
 usage = Usage()  # the routes record each finished reply's tokens here; a personal key's counters listen
 usage.subscribe(personal_keys.count)
-api_router = api.create_router(settings, upstream, access)
-interop.add_routes(api_router, settings, upstream, access)  # OpenAI's /v1 routes and the AI SDK's /api/ui-chat
+api_router = api.create_router(settings, upstream, access, chats)  # with the conversation routes
+interop.add_routes(api_router, settings, upstream, access, chats)  # OpenAI's /v1 routes and the AI SDK's /api/ui-chat
 server.include_router(api_router)
 server.add_middleware(SecureCookies)  # over TLS (or from a trusted TLS proxy); CSP etc. come from the protocol
 if settings.demo:
