@@ -29,7 +29,7 @@ PAGE_HEADERS = ((b'content-security-policy', PAGE_CSP.encode()), *_COMMON)
 DOCS_HEADERS = ((b'content-security-policy', DOCS_CSP.encode()), *_COMMON)
 API_HEADERS = ((b'content-security-policy', API_CSP.encode()), *_COMMON)
 _DOCS_PATHS = ('/docs', '/redoc')
-_API_PREFIXES = ('/api/', '/v1/', '/demo/', '/openapi.json')
+_API_PREFIXES = ('/api/', '/v1/', '/demo/', '/openapi.json', '/healthz', '/readyz', '/metrics')
 
 
 def headers_for(path: str) -> tuple[tuple[bytes, bytes], ...]:

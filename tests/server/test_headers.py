@@ -84,6 +84,7 @@ def test_the_docs_have_the_docs_policy(live_app: LiveApp) -> None:
 
 def test_headers_for_paths_and_secure_cookie() -> None:
     assert headers_for('/api')[0][1].decode() == API_CSP
+    assert headers_for('/healthz')[0][1].decode() == API_CSP  # probes and metrics: machine-read, like the API
     assert headers_for('/apiary')[0][1].decode() == PAGE_CSP  # a page that merely starts like the API
     assert headers_for('/c/123')[0][1].decode() == PAGE_CSP
     assert secure_cookie(b'a=1; path=/; httponly') == b'a=1; path=/; httponly; secure'
