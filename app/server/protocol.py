@@ -39,6 +39,9 @@ REQUEST_TIMEOUT_BODY = (b'{"error":{"code":"request_timeout","message":'
                         b'"The request did not arrive in time; send it again."}}')
 
 
+# Scope key of the TCP peer's (host, port), as accepted, before any X-Forwarded-For rewrite (app/web/identity.py).
+PEER = 'nicechat.peer'
+
 def guarded_protocol(header_timeout: float, body_timeout: float) -> type[H11Protocol]:
     """The protocol class to give uvicorn (`http=`), with these deadlines in seconds."""
     return type('GuardedH11Protocol', (GuardedH11Protocol,),
@@ -85,6 +88,9 @@ class GuardedH11Protocol(H11Protocol):
             # A new request: its response gets the security headers for its path. Set here, before its task runs,
             # they cost nothing per streamed chunk and reach every response (the API's, the pages', uvicorn's 500).
             self.cycle.default_headers = [*self.cycle.default_headers, *headers_for(self.cycle.scope['path'])]
+            # The connection's own peer, kept before uvicorn's proxy-headers layer replaces `client` with the
+            # X-Forwarded-For address: TRUSTED_USER_HEADER must check the proxy that sent it, not the visitor.
+            self.cycle.scope[PEER] = self.cycle.scope.get('client')  # type: ignore[literal-required]
 
     def handle_websocket_upgrade(self, event: h11.Request) -> None:
         self.transport = self._socket  # the websocket protocol takes over the plain transport
