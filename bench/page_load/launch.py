@@ -13,8 +13,8 @@ from __future__ import annotations
 import collections
 import os
 import runpy
-import sys
 import signal
+import sys
 import time
 from pathlib import Path
 from types import FrameType

@@ -11,7 +11,9 @@ What a tab does, and the browser code it mirrors (nicegui/static/nicegui.js, tem
   expected one, `update` replaces elements, `run_javascript` runs code. The code a streaming reply sends is
   `__nc(id,offset,'text')` (components/streaming_markdown.py) and `return runMethod(id, "finish", [total])`; both
   are applied as streaming_markdown.js applies them (text beyond what the tab has is appended, a gap asks for a
-  resync with the `resync` event). Every 3 s, an `ack` of the next message id, as the page does.
+  resync with the `resync` event). `return runMethod(id, "updateValue", [])` on an input (the server cleared the
+  prompt box) makes the input take its new value and, as it changed, emit it back (input.js). Every 3 s, an `ack`
+  of the next message id, as the page does.
 - Type: one `event` per keystroke with the prompt box's value so far (`update:value`, args `["\"...\""]`), then
   Enter: the box's `keydown` listener for `enter` (its js_handler calls `emit()`: args `[]`).
 """
@@ -33,6 +35,8 @@ import socketio
 # The streaming element's two calls, as components/streaming_markdown.py sends them.
 APPEND = re.compile(r"__nc\((\d+),(\d+),'(.*)'\)\Z", re.S)
 FINISH = re.compile(r'return runMethod\((\d+), "finish", \[(\d+)\]\)\Z')
+# The server set an input's value (`prompt.value = ''` after a send): the input takes it and, as it changed, emits it.
+UPDATE_VALUE = re.compile(r'return runMethod\((\d+), "updateValue", \[\]\)\Z')
 ELEMENTS = re.compile(r'parseElements\(String\.raw`(.*?)`\)', re.S)
 QUERY = re.compile(r'query: (\{.*?\}),\n')
 _ESCAPE = re.compile(r"\\(u[0-9a-fA-F]{4}|.)", re.S)
@@ -111,6 +115,7 @@ class Tab:
         self._acker: asyncio.Task[None] | None = None
         self._acked = -1
         self.page_bytes = 0
+        self.values: dict[str, str] = {}  # what each input holds in this tab (its v-model)
 
     async def open(self, path: str = '/') -> None:
         """Load the page and connect its socket, as the page's createApp does."""
@@ -151,6 +156,7 @@ class Tab:
         box = self.prompt_box()
         listener = self.listener(box, 'update:value')
         for end in range(1, len(text) + 1):
+            self.values[box] = text[:end]
             await self.emit_event(box, listener, [json.dumps(text[:end], ensure_ascii=False)])
             if keystroke_gap:
                 await asyncio.sleep(keystroke_gap)
@@ -173,9 +179,9 @@ class Tab:
         """Ids of the streaming elements seen, in order of creation."""
         return sorted(self.seen.streams)
 
-    async def wait_for(self, condition: Any, timeout: float) -> None:
-        """Wait until `condition()` holds, re-checking after every message."""
-        async with asyncio.timeout(timeout):
+    async def wait_for(self, condition: Any, seconds: float) -> None:
+        """Wait until `condition()` holds, re-checking after every message; TimeoutError after `seconds`."""
+        async with asyncio.timeout(seconds):
             while not condition():
                 self._changed.clear()
                 await self._changed.wait()
@@ -227,6 +233,12 @@ class Tab:
                 await self._resync(element_id, stream)
                 return
             self.seen.growth.append((now, element_id, stream.units))
+        elif match := UPDATE_VALUE.match(code):
+            element_id = match[1]
+            value = (self.elements.get(element_id, {}).get('props') or {}).get('value')
+            if isinstance(value, str) and element_id in self.values and value != self.values[element_id]:
+                self.values[element_id] = value  # input.js: updateValue sets inputValue; its watcher emits it
+                await self.emit_event(element_id, self.listener(element_id, 'update:value'), [json.dumps(value)])
         elif match := FINISH.match(code):
             element_id = int(match[1])
             if (stream := self.seen.streams.get(element_id)) is not None:
