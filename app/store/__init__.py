@@ -9,6 +9,7 @@ from app.store.records import (
     MessageRecord,
     MessageUpdate,
     NewMessage,
+    NewTurn,
     StoreError,
     new_id,
 )
@@ -23,6 +24,7 @@ __all__ = [
     'MessageRecord',
     'MessageUpdate',
     'NewMessage',
+    'NewTurn',
     'Store',
     'StoreError',
     'database_display',
