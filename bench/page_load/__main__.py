@@ -176,7 +176,8 @@ def measure(name: str, server: Server, url: str, tabs: int, args: argparse.Names
     """One run of `tabs` tabs against one app: its row of figures."""
     pid = server.process.pid
     httpx.delete(stamps_url)
-    probes: dict[str, Any] = {'rss_start': rss_mb(pid), 'load_start': os.getloadavg()[0]}
+    probes: dict[str, Any] = {'rss_start': rss_mb(pid), 'load_start': os.getloadavg()[0],
+                              'stats_start': httpx.get(f'{url}/bench/stats', timeout=30).json()}
 
     def on_phase(marks: dict[str, Any]) -> None:
         if 'go' not in marks:  # all tabs open, nothing sent yet
@@ -194,6 +195,7 @@ def measure(name: str, server: Server, url: str, tabs: int, args: argparse.Names
     results, marks = run_once(url, tabs, args, stamps_url, on_phase)
     time.sleep(CLIENT_GONE)  # closed tabs' clients are deleted after NiceGUI's reconnect timeout
     probes['rss_closed'] = rss_mb(pid)
+    probes['stats_end'] = httpx.get(f'{url}/bench/stats', timeout=30).json()
     stamps = httpx.get(stamps_url).json()
     return _figures(name, tabs, args, results, marks, probes, stamps)
 
@@ -236,6 +238,11 @@ def _figures(name: str, tabs: int, args: argparse.Namespace, results: list[dict[
            'mb_per_tab_with_reply': round((probes['rss_replied'] - probes['rss_start']) / tabs, 3),
            'mb_kept_per_conversation': round((probes['rss_closed'] - probes['rss_start']) / tabs, 3),
            'load': [round(probes['load_start'], 1), round(probes['load_end'], 1)]}
+    for timing in ('build_page', 'save_turn'):  # ms each, from the launcher's probes (bench/chat/launch.py)
+        before = len(probes['stats_start']['timings'].get(timing, []))
+        durations = probes['stats_end']['timings'].get(timing, [])[before:]
+        row[f'{timing}_p50_ms'] = round(_percentile(durations, 0.5), 1)
+        row[f'{timing}_p99_ms'] = round(_percentile(durations, 0.99), 1)
     if 'profile' in probes:
         row['profile'] = profile.summary(probes['profile'])
     return row
@@ -257,7 +264,8 @@ COLUMNS = [('app', 'app'), ('tabs', 'tabs'), ('failures', 'fail'), ('resyncs', '
            ('first_text_p50_ms', '1st p50'), ('first_text_p99_ms', '1st p99'), ('cpu_per_delta_us', 'CPU/delta µs'),
            ('messages_per_tab', 'msgs/tab'), ('window_s', 'window s'), ('client_cpu_s', 'client CPU s'),
            ('mb_per_tab', 'MB/tab'), ('mb_per_tab_with_reply', 'MB/tab+reply'),
-           ('mb_kept_per_conversation', 'MB kept/conv'), ('load', 'load')]
+           ('mb_kept_per_conversation', 'MB kept/conv'), ('build_page_p99_ms', 'page build p99'),
+           ('save_turn_p50_ms', 'save turn p50'), ('save_turn_p99_ms', 'save turn p99'), ('load', 'load')]
 
 
 def _print_row(row: dict[str, Any]) -> None:

@@ -19,13 +19,14 @@ import time
 from typing import Any
 
 import aiohttp
+import socketio
 
 from bench.api.upstream import expected_content
 
 from .tab import Tab
 
 # Tabs opening at once, at most: a crowd arriving, not one instant (the page build is ~10-20 ms of server time).
-OPENING_AT_ONCE = 8
+OPENING_AT_ONCE = 4
 # Longest a reply may take beyond its upstream schedule before the tab counts it as failed.
 REPLY_SLACK = 60.0
 
@@ -51,16 +52,22 @@ async def _open(url: str, tag: str, tokens: int, delay: float, gate: asyncio.Sem
 async def _reply(tab: Tab, start: float, tokens: int, delay: float) -> dict[str, Any]:
     await asyncio.sleep(max(0.0, start - time.time()))
     before = set(tab.seen.streams)
-    enter = await tab.press_enter()
+    try:
+        enter = await tab.press_enter()
+    except socketio.exceptions.SocketIOError as error:
+        return {'enter': time.time(), 'error': f'could not press Enter: {type(error).__name__} (disconnected)'}
     new = lambda: [i for i in tab.seen.streams if i not in before]  # noqa: E731
     result: dict[str, Any] = {'enter': enter}
     try:
-        await tab.wait_for(lambda: bool(new()) and tab.seen.streams[new()[-1]].done, tokens * delay + REPLY_SLACK)
+        await tab.wait_for(lambda: tab.disconnected or (bool(new()) and tab.seen.streams[new()[-1]].done),
+                           tokens * delay + REPLY_SLACK)
     except TimeoutError:
         result['error'] = 'timeout'
+    if tab.disconnected and 'error' not in result:
+        result['error'] = 'the server closed the socket'
     ids = new()
     if not ids:
-        return result | {'error': 'no reply element'}
+        return {'error': 'no reply element', **result}
     stream = tab.seen.streams[ids[-1]]
     expected = expected_content(tokens)
     if stream.source != expected and 'error' not in result:

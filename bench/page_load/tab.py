@@ -111,6 +111,8 @@ class Tab:
         self.next_message_id = 0
         self.sio = socketio.AsyncClient(reconnection=False)
         self.sio.on('*', self._on_message)
+        self.sio.on('disconnect', self._on_disconnect)
+        self.disconnected = False  # the server dropped the socket (a browser would reconnect; this tab does not)
         self._changed = asyncio.Event()
         self._acker: asyncio.Task[None] | None = None
         self._acked = -1
@@ -193,6 +195,10 @@ class Tab:
         await self.sio.disconnect()
 
     # What the page's messageHandlers do
+    def _on_disconnect(self, *_: Any) -> None:
+        self.disconnected = True
+        self._changed.set()
+
     async def _on_message(self, event: str, data: Any = None) -> None:
         now = time.time()
         if isinstance(data, dict) and '_id' in data:
