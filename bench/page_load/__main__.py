@@ -138,6 +138,10 @@ class Swarm:
             answers.append(json.loads(line))
         return answers
 
+    def kill(self) -> None:
+        for process in self.processes:
+            process.kill()
+
     def end(self) -> None:
         for process in self.processes:
             try:
@@ -165,6 +169,9 @@ def run_once(url: str, tabs: int, args: argparse.Namespace, stamps_url: str,
             on_opened(marks)
         swarm.tell('close')
         swarm.hear()
+    except BaseException:
+        swarm.kill()  # interrupted, or a client process failed: do not wait for the others
+        raise
     finally:
         swarm.end()
     marks['client_cpu_s'] = sum(answer['client_cpu_s'] for answer in replies)
