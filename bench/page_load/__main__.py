@@ -245,6 +245,7 @@ def _figures(name: str, tabs: int, args: argparse.Namespace, results: list[dict[
            'mb_per_tab_with_reply': round((probes['rss_replied'] - probes['rss_start']) / tabs, 3),
            'mb_kept_per_conversation': round((probes['rss_closed'] - probes['rss_start']) / tabs, 3),
            'load': [round(probes['load_start'], 1), round(probes['load_end'], 1)]}
+    row['live_conversations_after'] = probes['stats_end'].get('live_conversations')  # in memory after the tabs closed
     for timing in ('build_page', 'save_turn'):  # ms each, from the launcher's probes (bench/chat/launch.py)
         before = len(probes['stats_start']['timings'].get(timing, []))
         durations = probes['stats_end']['timings'].get(timing, [])[before:]
