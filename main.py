@@ -14,10 +14,12 @@ from app.api import interop
 from app.api import routes as api
 from app.api.access import Access
 from app.api.dispatcher import Dispatcher
+from app.api.keys import PersonalKeys
+from app.api.usage import Usage
 from app.api.validation import check_settings
 from app.chat.chats import Chats
 from app.config import ConfigError, load_settings, stable_secret
-from app.store import StoreError, open_store
+from app.store import Store, StoreError, open_store
 from app.upstream import Upstream, demo
 from app.web import pages
 
@@ -46,15 +48,24 @@ async def stop_chats() -> None:
     await upstream.aclose()
 
 
+async def opened_store() -> Store:
+    """The store, once start-up has opened it (an API request can arrive first)."""
+    await chats.ready()
+    return chats.store
+
+
 nicegui_app.on_startup(start_chats)
 nicegui_app.on_shutdown(stop_chats)
 pages.register(chats, settings)
 
 # The API lives on a parent app, outside NiceGUI's per-route middlewares (gzip would buffer the stream).
 server = FastAPIOffline(title='NiceChat', summary='Chat with OpenAI-compatible models; raw NDJSON streaming API.')
-access = Access(settings)  # who an API request is from
-api_router = api.create_router(settings, upstream, access)
-interop.add_routes(api_router, settings, upstream, access)  # OpenAI's /v1 routes and the AI SDK's /api/ui-chat
+personal_keys = PersonalKeys(opened_store)
+access = Access(settings, lookup=personal_keys.caller)  # who an API request is from: admin token or personal key
+usage = Usage()  # the routes record each finished reply's tokens here; a personal key's counters listen
+usage.subscribe(personal_keys.count)
+api_router = api.create_router(settings, upstream, access, chats)  # with the conversation routes
+interop.add_routes(api_router, settings, upstream, access, chats)  # OpenAI's /v1 routes and the AI SDK's /api/ui-chat
 server.include_router(api_router)
 if settings.demo:
     server.include_router(demo.create_router(settings.demo_token_delay, settings.max_request_bytes))

@@ -1,4 +1,4 @@
-"""The person's menu: export this conversation, import one, delete all of theirs."""
+"""The person's menu: export this conversation, import one, their API keys, delete all of theirs."""
 
 from __future__ import annotations
 
@@ -9,6 +9,8 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 from nicegui import events, ui
+
+from . import api_keys
 
 if TYPE_CHECKING:
     from app.chat.conversation import Conversation
@@ -29,6 +31,7 @@ class Person:
     save_theme: Callable[[str], object] = lambda _: None
     save_choices: Callable[[dict[str, Any]], object] = lambda _: None  # a new chat starts from the last settings
     load_models: Callable[[], Awaitable[list[str]]] | None = None  # ALLOWED_MODELS=*: ask the model server
+    keys: api_keys.Keys | None = None  # the person's own API keys
 
 
 def create(conversation: Conversation, person: Person) -> None:
@@ -39,6 +42,9 @@ def create(conversation: Conversation, person: Person) -> None:
                 .mark('export-markdown')
             ui.menu_item('Export as JSON', on_click=lambda: _export_json(conversation)).mark('export-json')
             ui.menu_item('Import…', on_click=lambda: _ask_import(person)).mark('import')
+            if person.keys is not None:
+                keys = person.keys
+                ui.menu_item('API keys', on_click=lambda: api_keys.open_dialog(keys)).mark('api-keys')
             ui.separator()
             ui.menu_item('Delete all my conversations', on_click=lambda: _ask_delete_all(person)).mark('delete-all')
 

@@ -31,30 +31,35 @@ KeyLookup = Callable[[str], Awaitable[Caller | None]]
 
 
 class Access:
-    """Authenticates API requests against API_TOKENS and, once `lookup` is set, the people's own API keys."""
+    """Authenticates API requests against API_TOKENS (admin keys) and, with `lookup`, the people's own API keys."""
 
     def __init__(self, settings: Settings, lookup: KeyLookup | None = None) -> None:
         self.settings = settings
         self.lookup = lookup
 
     async def caller(self, request: Request) -> Caller:
-        """The caller of `request`, or ChatError 401 (`unauthorized`) / 403 (`api_disabled`)."""
+        """The caller of `request`, or ChatError 401 (`unauthorized`) / 403 (`api_disabled`).
+
+        A presented admin token or live personal key is always recognised (so in demo mode a key's owner is known).
+        Without one: demo mode with no API_TOKENS is open to anyone (the demo model costs nothing); otherwise 401,
+        or 403 when nothing could ever authenticate (a real model, no API_TOKENS and no personal keys).
+        """
         scheme, _, token = (request.headers.get('authorization') or '').partition(' ')
         token = token.strip()
         if scheme.lower() == 'bearer' and token:
             caller = self._admin(token) or (await self.lookup(token) if self.lookup else None)
             if caller is not None:
                 return caller
-        if not self.settings.api_tokens and self.lookup is None:
-            if self.settings.demo:
-                return DEMO
+        if self.settings.demo and not self.settings.api_tokens:
+            return DEMO
+        if self.lookup is None and not self.settings.api_tokens:
             raise ChatError('api_disabled', 'The API is disabled because a real model is configured and no '
                             'API_TOKENS are set. Set API_TOKENS=token1,token2 on the server and send '
                             '"Authorization: Bearer <token>".', 403)
-        if not self.settings.api_tokens and self.settings.demo:
-            return DEMO
-        raise ChatError('unauthorized', 'Missing or invalid token: send "Authorization: Bearer <token>" with a token '
-                        "from the server's API_TOKENS.", 401)
+        # Never echoes what was sent: a mistyped key is still most of a key.
+        raise ChatError('unauthorized', 'Missing, unknown or revoked API key: send "Authorization: Bearer <key>" '
+                        'with a personal API key (chat page: More menu, API keys) or a token from the server\'s '
+                        'API_TOKENS.', 401)
 
     def _admin(self, token: str) -> Caller | None:
         # Compare against every token in constant time, so timing does not reveal how much of a token matched.

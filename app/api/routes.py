@@ -10,12 +10,16 @@ from fastapi.routing import APIRoute
 from fastapi.security import HTTPBearer
 from starlette.requests import ClientDisconnect
 
+from ..chat.chats import Chats
 from ..config import Settings
 from ..errors import ChatError
 from ..upstream import Upstream
 from . import protocol
 from .access import Access
 from .body import read_json
+from .conversations import routes as conversation_routes
+from .conversations.lines import reply_lines
+from .conversations.turns import append
 from .relay import ReplyResponse, reply_events
 from .validation import parse_request, request_schema
 
@@ -27,7 +31,12 @@ of `done` or `error` last. **Clients must ignore line types they do not know**: 
 
 The status line comes with the first token or ping: at most about 1 s after the request while the model server
 has not answered. Errors before it are HTTP errors with a JSON body `{"error": {"code", "message"}}`; after it, a
-failure is a final `error` line. See docs/api.md for the full contract."""
+failure is a final `error` line. See docs/api.md for the full contract.
+
+With `conversation_id` (a personal API key only), the last message is appended to that stored conversation and the
+reply is produced and saved by the chat runtime, as a page's is: it shows up in the owner's sidebar, an open tab
+follows it, and it goes on if the client leaves (follow it again at `/api/conversations/{id}/stream`). The `start`
+line's `id` is then the reply's id and `chunk` lines carry `offset`."""
 
 # Methods the API answers itself, with a JSON 404 or 405, on paths it does not serve that way.
 METHODS = ('GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS')
@@ -36,9 +45,12 @@ ERROR_SCHEMA = {'type': 'object', 'required': ['error'], 'properties': {'error':
     'properties': {'code': {'type': 'string'}, 'message': {'type': 'string'}}}}}
 ERRORS = {
     400: 'The body is not valid JSON (`invalid_json`).',
-    401: 'Missing or unknown bearer token (`unauthorized`).',
-    403: 'The API is disabled: a real model is configured but API_TOKENS is empty (`api_disabled`).',
+    401: 'Missing, unknown or revoked API key or token (`unauthorized`).',
+    403: 'The API is disabled (`api_disabled`): a server that takes neither personal API keys nor API_TOKENS; or '
+         '`conversation_id` was sent without a personal API key (`personal_key_required`).',
     413: 'The body exceeds MAX_REQUEST_BYTES (`body_too_large`); refused without reading it all.',
+    404: 'With `conversation_id`: no conversation with this id among the key owner\'s (`conversation_not_found`).',
+    409: 'With `conversation_id`: a reply is still streaming in that conversation (`busy`).',
     422: 'The JSON is not a valid chat request; the message names the field (`invalid_request`).',
     429: 'The model server is rate limiting (`rate_limited`); `Retry-After` is passed on when it sent one.',
     502: "The model server refused the server's credentials (`upstream_auth`), failed (`upstream_unavailable`), "
@@ -57,15 +69,17 @@ def _openapi_responses() -> dict[int | str, dict[str, Any]]:
     return responses
 
 
-def create_router(settings: Settings, upstream: Upstream, access: Access | None = None) -> APIRouter:
-    """The API routes, bound to one settings object, one upstream and one authenticator."""
+def create_router(settings: Settings, upstream: Upstream, access: Access | None = None,
+                  chats: Chats | None = None) -> APIRouter:
+    """The API routes, bound to one settings object, one upstream and one authenticator; with `chats`, the
+    conversation routes too (and `conversation_id` on `/api/chat`)."""
     access = access or Access(settings)
     router = APIRouter()
     # The route reads the body itself (to refuse oversized ones early), so its schema is declared, not inferred.
     body_schema = {'schema': request_schema(settings)}
     body_doc = {'requestBody': {'required': True, 'content': {'application/json': body_schema}}}
     # Declared for the docs' "Authorize" button; `authorize` does the actual check.
-    bearer = HTTPBearer(auto_error=False, description='A token from the server\'s API_TOKENS.')
+    bearer = HTTPBearer(auto_error=False, description='A personal API key (nck_...) or a token from API_TOKENS.')
 
     @router.post('/api/chat', status_code=200, response_class=ReplyResponse, response_model=None,
                  summary='Stream a chat reply',
@@ -74,14 +88,25 @@ def create_router(settings: Settings, upstream: Upstream, access: Access | None 
     async def chat(request: Request) -> Response:
         """Stream a chat completion as NDJSON lines (or SSE events with `Accept: text/event-stream`)."""
         try:
-            await access.caller(request)
+            caller = await access.caller(request)
             chat_request = parse_request(await read_json(request, settings.max_request_bytes), settings)
+            if chat_request.conversation_id is not None:
+                if chats is None:
+                    raise ChatError('conversations_unavailable', 'This server does not store conversations.', 503)
+                follower = await append(chats, caller, chat_request.conversation_id, chat_request.messages,
+                                        model=chat_request.model if chat_request.model_given else None,
+                                        params=chat_request.params)
         except ChatError as error:
             return error.to_response()
         except ClientDisconnect:  # gone mid-upload: nobody is left to answer
             return Response(status_code=400)
         wants_sse = 'text/event-stream' in request.headers.get('accept', '')
+        if chat_request.conversation_id is not None:
+            return ReplyResponse(reply_lines(follower, settings.ping_interval), sse=wants_sse)
         return ReplyResponse(reply_events(upstream, chat_request, settings.ping_interval), sse=wants_sse)
+
+    if chats is not None:  # before the catch-all below, which would answer their paths with a 404
+        conversation_routes.add_routes(router, settings, chats, access)
 
     # Without these, an API path the router does not serve falls through to the page app, which answers with HTML
     # (GET /api/chat used to get the chat page with a 200): a program should get a JSON error it can read.
@@ -90,8 +115,9 @@ def create_router(settings: Settings, upstream: Upstream, access: Access | None 
     async def not_served(request: Request) -> Response:
         """404 for an unknown API path, 405 with `Allow` for a known path asked with the wrong method."""
         path = '/api/' + request.path_params.get('path', '')
-        allowed = sorted({method for route in router.routes if isinstance(route, APIRoute) and route.path == path
-                          and route.endpoint is not not_served for method in route.methods or ()})
+        allowed = sorted({method for route in router.routes if isinstance(route, APIRoute)
+                          and route.path_regex.match(path) and route.endpoint is not not_served
+                          for method in route.methods or ()})
         if not allowed:
             return ChatError('not_found', 'There is no API endpoint at this path; the API is POST /api/chat '
                              '(described at /docs).', 404).to_response()

@@ -69,6 +69,10 @@ class ChatRequest:
     messages: list[dict[str, Any]]
     model: str
     params: dict[str, Any] = field(default_factory=dict)
+    conversation_id: str | None = None  # append the last message to this stored conversation of the key's owner
+    # False when `model` is the default (a stored conversation then answers with its own); not part of what goes
+    # upstream, so not compared.
+    model_given: bool = field(default=True, compare=False)
 
 
 class ChatRequestBody(BaseModel):
@@ -80,6 +84,10 @@ class ChatRequestBody(BaseModel):
     model: str | None = None
     temperature: float | None = Field(None, ge=0, le=2, allow_inf_nan=False)
     max_tokens: int | None = Field(None, ge=1)
+    conversation_id: str | None = Field(None, max_length=64, description=(
+        'Append the last message (the user\'s new turn) to this stored conversation of the key\'s owner and save '
+        'the reply to it (personal API keys only); earlier messages are ignored: the stored conversation is the '
+        'history. Without it nothing is stored.'))
 
 
 @cache
@@ -107,7 +115,8 @@ def parse_request(data: Any, settings: Settings) -> ChatRequest:
         if not isinstance(message['content'], str):
             _check_parts(index, message, settings.max_image_bytes)
     params = {name: value for name in ('temperature', 'max_tokens') if (value := getattr(body, name)) is not None}
-    return ChatRequest(body.messages, body.model or settings.models[0], params)  # type: ignore[arg-type]
+    return ChatRequest(body.messages, body.model or settings.models[0], params,  # type: ignore[arg-type]
+                       conversation_id=body.conversation_id, model_given=body.model is not None)
 
 
 def check_settings(chosen: dict[str, Any], settings: Settings) -> None:
@@ -174,6 +183,8 @@ def _message(error: Any, settings: Settings) -> str:
         return f'{where}.content must be a string or a list of text and image_url parts.'
     if name == 'model':
         return f'"model" {_show(value)} is not allowed here; allowed: {", ".join(settings.models)}.'
+    if name == 'conversation_id':
+        return f'"conversation_id" must be a conversation\'s id (text); got {_show(value)}.'
     if name == 'temperature':
         return f'"temperature" must be a number from 0 to 2; got {_show(value)}.'
     limit = settings.max_tokens_limit

@@ -142,6 +142,21 @@ class Chats:
         return Conversation(self, id=new_id(), owner_id=owner_id, model=str(model), system_prompt=prompt or None,
                             settings=clean_settings(choices))
 
+    async def create(self, owner_id: str, *, title: str = 'New chat', model: str | None = None,
+                     system_prompt: str | None = None) -> Conversation:
+        """A new, empty, stored conversation of the person (an API client's; the page stores one with its first
+        turn), set up with the server's defaults except what is given; listed in their drawers at once."""
+        conversation = self.draft(owner_id)
+        conversation.model = model or conversation.model
+        conversation.system_prompt = system_prompt if system_prompt is not None else conversation.system_prompt
+        async with self._writes:
+            await self.store.create_conversation(owner_id, title=title, model=conversation.model,
+                                                 system_prompt=conversation.system_prompt,
+                                                 settings=conversation.settings, id=conversation.id)
+        conversation.stored, conversation.title = True, title
+        self.lists_changed(owner_id)
+        return conversation
+
     async def open(self, owner_id: str, conversation_id: str) -> Conversation | None:
         """The person's conversation, from memory or the database; None when it is not theirs or does not exist."""
         if (live := self.live.get(conversation_id)) is not None:

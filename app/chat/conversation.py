@@ -88,10 +88,15 @@ class Conversation:
         self.views.remove(view)
         self.chats.release(self)
 
-    async def send(self, prompt: str, images: list[dict[str, Any]] | None = None) -> Message:
-        """Save the prompt (with its images) and an empty reply at the end of the branch shown; stream the reply."""
+    async def send(self, prompt: str, images: list[dict[str, Any]] | None = None, *, model: str | None = None,
+                   params: dict[str, Any] | None = None) -> Message:
+        """Save the prompt (with its images) and an empty reply at the end of the branch shown; stream the reply.
+
+        `model` and `params` (an API request's own) apply to this reply only, instead of the conversation's.
+        """
         self._check_prompt(prompt)
-        return await self._turn(prompt, parent=self.leaf, branch=self.messages, images=images or [])
+        return await self._turn(prompt, parent=self.leaf, branch=self.messages, images=images or [], model=model,
+                                params=params)
 
     async def edit(self, message: Message, prompt: str) -> Message:
         """Send an edited prompt as a new version of `message`; the old one stays reachable."""
@@ -100,14 +105,15 @@ class Conversation:
         return await self._turn(prompt, parent=parent.id if parent else None, branch=self._branch_to(parent),
                                 images=message.attachments)
 
-    async def regenerate(self, reply: Message) -> Message:
+    async def regenerate(self, reply: Message, *, model: str | None = None,
+                         params: dict[str, Any] | None = None) -> Message:
         """Ask again for `reply`'s prompt: a new version of the answer (also how a failed reply is retried)."""
         self._check_idle()
         prompt = self.tree.by_id.get(reply.parent_id) if reply.parent_id else None
         if prompt is None or prompt.role != 'user':
             raise ChatError('invalid_request', 'Only an answer to a prompt can be regenerated.', 422)
-        answer = Message(new_id(), 'assistant', status=STREAMING, parent_id=prompt.id, model=self.model)
-        return await self._start([answer], self._branch_to(prompt))
+        answer = Message(new_id(), 'assistant', status=STREAMING, parent_id=prompt.id, model=model or self.model)
+        return await self._start([answer], self._branch_to(prompt), params=params)
 
     async def switch(self, message: Message, step: int) -> None:
         """Show the previous (step -1) or next (+1) version of `message`, and the newest branch below it."""
@@ -172,13 +178,14 @@ class Conversation:
             raise ChatError('conversation_too_long', 'This conversation has grown too long to continue; '
                             'start a New chat.', 413)
 
-    async def _turn(self, prompt: str, *, parent: str | None, branch: list[Message],
-                    images: list[dict[str, Any]]) -> Message:
+    async def _turn(self, prompt: str, *, parent: str | None, branch: list[Message], images: list[dict[str, Any]],
+                    model: str | None = None, params: dict[str, Any] | None = None) -> Message:
         user = Message(new_id(), 'user', prompt, parent_id=parent, attachments=list(images))
-        reply = Message(new_id(), 'assistant', status=STREAMING, parent_id=user.id, model=self.model)
-        return await self._start([user, reply], [*branch, user], title=_title(prompt))
+        reply = Message(new_id(), 'assistant', status=STREAMING, parent_id=user.id, model=model or self.model)
+        return await self._start([user, reply], [*branch, user], title=title_of(prompt), params=params)
 
-    async def _start(self, new: list[Message], branch: list[Message], *, title: str = '') -> Message:
+    async def _start(self, new: list[Message], branch: list[Message], *, title: str = '',
+                     params: dict[str, Any] | None = None) -> Message:
         """Save `new` (the last is the reply), show it as the branch's end, and stream the reply."""
         reply = new[-1]
         self._starting, self._stop_requested = True, False
@@ -198,17 +205,18 @@ class Conversation:
         if self._stop_requested:  # Stop came while the turn was being saved: end it before it starts
             self._finish(reply)
             return reply
-        self._task = self.chats.spawn(self._stream(reply, branch), name='chat reply')
+        self._task = self.chats.spawn(self._stream(reply, branch, self.params if params is None else params),
+                                      name='chat reply')
         # The end is marked from the task's done callback: it runs even for a task cancelled before its first step.
         self._task.add_done_callback(lambda _: self._finish(reply))
         return reply
 
-    async def _stream(self, reply: Message, branch: list[Message]) -> None:
+    async def _stream(self, reply: Message, branch: list[Message], params: dict[str, Any]) -> None:
         dirty, notify = self.chats.dirty, self.views.notify
         started, first = time.perf_counter(), None
         try:
             history = await self.chats.upstream_messages(self.owner_id, self.system_prompt, _sent(branch))
-            async with self.chats.upstream.stream(history, model=reply.model, **self.params) as stream:
+            async with self.chats.upstream.stream(history, model=reply.model, **params) as stream:
                 async for kind, text in stream.deltas():
                     if kind == 'content':
                         reply.content += text
@@ -241,7 +249,7 @@ def _sent(branch: list[Message]) -> list[Message]:
     return [m for m in branch if (m.content or m.attachments) and not m.streaming]
 
 
-def _title(prompt: str) -> str:
+def title_of(prompt: str) -> str:
     """A conversation's title from its first prompt: the first line, trimmed."""
     line = next((line.strip() for line in prompt.splitlines() if line.strip()), 'New chat')
     return line if len(line) <= TITLE_CHARS else line[:TITLE_CHARS - 1].rstrip() + '…'

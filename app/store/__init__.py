@@ -1,11 +1,13 @@
-"""The database: users, their conversations and messages, migrated on open (SQLite file or PostgreSQL)."""
+"""The database: users, their conversations, messages and API keys, migrated on open (SQLite file or PostgreSQL)."""
 
 from app.store.connect import open_store
 from app.store.records import (
     ROLES,
     STATUSES,
+    ApiKeyRecord,
     ConversationRecord,
     ConversationSummary,
+    CreatedKey,
     MessageRecord,
     MessageUpdate,
     NewMessage,
@@ -19,8 +21,10 @@ from app.store.urls import database_display
 __all__ = [
     'ROLES',
     'STATUSES',
+    'ApiKeyRecord',
     'ConversationRecord',
     'ConversationSummary',
+    'CreatedKey',
     'MessageRecord',
     'MessageUpdate',
     'NewMessage',

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -134,3 +134,26 @@ class MessageUpdate:
     finish_reason: str | None = None
     usage: dict[str, Any] | None = None
     timing: dict[str, Any] | None = None
+
+
+@dataclass(frozen=True)
+class ApiKeyRecord:
+    """One of a person's API keys as the keys page shows it: never its secret, nor the secret's hash."""
+
+    id: str
+    owner_id: str
+    name: str
+    prefix: str  # the first characters of the secret, e.g. 'nck_AbCdEfGh', to tell keys apart
+    created_at: datetime
+    last_used_at: datetime | None
+    revoked_at: datetime | None
+    requests: int
+    completion_tokens: int
+
+
+@dataclass(frozen=True)
+class CreatedKey:
+    """A new key and its secret: the only time the secret exists outside the person's hands (left out of repr)."""
+
+    record: ApiKeyRecord
+    secret: str = field(repr=False)

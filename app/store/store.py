@@ -12,6 +12,7 @@ from sqlalchemy.exc import IntegrityError
 
 from app.store import search
 from app.store.base import now
+from app.store.keys import KeyQueries
 from app.store.messages import MessageQueries, new_records
 from app.store.records import ConversationRecord, ConversationSummary, NewTurn, check_new_id, is_id
 from app.store.tables import KEY_LENGTH, conversations, users
@@ -22,8 +23,8 @@ _SUMMARY = (conversations.c.id, conversations.c.title, conversations.c.updated_a
 _NEWEST_FIRST = (conversations.c.updated_at.desc(), conversations.c.id.desc())
 
 
-class Store(MessageQueries):
-    """Users, their conversations and the conversations' messages, in one database."""
+class Store(KeyQueries, MessageQueries):
+    """Users, their conversations and the conversations' messages, and their API keys, in one database."""
 
     async def user_id(self, key: str) -> str:
         """The id of the user with this external key (a browser id or a trusted header value), made on first use."""

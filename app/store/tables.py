@@ -26,6 +26,8 @@ KEY_LENGTH = 255
 ID_LENGTH = 32  # uuid4 hex
 # Longest model name kept; OpenAI-compatible servers use names like 'org/Model-Name-7B-Instruct-GGUF:Q4_K_M'.
 MODEL_LENGTH = 200
+# Longest name a person gives one of their API keys ('laptop script', 'CI for repo x').
+KEY_NAME_LENGTH = 100
 
 
 class UTCDateTime(TypeDecorator[datetime]):
@@ -114,4 +116,21 @@ messages = Table(
     Index('ix_messages_conversation_seq', 'conversation_id', 'seq'),
     # Start-up recovery finds replies left 'streaming' without scanning every message (migration 0002).
     Index('ix_messages_streaming', 'status', sqlite_where=_STREAMING, postgresql_where=_STREAMING),
+)
+
+# A person's API keys (migration 0005). Only the SHA-256 of each secret is kept: a lost database gives no usable key.
+api_keys = Table(
+    'api_keys', metadata,
+    Column('id', String(ID_LENGTH), primary_key=True),
+    Column('owner_id', String(ID_LENGTH), ForeignKey('users.id', ondelete='CASCADE'), nullable=False),
+    Column('name', String(KEY_NAME_LENGTH), nullable=False),
+    Column('secret_hash', String(64), nullable=False, unique=True),  # hex; the unique index is the lookup
+    Column('prefix', String(16), nullable=False),  # the secret's first characters, shown to tell keys apart
+    Column('created_at', UTCDateTime(), nullable=False),
+    Column('last_used_at', UTCDateTime(), nullable=True),
+    Column('revoked_at', UTCDateTime(), nullable=True),
+    Column('requests', BigInteger(), nullable=False),
+    Column('completion_tokens', BigInteger(), nullable=False),
+    # The keys page: one owner's keys, newest first.
+    Index('ix_api_keys_owner_created', 'owner_id', 'created_at'),
 )

@@ -7,7 +7,7 @@ from fastapi.responses import HTMLResponse, Response
 from nicegui import app, background_tasks, ui
 from starlette.requests import Request
 
-from components import chat, person_menu, sidebar, sign_in
+from components import api_keys, chat, person_menu, sidebar, sign_in
 
 from ..chat.chats import Chats
 from ..chat.conversation import Conversation
@@ -72,6 +72,14 @@ def _signed_in(settings: Settings) -> None:
     ui.navigate.reload()
 
 
+def _keys(chats: Chats, owner: str) -> api_keys.Keys:
+    """The person's own API keys, for their menu."""
+    store = chats.store
+    return api_keys.Keys(load=lambda: store.api_keys(owner), create=lambda name: store.create_api_key(owner, name),
+                         rename=lambda key_id, name: store.rename_api_key(owner, key_id, name),
+                         revoke=lambda key_id: store.revoke_api_key(owner, key_id))
+
+
 async def _build(chats: Chats, settings: Settings, conversation: Conversation) -> None:
     """The chat page with the person's conversations in a drawer."""
     owner = conversation.owner_id
@@ -93,5 +101,6 @@ async def _build(chats: Chats, settings: Settings, conversation: Conversation) -
                          theme=app.storage.user.get('theme', 'auto'),
                          save_theme=lambda mode: app.storage.user.update(theme=mode),
                          save_choices=lambda choices: app.storage.user.update(chat_defaults=choices),
-                         load_models=chats.available_models if settings.any_model else None)
+                         load_models=chats.available_models if settings.any_model else None,
+                         keys=_keys(chats, owner))
     chat.create(conversation, models=settings.models, demo=settings.demo, person=person, on_menu=drawer.toggle)

@@ -8,7 +8,16 @@ import inspect
 import pytest
 
 import app.store
-from app.store import ConversationRecord, ConversationSummary, MessageRecord, MessageUpdate, NewMessage, Store
+from app.store import (
+    ApiKeyRecord,
+    ConversationRecord,
+    ConversationSummary,
+    CreatedKey,
+    MessageRecord,
+    MessageUpdate,
+    NewMessage,
+    Store,
+)
 
 STORE_METHODS = {
     'close': '(self) -> None',
@@ -28,6 +37,13 @@ STORE_METHODS = {
     'save_messages': '(self, updates: Sequence[MessageUpdate]) -> None',
     'messages': '(self, conversation_id: str, *, limit: int | None = None) -> list[MessageRecord]',
     'recover_interrupted': '(self) -> int',
+    'create_api_key': '(self, owner_id: str, name: str) -> CreatedKey',
+    'api_keys': '(self, owner_id: str) -> list[ApiKeyRecord]',
+    'rename_api_key': '(self, owner_id: str, key_id: str, name: str) -> bool',
+    'revoke_api_key': '(self, owner_id: str, key_id: str) -> bool',
+    'api_key_by_secret': '(self, secret: str) -> ApiKeyRecord | None',
+    'touch_api_key': '(self, key_id: str) -> bool',
+    'add_api_key_usage': '(self, key_id: str, completion_tokens: int, requests: int = 1) -> None',
 }
 RECORDS = {
     ConversationRecord: 'id owner_id title model system_prompt settings created_at updated_at',
@@ -37,6 +53,8 @@ RECORDS = {
     MessageUpdate: 'id content reasoning=* status=streaming error=None finish_reason=None usage=None timing=None',
     NewMessage: 'role content=* parent_id=None status=complete model=None id=None reasoning=* error=None '
                 'attachments=None',
+    ApiKeyRecord: 'id owner_id name prefix created_at last_used_at revoked_at requests completion_tokens',
+    CreatedKey: 'record secret',
 }
 
 
@@ -60,6 +78,7 @@ def test_records_are_frozen_with_these_fields(record: type, fields: str) -> None
 
 def test_the_package_exports_the_interface() -> None:
     assert {'STATUSES', 'StoreError', 'ConversationRecord', 'ConversationSummary', 'MessageRecord', 'MessageUpdate',
-            'NewMessage', 'Store', 'new_id', 'database_display', 'open_store'} <= set(app.store.__all__)
+            'NewMessage', 'Store', 'new_id', 'database_display', 'open_store', 'ApiKeyRecord',
+            'CreatedKey'} <= set(app.store.__all__)
     assert app.store.STATUSES == ('complete', 'streaming', 'stopped', 'failed', 'interrupted')
     assert inspect.iscoroutinefunction(app.store.open_store)

@@ -90,6 +90,29 @@ async def test_migrations_build_exactly_the_tables_the_queries_use(store: Store,
     assert store.search_index
 
 
+async def test_a_database_at_0004_with_data_upgrades_in_place_and_gets_api_keys(engine: AsyncEngine,
+                                                                              database_url: str) -> None:
+    await at_first_release(engine)
+    await migrate.upgrade(writer(engine), '0004')
+    async with engine.begin() as connection:
+        await connection.execute(text('UPDATE messages SET attachments = :images WHERE id = :id'),
+                                 {'images': json.dumps([{'id': 'i' * 32, 'mime': 'image/png', 'size': 3}]), 'id': Q})
+    store = await open_store(database_url)
+    try:
+        assert await migrate.revision_of(engine) == migrate.head()
+        assert [m.attachments for m in await store.messages(CHAT)] == [
+            [{'id': 'i' * 32, 'mime': 'image/png', 'size': 3}], None]
+        created = await store.create_api_key(ALICE, 'after the upgrade')
+        assert await store.api_key_by_secret(created.secret) == created.record
+        assert await store.api_keys(ALICE) == [created.record]
+    finally:
+        await store.close()
+    await migrate.downgrade(writer(engine), '0004')  # and back: the keys go, the conversations stay
+    async with engine.connect() as connection:
+        assert 'api_keys' not in await connection.run_sync(lambda sync: inspect(sync).get_table_names())
+        assert (await connection.execute(text('SELECT count(*) FROM messages'))).scalar_one() == 2
+
+
 async def test_downgrade_and_upgrade_again(engine: AsyncEngine, database_url: str) -> None:
     await at_first_release(engine)
     await migrate.upgrade(writer(engine))

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncGenerator
 from enum import Enum
+from typing import Any
 
 import orjson
 from fastapi import APIRouter, Depends, Request
@@ -15,12 +16,15 @@ from fastapi.responses import JSONResponse, Response
 from fastapi.security import HTTPBearer
 from starlette.requests import ClientDisconnect
 
+from ...chat.chats import Chats
 from ...config import Settings
 from ...errors import ChatError
 from ...upstream import Upstream
-from ..body import read_body
-from ..held_response import HeldResponse, Last, first_batch
 from ..access import Access
+from ..body import read_body
+from ..conversations.turns import append
+from ..held_response import HeldResponse, Last, first_batch
+from . import conversation as stored
 from . import protocol as wire
 from .protocol import OpenAIError, from_chat_error
 from .request import CompletionRequest, parse_completion_request
@@ -29,13 +33,17 @@ from .schema import COMPLETIONS_DESCRIPTION, MODELS_DESCRIPTION, request_schema,
 SSE_HEADERS = {'Cache-Control': 'no-cache', 'X-Accel-Buffering': 'no'}
 
 
-def add_routes(router: APIRouter, settings: Settings, upstream: Upstream, access: Access) -> None:
-    """Add the OpenAI-compatible routes to `router`, bound to one settings object and one upstream."""
+def add_routes(router: APIRouter, settings: Settings, upstream: Upstream, access: Access,
+               chats: Chats | None = None) -> None:
+    """Add the OpenAI-compatible routes to `router`, bound to one settings object and one upstream; with `chats`,
+    a request with `X-Conversation-Id` continues that stored conversation."""
     tags: list[str | Enum] = ['OpenAI-compatible']
     # Declared for the docs' "Authorize" button; `authorize` does the actual check.
-    bearer = HTTPBearer(auto_error=False, description="A token from the server's API_TOKENS, as the API key.")
-    body_doc = {'requestBody': {'required': True, 'content': {'application/json': {
+    bearer = HTTPBearer(auto_error=False, description='A personal API key (nck_...) or a token from API_TOKENS.')
+    body_doc: dict[str, Any] = {'requestBody': {'required': True, 'content': {'application/json': {
         'schema': request_schema(settings)}}}}
+    if chats is not None:
+        body_doc['parameters'] = [stored.HEADER_DOC]
 
     @router.post('/v1/chat/completions', status_code=200, summary='Chat completion (OpenAI-compatible)',
                  description=COMPLETIONS_DESCRIPTION, tags=tags, response_class=HeldResponse,
@@ -44,7 +52,7 @@ def add_routes(router: APIRouter, settings: Settings, upstream: Upstream, access
     async def chat_completions(request: Request) -> Response:
         """Answer like OpenAI's endpoint: SSE chunks with `"stream": true`, else one chat.completion object."""
         try:
-            await access.caller(request)
+            caller = await access.caller(request)
             body = await read_body(request, settings.max_request_bytes)
             try:
                 data = orjson.loads(body)
@@ -52,6 +60,18 @@ def add_routes(router: APIRouter, settings: Settings, upstream: Upstream, access
                 raise OpenAIError(400, 'We could not parse the JSON body of your request.', code='invalid_json') \
                     from None
             completion = parse_completion_request(data, settings)
+            if (conversation_id := request.headers.get(stored.HEADER)) is not None:
+                if chats is None:
+                    raise ChatError('conversations_unavailable', 'This server does not store conversations.', 503)
+                stored.check(completion)
+                model = completion.model if isinstance(data, dict) and data.get('model') is not None else None
+                follower = await append(chats, caller, conversation_id, completion.messages, model=model,
+                                        params=completion.params)
+                frames = (stored.stream_frames(follower, completion, settings.ping_interval) if completion.stream
+                          else stored.whole_frames(follower, completion))
+                return HeldResponse(frames, media_type='text/event-stream' if completion.stream else
+                                    'application/json', headers=SSE_HEADERS if completion.stream else {},
+                                    before=_error_response, after=_error_event)
         except ChatError as error:
             return from_chat_error(error).to_response()
         except OpenAIError as error:

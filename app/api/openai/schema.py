@@ -7,7 +7,7 @@ from typing import Any
 from ...config import Settings
 
 COMPLETIONS_DESCRIPTION = """OpenAI's chat completions endpoint, for OpenAI clients: set their base URL to
-`<this server>/v1` and their API key to a token from the server's API_TOKENS.
+`<this server>/v1` and their API key to a personal API key (nck_...) or a token from API_TOKENS.
 
 With `"stream": true` the answer is SSE: `data: {chat.completion.chunk}` events (content, `reasoning_content`,
 `tool_calls` deltas), the finish reason, a usage chunk if `stream_options.include_usage`, then `data: [DONE]`.
@@ -27,8 +27,8 @@ ERROR_SCHEMA = {'type': 'object', 'required': ['error'], 'properties': {'error':
 ERRORS = {
     400: 'Invalid JSON or an invalid or unknown parameter (`param` names it); also a request the model server '
          'rejected.',
-    401: 'Missing or unknown bearer token (`invalid_api_key`).',
-    403: 'The API is disabled: a real model is configured but API_TOKENS is empty (`api_disabled`).',
+    401: 'Missing, unknown or revoked API key (`invalid_api_key`).',
+    403: 'The API is disabled (`api_disabled`): a server that takes neither personal API keys nor API_TOKENS.',
     404: 'The model is not one of ALLOWED_MODELS (`model_not_found`).',
     413: 'The body exceeds MAX_REQUEST_BYTES (`request_too_large`).',
     429: 'The model server is rate limiting (`rate_limit_exceeded`); `Retry-After` is passed on.',

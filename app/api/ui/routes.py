@@ -13,9 +13,9 @@ from starlette.requests import ClientDisconnect
 from ...config import Settings
 from ...errors import ChatError
 from ...upstream import Upstream
+from ..access import Access
 from ..body import read_json
 from ..held_response import HeldResponse, Last, first_batch
-from ..access import Access
 from . import stream as ui_stream
 
 DESCRIPTION = """For the AI SDK's `useChat` (its default transport, `api: '/api/ui-chat'`): takes the body it posts,
@@ -27,7 +27,7 @@ then `data: [DONE]`, with the header `x-vercel-ai-ui-message-stream: v1`.
 Errors before the stream starts are HTTP errors with `{"error": {"code", "message"}}` (as `/api/chat`); after, an
 `error` chunk (`errorText`), then `[DONE]`. Comment lines (`: ping`) may come while the model has not started."""
 
-_ERRORS = {401: 'Missing or unknown bearer token.', 403: 'The API is disabled (no API_TOKENS with a real model).',
+_ERRORS = {401: 'Missing, unknown or revoked API key.', 403: 'The API is disabled (no personal keys, no API_TOKENS).',
            413: 'The body exceeds MAX_REQUEST_BYTES.', 422: 'Not a valid useChat body; the message names the field.',
            429: 'The model server is rate limiting.', 502: 'The model server failed or could not be reached.'}
 _ERROR_SCHEMA = {'type': 'object', 'properties': {'error': {'type': 'object', 'properties': {
@@ -42,7 +42,7 @@ _BODY_SCHEMA: dict[str, Any] = {'type': 'object', 'required': ['messages'], 'pro
 
 def add_routes(router: APIRouter, settings: Settings, upstream: Upstream, access: Access) -> None:
     """Add the AI SDK route to `router`, bound to one settings object and one upstream."""
-    bearer = HTTPBearer(auto_error=False, description="A token from the server's API_TOKENS.")
+    bearer = HTTPBearer(auto_error=False, description='A personal API key (nck_...) or a token from API_TOKENS.')
     responses: dict[int | str, dict[str, Any]] = {200: {'description': 'The UI message stream', 'content': {
         'text/event-stream': {'schema': {'type': 'string'}}}}}
     for status, text in _ERRORS.items():
