@@ -31,6 +31,17 @@ window.socket.onAny((event, data) => window.__frames.push(['in', event, JSON.str
 window.socket.onAnyOutgoing((event, data) => window.__frames.push(['out', event, JSON.stringify(data)]));
 '''
 DONE = '[data-role=assistant] .nicechat-markdown[data-done]'
+# The turn's last message: the prompt box gets the focus back after the reply's finish (ChatPage.on_finish).
+ENDED_JS = '''
+const finish = window.__frames.findIndex(f => f[1] === 'run_javascript' && f[2].includes('finish'));
+return finish >= 0 && window.__frames.slice(finish).some(f => f[1] === 'run_javascript' && f[2].includes('focus'));
+'''
+
+
+def ended(codes: list[str]) -> bool:
+    """Whether the prompt box got the focus back after the reply's finish (the turn's last message)."""
+    finish = next((i for i, code in enumerate(codes) if '"finish"' in code), None)
+    return finish is not None and any('"focus"' in code for code in codes[finish:])
 
 
 def shape(frames: list[tuple[str, str, Any]]) -> tuple[list[tuple[str, ...]], str, list[tuple[str, ...]]]:
@@ -74,7 +85,7 @@ def browser_frames(driver: webdriver.Chrome, url: str) -> list[tuple[str, str, A
     driver.execute_script(HOOK_JS)
     prompt.send_keys(PROMPT, Keys.ENTER)
     wait.until(lambda d: d.find_elements(By.CSS_SELECTOR, DONE))
-    wait.until(lambda d: d.execute_script('return window.__frames.some(f => f[2].includes("finish"))'))
+    wait.until(lambda d: d.execute_script(ENDED_JS))
     return [(direction, event, json.loads(data)) for direction, event, data in driver.execute_script(
         'return window.__frames')]
 
@@ -86,7 +97,8 @@ async def tab_frames(url: str) -> tuple[list[tuple[str, str, Any]], str]:
         start = len(tab.seen.messages)
         await tab.type(PROMPT)
         await tab.press_enter()
-        await tab.wait_for(lambda: bool(tab.replies()) and tab.seen.streams[tab.replies()[-1]].done, 15)
+        await tab.wait_for(lambda: ended([str(data.get('code')) for _, event, data in tab.seen.messages[start:]
+                                          if event == 'run_javascript']), 15)
         await tab.close()
     frames = sorted([(at, 'in', event, data) for at, event, data in tab.seen.messages[start:]]
                     + [(at, 'out', event, data) for at, event, data in tab.seen.sent])
