@@ -2,6 +2,7 @@
 
 import asyncio
 import dataclasses
+import gc
 import logging
 import sys
 
@@ -15,10 +16,12 @@ from app.api import routes as api
 from app.api.access import Access
 from app.api.dispatcher import Dispatcher
 from app.api.keys import PersonalKeys
+from app.api.metering import Metering
 from app.api.usage import Usage
 from app.api.validation import check_settings
 from app.chat.chats import Chats
 from app.config import ConfigError, load_settings, stable_secret
+from app.limits import Limits
 from app.store import Store, StoreError, open_store
 from app.upstream import Upstream, demo
 from app.web import pages
@@ -31,10 +34,13 @@ if not settings.storage_secret_set:  # a secret that changed on restart would gi
     settings = dataclasses.replace(settings, storage_secret=stable_secret(settings.data_dir))
 
 upstream = Upstream(settings)
+limits = Limits(settings)  # rate limits, token quotas, concurrent streams (in Redis when REDIS_URL is set)
+usage = Usage()  # where each finished API reply's completion tokens go
+usage.subscribe(limits.count_tokens)  # API_TOKEN_QUOTA
 chats = Chats(upstream, model=settings.models[0], models=settings.models, system_prompt=settings.default_system_prompt,
               check_settings=lambda **chosen: check_settings(chosen, settings), where=settings.upstream_display,
               spawn=background_tasks.create, images_root=f'{settings.data_dir}/images',
-              max_image_bytes=settings.max_image_bytes)
+              max_image_bytes=settings.max_image_bytes, limits=limits)
 
 
 async def start_chats() -> None:
@@ -46,6 +52,7 @@ async def stop_chats() -> None:
     """Save every reply in flight as interrupted, then close the database and the upstream connections."""
     await chats.shutdown()
     await upstream.aclose()
+    await limits.aclose()
 
 
 async def opened_store() -> Store:
@@ -62,10 +69,11 @@ pages.register(chats, settings)
 server = FastAPIOffline(title='NiceChat', summary='Chat with OpenAI-compatible models; raw NDJSON streaming API.')
 personal_keys = PersonalKeys(opened_store)
 access = Access(settings, lookup=personal_keys.caller)  # who an API request is from: admin token or personal key
-usage = Usage()  # the routes record each finished reply's tokens here; a personal key's counters listen
-usage.subscribe(personal_keys.count)
-api_router = api.create_router(settings, upstream, access, chats)  # with the conversation routes
-interop.add_routes(api_router, settings, upstream, access, chats)  # OpenAI's /v1 routes and the AI SDK's /api/ui-chat
+usage.subscribe(personal_keys.count)  # a personal key's counters
+metering = Metering(limits, usage)  # admits each API reply, then records its tokens in `usage`
+# With `chats`: the conversation routes, and conversation_id / X-Conversation-Id on the chat routes.
+api_router = api.create_router(settings, upstream, access, chats=chats, metering=metering)
+interop.add_routes(api_router, settings, upstream, access, chats=chats, metering=metering)  # /v1 and /api/ui-chat
 server.include_router(api_router)
 if settings.demo:
     server.include_router(demo.create_router(settings.demo_token_delay, settings.max_request_bytes))
@@ -93,6 +101,9 @@ else:
         if settings.exposed:
             print(f'Warning: the chat page is open to anyone who can reach {settings.host}:{settings.port} and spends '
                   'your upstream credits; set APP_PASSWORD to require a password.', file=sys.stderr, flush=True)
+        # What is built by now lives as long as the process: kept out of the collector's full passes, each of which
+        # walked ~350,000 objects (~100 ms, a stall for every stream) every few seconds under streaming load.
+        gc.freeze()
         # The dispatcher sends the API's requests straight to their handlers, skipping the app's layers per chunk.
         uvicorn.run(Dispatcher(server, api_router), host=settings.host, port=settings.port, ws='wsproto',
                     access_log=False, log_level='warning')

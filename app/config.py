@@ -7,11 +7,12 @@ import hmac
 import ipaddress
 import os
 import secrets
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit, urlunsplit
 
+import limits
 from dotenv import dotenv_values
 
 DEFAULT_MODEL = 'gpt-4o-mini'
@@ -36,6 +37,9 @@ DEFAULT_DEMO_TOKEN_DELAY = 0.02
 # Shortest query value or password of OPENAI_BASE_URL treated as a secret: shorter ones (`v=1`, `beta=on`) are flags,
 # not credentials, and redacting them everywhere would garble every message (a `1` hides every digit).
 MIN_URL_SECRET_CHARS = 4
+# Concurrent upstream streams of one process (page and API together) when MAX_STREAMS is not set: twice the 500 API
+# streams the load bench holds on one process, so it refuses only far past what a process was measured to serve.
+DEFAULT_MAX_STREAMS = 1000
 
 
 class ConfigError(ValueError):
@@ -68,6 +72,13 @@ class Settings:
     storage_secret_set: bool = False  # STORAGE_SECRET was given; otherwise main keeps one in data_dir
     trusted_user_header: str | None = None
     trusted_proxies: tuple[str, ...] = DEFAULT_TRUSTED_PROXIES
+    # Limits and quotas (app/limits): rates as the `limits` library writes them ('60/minute'); None is no limit.
+    api_rate_limit: str | None = None  # requests per API caller
+    api_token_quota: str | None = None  # completion tokens per API caller ('100000/day')
+    api_max_streams: int | None = None  # concurrent replies per API caller
+    chat_rate_limit: str | None = None  # messages per person on the page
+    max_streams: int | None = DEFAULT_MAX_STREAMS  # concurrent upstream streams of the process
+    redis_url: str | None = field(default=None, repr=False)  # shared counters; may carry a password
 
     @property
     def database(self) -> str:
@@ -137,8 +148,9 @@ class Settings:
             in_url = [self.base_url, parts.password or '']  # and every query value, in case one shows up alone
             in_url += (value for values in parse_qs(parts.query).values() for value in values)
             in_url = [value for value in in_url if len(value) >= MIN_URL_SECRET_CHARS]
-        if self.database_url and (password := urlsplit(self.database_url).password):
-            in_url.append(password)
+        for url in (self.database_url, self.redis_url):
+            if url and (password := urlsplit(url).password):
+                in_url.append(password)
         return tuple(s for s in (self.api_key, self.storage_secret, self.app_password, *in_url, *self.api_tokens) if s)
 
 
@@ -182,7 +194,43 @@ def load_settings(environ: Mapping[str, str] | None = None, env_file: str | Path
     kwargs['database_url'] = _database_url(get('DATABASE_URL'))
     kwargs['trusted_user_header'] = get('TRUSTED_USER_HEADER')
     kwargs['trusted_proxies'] = _networks('TRUSTED_PROXIES', get('TRUSTED_PROXIES'))
+    kwargs.update(_limit_settings(get))
     return Settings(**kwargs)  # type: ignore[arg-type]
+
+
+def _limit_settings(get: Callable[[str], str | None]) -> dict[str, object]:
+    """The limits and quotas (see the README's "Limits and quotas"); unset is no limit, MAX_STREAMS=0 too."""
+    quota = get('API_TOKEN_QUOTA')
+    if quota is not None and quota.isdigit():
+        quota += '/day'  # a bare number is tokens per day
+    api_streams = get('API_MAX_STREAMS')
+    max_streams = _int('MAX_STREAMS', get('MAX_STREAMS'), DEFAULT_MAX_STREAMS, 0, 2**31)
+    redis_url = get('REDIS_URL')
+    if redis_url is not None and urlsplit(redis_url).scheme not in {'redis', 'rediss', 'unix'}:
+        raise ConfigError(f'REDIS_URL must start with redis://, rediss:// or unix://, got {_shown(redis_url)}')
+    return {
+        'api_rate_limit': _rate('API_RATE_LIMIT', get('API_RATE_LIMIT'), 'requests', '60/minute'),
+        'api_token_quota': _rate('API_TOKEN_QUOTA', quota, 'tokens', '100000 (a day) or 5000/hour'),
+        'api_max_streams': None if api_streams is None else _int('API_MAX_STREAMS', api_streams, 1, 1, 2**31),
+        'chat_rate_limit': _rate('CHAT_RATE_LIMIT', get('CHAT_RATE_LIMIT'), 'messages', '20/minute'),
+        'max_streams': max_streams or None,
+        'redis_url': redis_url,
+    }
+
+
+def _rate(name: str, value: str | None, what: str, example: str) -> str | None:
+    """A rate such as '60/minute' or '10 per 2 seconds', checked by the `limits` library that will enforce it."""
+    if value is None:
+        return None
+    try:
+        rates = limits.parse_many(value)
+    except ValueError:
+        rates = []
+    if len(rates) != 1:
+        raise ConfigError(f'{name} must be a number of {what} per period, such as {example}, got {value!r}')
+    if rates[0].amount < 1:
+        raise ConfigError(f'{name} must allow at least 1 (leave it unset for no limit), got {value!r}')
+    return value
 
 
 def _split(value: str | None) -> list[str]:

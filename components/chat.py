@@ -7,6 +7,8 @@ from typing import TYPE_CHECKING, Any
 
 from nicegui import ui
 
+from app.errors import ChatError
+
 from . import chat_settings, person_menu, theme
 from .attachments import Attachments
 from .message import MessageView
@@ -25,6 +27,9 @@ FIRST_SCREEN = 10
 EARLIER_STEP = 50
 # How much of a finished reply the screen-reader announcement reads out (the rest is on the page).
 ANNOUNCED_CHARS = 200
+# HTTP statuses of a refusal by the server's limits (too fast: 429; busy: 503): said next to the prompt box, which
+# keeps the prompt, until the wait they name is over or the next message goes through.
+LIMIT_STATUSES = (429, 503)
 
 
 def create(conversation: Conversation, *, models: Sequence[str], demo: bool, person: Person,
@@ -64,7 +69,10 @@ class ChatPage:
             self.announcer = ui.element('div').props('aria-live=polite role=status').classes('sr-only') \
                 .mark('announcer')
         with ui.footer().classes('nc-footer border-t py-2'):
-            with ui.column().classes('w-full max-w-3xl mx-auto gap-1'):
+            with ui.column().classes('w-full max-w-3xl mx-auto gap-1') as self.above_prompt:
+                self.notice = ui.label().props('role=alert').classes('text-sm text-orange-9').mark('notice')
+                self.notice.set_visibility(False)
+                self.notices = 0  # refusals shown so far: a notice's timer hides only its own
                 self.attachments = Attachments(person.save_image)
             with ui.row().classes('w-full max-w-3xl mx-auto items-end no-wrap gap-2'):
                 self.attachments.button()
@@ -186,14 +194,33 @@ class ChatPage:
         self._set_busy(True)
         try:
             await action
-        except Exception as error:  # ChatError: too long, busy, or the database is down
+        except Exception as error:  # ChatError: too long, busy, too fast, or the database is down
             self._set_busy(self.conversation.busy)
             if raise_errors:
                 raise
-            ui.notify(str(error), type='warning')
+            if isinstance(error, ChatError) and error.status in LIMIT_STATUSES:
+                self._show_notice(error)
+            else:
+                ui.notify(str(error), type='warning')
             return False
         self._set_busy(self.conversation.busy)
+        self.notice.set_visibility(False)
         return True
+
+    def _show_notice(self, error: ChatError) -> None:
+        """Say why the server refused, next to the prompt box, until the wait it names is over."""
+        self.notice.text = error.message
+        self.notice.set_visibility(True)
+        self.notices += 1
+        shown = self.notices
+        wait = float(error.retry_after) if error.retry_after and error.retry_after.isdigit() else 0.0
+
+        def expire() -> None:
+            if self.notices == shown:  # not replaced by a newer refusal meanwhile
+                self.notice.set_visibility(False)
+        if wait:
+            with self.above_prompt:  # not where the click came from: a message's buttons can be redrawn meanwhile
+                ui.timer(wait, expire, once=True)
 
     def _set_busy(self, busy: bool) -> None:
         self.send_button.set_visibility(not busy)

@@ -14,7 +14,7 @@ STREAM_HEADERS = {'Cache-Control': 'no-cache', 'X-Accel-Buffering': 'no'}
 
 def ndjson(obj: dict[str, Any]) -> bytes:
     """One object as one NDJSON line."""
-    return orjson.dumps(obj) + b'\n'
+    return orjson.dumps(obj, option=orjson.OPT_APPEND_NEWLINE)
 
 
 def sse(obj: dict[str, Any]) -> bytes:

@@ -23,6 +23,7 @@ from ..config import DEFAULT_PING_INTERVAL
 from ..errors import ChatError
 from ..upstream import Upstream
 from . import protocol
+from .metering import Meter
 from .validation import ChatRequest
 from .watched import WatchedResponse
 
@@ -34,16 +35,16 @@ log = logging.getLogger(__name__)
 HEADER_WAIT = 1.0
 
 
-async def reply_events(upstream: Upstream, request: ChatRequest,
-                       ping_interval: float = DEFAULT_PING_INTERVAL) -> AsyncIterator[list[dict[str, Any]]]:
+async def reply_events(upstream: Upstream, request: ChatRequest, ping_interval: float = DEFAULT_PING_INTERVAL,
+                       meter: Meter | None = None) -> AsyncIterator[list[dict[str, Any]]]:
     """The stream's objects, in groups to write at once: start, pings until the first token, deltas, then done.
 
     Deltas that arrived in one upstream read form one group. A group ending in a ping or a delta commits the status
-    line (see ReplyResponse). Raises ChatError for a failure; the caller turns it into an HTTP error or a final
-    error line.
+    line (see ReplyResponse). Raises ChatError for a failure (a refusal by the limits first of all, before anything
+    reaches the model server); the caller turns it into an HTTP error or a final error line.
     """
     start = protocol.start(f'chat-{uuid.uuid4().hex}', request.model)
-    async with AsyncExitStack() as stack:
+    async with meter or Meter() as meter, AsyncExitStack() as stack:
         # Opened in a task so that pings can go out while the upstream has not answered yet (a model server loading
         # a model or queueing the request sends no headers until it starts): the SDK's `post` returns only then.
         opening = asyncio.ensure_future(stack.enter_async_context(
@@ -54,36 +55,34 @@ async def reply_events(upstream: Upstream, request: ChatRequest,
                 yield [start, protocol.ping()]
                 while not (await asyncio.wait({opening}, timeout=ping_interval))[0]:
                     yield [protocol.ping()]
-            reply = opening.result()
+            reply = meter.reply = opening.result()
         finally:
             # A client gone while we wait: cancelling the task aborts the upstream request (it is not yet in `stack`).
             opening.cancel()
             await asyncio.gather(opening, return_exceptions=True)
         if not committed:
             yield [start]
-        batches = reply.batches()
         parts: list[str] = []
-        first = asyncio.ensure_future(anext(batches, None))
+        first = asyncio.ensure_future(reply.next_batch())
         try:
             while not (await asyncio.wait({first}, timeout=ping_interval))[0]:
                 yield [protocol.ping()]
             batch = first.result()
-            while batch is not None:
-                events = []
-                for kind, text in batch:
-                    if kind == 'content':
-                        parts.append(text)
-                        events.append(protocol.chunk(text))
-                    else:
-                        events.append(protocol.reasoning(text))
-                yield events
-                batch = await anext(batches, None)
         finally:
             first.cancel()
-            # The generator is still running inside `first` until that task has unwound: closing it before then
-            # raises "aclose(): asynchronous generator is already running".
             await asyncio.gather(first, return_exceptions=True)
-            await batches.aclose()
+        chunk, reasoning = protocol.chunk, protocol.reasoning
+        while batch is not None:
+            meter.add(batch)
+            events = []
+            for kind, text in batch:
+                if kind == 'content':
+                    parts.append(text)
+                    events.append(chunk(text))
+                else:
+                    events.append(reasoning(text))
+            yield events
+            batch = await reply.next_batch()
         end = time.perf_counter()
         ttft = None if reply.first_delta_at is None else round(reply.first_delta_at - reply.started, 4)
         yield [protocol.done(''.join(parts), finish_reason=reply.finish_reason, usage=reply.usage,

@@ -20,6 +20,7 @@ from .body import read_json
 from .conversations import routes as conversation_routes
 from .conversations.lines import reply_lines
 from .conversations.turns import append
+from .metering import Metering, counted
 from .relay import ReplyResponse, reply_events
 from .validation import parse_request, request_schema
 
@@ -52,9 +53,13 @@ ERRORS = {
     404: 'With `conversation_id`: no conversation with this id among the key owner\'s (`conversation_not_found`).',
     409: 'With `conversation_id`: a reply is still streaming in that conversation (`busy`).',
     422: 'The JSON is not a valid chat request; the message names the field (`invalid_request`).',
-    429: 'The model server is rate limiting (`rate_limited`); `Retry-After` is passed on when it sent one.',
+    429: 'Refused by a limit, with `Retry-After`: API_RATE_LIMIT (`rate_limited`), API_TOKEN_QUOTA '
+         '(`quota_exceeded`), API_MAX_STREAMS (`too_many_streams`); or the model server is rate limiting '
+         '(`rate_limited`; its `Retry-After` is passed on when it sent one).',
     502: "The model server refused the server's credentials (`upstream_auth`), failed (`upstream_unavailable`), "
          'rejected the request (`upstream_rejected`) or could not be reached (`upstream_unreachable`).',
+    503: 'The server streams MAX_STREAMS replies already (`server_busy`), or cannot read its rate-limit counters '
+         '(`limits_unavailable`); with `Retry-After`.',
     504: 'The model server did not answer in time (`upstream_timeout`), when UPSTREAM_TIMEOUT is under 1 s.',
 }
 
@@ -70,10 +75,11 @@ def _openapi_responses() -> dict[int | str, dict[str, Any]]:
 
 
 def create_router(settings: Settings, upstream: Upstream, access: Access | None = None,
-                  chats: Chats | None = None) -> APIRouter:
-    """The API routes, bound to one settings object, one upstream and one authenticator; with `chats`, the
-    conversation routes too (and `conversation_id` on `/api/chat`)."""
+                  chats: Chats | None = None, metering: Metering | None = None) -> APIRouter:
+    """The API routes, bound to one settings object, one upstream, one authenticator and the limits and usage;
+    with `chats`, the conversation routes too (and `conversation_id` on `/api/chat`)."""
     access = access or Access(settings)
+    metering = metering or Metering()
     router = APIRouter()
     # The route reads the body itself (to refuse oversized ones early), so its schema is declared, not inferred.
     body_schema = {'schema': request_schema(settings)}
@@ -93,17 +99,26 @@ def create_router(settings: Settings, upstream: Upstream, access: Access | None 
             if chat_request.conversation_id is not None:
                 if chats is None:
                     raise ChatError('conversations_unavailable', 'This server does not store conversations.', 503)
-                follower = await append(chats, caller, chat_request.conversation_id, chat_request.messages,
-                                        model=chat_request.model if chat_request.model_given else None,
-                                        params=chat_request.params)
+                meter = await metering.admit(caller)
+                try:
+                    follower = await append(chats, caller, chat_request.conversation_id, chat_request.messages,
+                                            model=chat_request.model if chat_request.model_given else None,
+                                            params=chat_request.params)
+                except BaseException:
+                    meter.release()
+                    raise
         except ChatError as error:
             return error.to_response()
         except ClientDisconnect:  # gone mid-upload: nobody is left to answer
             return Response(status_code=400)
         wants_sse = 'text/event-stream' in request.headers.get('accept', '')
         if chat_request.conversation_id is not None:
-            return ReplyResponse(reply_lines(follower, settings.ping_interval), sse=wants_sse)
-        return ReplyResponse(reply_events(upstream, chat_request, settings.ping_interval), sse=wants_sse)
+            message = follower.message
+            lines = counted(reply_lines(follower, settings.ping_interval), meter,
+                            lambda: len(message.content) + len(message.reasoning))
+            return ReplyResponse(lines, sse=wants_sse)
+        return ReplyResponse(reply_events(upstream, chat_request, settings.ping_interval, metering.meter(caller)),
+                             sse=wants_sse)
 
     if chats is not None:  # before the catch-all below, which would answer their paths with a 404
         conversation_routes.add_routes(router, settings, chats, access)

@@ -15,7 +15,12 @@ Listener = Callable[[Caller, int], Awaitable[None]]
 
 def estimate_tokens(text: str) -> int:
     """Completion tokens of `text` when the model server sent no usage: about four characters a token."""
-    return (len(text) + 3) // 4
+    return chars_to_tokens(len(text))
+
+
+def chars_to_tokens(chars: int) -> int:
+    """estimate_tokens for a text of which only the length was kept (a reply counted as it streamed)."""
+    return (chars + 3) // 4
 
 
 class Usage:

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import ChatError
+from ..limits import Lease, Limits
 from ..store import ConversationSummary, NewTurn, Store, new_id
 from ..store.images import ImageFiles
 from ..upstream import Upstream
@@ -51,7 +52,8 @@ class Chats:
                  check_settings: Callable[..., object] = lambda **_: None, where: str = 'the model server',
                  spawn: Spawn = _spawn,
                  images_root: str | Path = 'data/images', max_image_bytes: int = MAX_IMAGE_BYTES,
-                 max_held_chars: int = MAX_HELD_CHARS, checkpoint_interval: float = CHECKPOINT_INTERVAL) -> None:
+                 max_held_chars: int = MAX_HELD_CHARS, checkpoint_interval: float = CHECKPOINT_INTERVAL,
+                 limits: Limits | None = None) -> None:
         self.store: Store  # given to start(): the database opens with the event loop
         self.upstream = upstream
         self.model, self.models, self.system_prompt = model, tuple(models) or (model,), system_prompt
@@ -62,6 +64,7 @@ class Chats:
         self.spawn = spawn
         self.max_held_chars = max_held_chars
         self.checkpoint_interval = checkpoint_interval
+        self.limits = limits  # CHAT_RATE_LIMIT and MAX_STREAMS; None: no limits
         self.closing = False
         self.live: dict[str, Conversation] = {}
         self.dirty: set[Message] = set()  # streaming replies changed since the last checkpoint
@@ -111,6 +114,10 @@ class Chats:
                 raise ChatError('models_unavailable', f'The model server at {self.where} did not list its models '
                                 f'({error.message}); type a model name instead.', 502) from None
         return self._models_cache[1]
+
+    async def admit(self, owner_id: str) -> Lease:
+        """Let one reply start for the person, or raise ChatError (429 too fast, 503 server busy)."""
+        return await self.limits.admit_page(owner_id) if self.limits is not None else Lease()
 
     def images(self, owner_id: str) -> ImageFiles:
         """The person's image files (a folder each, so serving one checks its owner by where it is)."""

@@ -14,6 +14,7 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from ..errors import ChatError
+from ..limits import Lease
 from ..store import new_id
 from . import export
 from .hints import explain
@@ -190,7 +191,13 @@ class Conversation:
         reply = new[-1]
         self._starting, self._stop_requested = True, False
         try:
-            await self.chats.save_turn(self, new, title=title)
+            # Refused by the limits (too fast, server busy): nothing saved, the page keeps the prompt.
+            lease = await self.chats.admit(self.owner_id)
+            try:
+                await self.chats.save_turn(self, new, title=title)
+            except BaseException:
+                lease.release()
+                raise
         finally:
             self._starting = False
         branched = bool(self.leaf) and new[0].parent_id != self.leaf
@@ -203,12 +210,12 @@ class Conversation:
             for message in new:
                 self.views.notify(lambda view, message=message: view.on_message(message))  # type: ignore[misc]
         if self._stop_requested:  # Stop came while the turn was being saved: end it before it starts
-            self._finish(reply)
+            self._finish(reply, lease)
             return reply
         self._task = self.chats.spawn(self._stream(reply, branch, self.params if params is None else params),
                                       name='chat reply')
         # The end is marked from the task's done callback: it runs even for a task cancelled before its first step.
-        self._task.add_done_callback(lambda _: self._finish(reply))
+        self._task.add_done_callback(lambda _: self._finish(reply, lease))
         return reply
 
     async def _stream(self, reply: Message, branch: list[Message], params: dict[str, Any]) -> None:
@@ -236,7 +243,8 @@ class Conversation:
             reply.timing = {'ttft_s': None if first is None else round(first - started, 4),
                             'total_s': round(time.perf_counter() - started, 4)}
 
-    def _finish(self, reply: Message) -> None:
+    def _finish(self, reply: Message, lease: Lease) -> None:
+        lease.release()  # its stream slot, before anything below can fail
         if reply.status == STREAMING:  # cancelled: by a person (Stop), or by a server shutting down
             reply.status = INTERRUPTED if self.chats.closing else STOPPED
         self.chats.save_final(reply)

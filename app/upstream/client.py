@@ -2,7 +2,8 @@
 
 The request goes through the SDK's client (auth, headers, retries before the first byte, error types); the
 reply is read as raw SSE bytes from the HTTP response it returns and parsed with orjson, skipping the typed object
-the SDK would build per chunk.
+the SDK would build per chunk. Those bytes come straight from the SDK's aiohttp transport beneath the httpx2
+response when it is the one in use (raw_body.py).
 """
 
 from __future__ import annotations
@@ -13,12 +14,14 @@ from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from typing import Any
 
+import aiohttp
 import httpx2
 import openai
 import orjson
 
 from ..config import Settings
 from ..errors import ChatError, redact
+from .raw_body import open_reply
 from .reply import Reply
 
 # Seconds allowed to open the TCP/TLS connection to the upstream.
@@ -96,10 +99,11 @@ class Upstream:
                 stream_cls=None)
         except openai.APIError as error:
             raise _map_error(error, self._secrets) from None
-        reply = Reply(response.aiter_bytes(), self._secrets, started=started)
+        reply, stop_watching = open_reply(response, self._secrets, started, self._settings.upstream_timeout)
         try:
             yield reply
         finally:
+            stop_watching()
             # Shielded so a second cancellation cannot skip closing the connection (the upstream would keep going).
             await asyncio.shield(_close(response, reply))
 
@@ -110,7 +114,7 @@ async def _close(response: httpx2.Response, reply: Reply) -> None:
         try:
             async with asyncio.timeout(DRAIN_TIMEOUT):
                 await reply.drain()
-        except (TimeoutError, httpx2.TransportError):
+        except (TimeoutError, httpx2.TransportError, aiohttp.ClientError):
             pass  # the reply is complete either way; the connection is just not reused
     await response.aclose()
 

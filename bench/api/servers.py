@@ -98,14 +98,17 @@ def start_upstream(log_dir: Path) -> tuple[Server, str]:
     return server.wait_until(base), base + '/v1'
 
 
-def start_nicechat(upstream_url: str, log_dir: Path, root: Path = ROOT,
-                   name: str = 'nicechat') -> tuple[Server, str]:
-    """This app (`python main.py` in `root`, by default this checkout) talking to the bench upstream."""
+def start_nicechat(upstream_url: str, log_dir: Path, root: Path = ROOT, name: str = 'nicechat',
+                   wrapper: list[str] | None = None, env_extra: dict[str, str] | None = None) -> tuple[Server, str]:
+    """This app (`python main.py` in `root`, by default this checkout) talking to the bench upstream.
+
+    `wrapper` runs main.py through a script of the bench (`python WRAPPER... main.py`: a profiler, a probe).
+    """
     port = free_port()
     env = {'OPENAI_API_KEY': 'sk-bench', 'OPENAI_BASE_URL': upstream_url, 'OPENAI_MODEL': 'bench-model',
            'API_TOKENS': TOKEN, 'UPSTREAM_RETRIES': '0', 'HOST': '127.0.0.1', 'PORT': str(port),
-           'STORAGE_SECRET': 'bench-storage-secret'}
-    server = Server(name, [sys.executable, 'main.py'], env, root, log_dir)
+           'STORAGE_SECRET': 'bench-storage-secret', **(env_extra or {})}
+    server = Server(name, [sys.executable, *(wrapper or []), 'main.py'], env, root, log_dir)
     base = f'http://127.0.0.1:{port}'
     return server.wait_until(base + '/docs'), base
 

@@ -23,7 +23,7 @@ _TYPES = {400: 'invalid_request_error', 401: 'invalid_request_error', 403: 'perm
           404: 'invalid_request_error', 413: 'invalid_request_error', 429: 'rate_limit_error'}
 # This app's error codes under the names OpenAI uses for the same failure, where it has one.
 _CODES = {'unauthorized': 'invalid_api_key', 'rate_limited': 'rate_limit_exceeded',
-          'body_too_large': 'request_too_large'}
+          'body_too_large': 'request_too_large', 'quota_exceeded': 'insufficient_quota'}
 
 
 class OpenAIError(Exception):

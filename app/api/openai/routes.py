@@ -24,6 +24,7 @@ from ..access import Access
 from ..body import read_body
 from ..conversations.turns import append
 from ..held_response import HeldResponse, Last, first_batch
+from ..metering import Meter, Metering, counted
 from . import conversation as stored
 from . import protocol as wire
 from .protocol import OpenAIError, from_chat_error
@@ -34,9 +35,10 @@ SSE_HEADERS = {'Cache-Control': 'no-cache', 'X-Accel-Buffering': 'no'}
 
 
 def add_routes(router: APIRouter, settings: Settings, upstream: Upstream, access: Access,
-               chats: Chats | None = None) -> None:
+               chats: Chats | None = None, metering: Metering | None = None) -> None:
     """Add the OpenAI-compatible routes to `router`, bound to one settings object and one upstream; with `chats`,
     a request with `X-Conversation-Id` continues that stored conversation."""
+    metering = metering or Metering()
     tags: list[str | Enum] = ['OpenAI-compatible']
     # Declared for the docs' "Authorize" button; `authorize` does the actual check.
     bearer = HTTPBearer(auto_error=False, description='A personal API key (nck_...) or a token from API_TOKENS.')
@@ -65,10 +67,17 @@ def add_routes(router: APIRouter, settings: Settings, upstream: Upstream, access
                     raise ChatError('conversations_unavailable', 'This server does not store conversations.', 503)
                 stored.check(completion)
                 model = completion.model if isinstance(data, dict) and data.get('model') is not None else None
-                follower = await append(chats, caller, conversation_id, completion.messages, model=model,
-                                        params=completion.params)
-                frames = (stored.stream_frames(follower, completion, settings.ping_interval) if completion.stream
-                          else stored.whole_frames(follower, completion))
+                meter = await metering.admit(caller)
+                try:
+                    follower = await append(chats, caller, conversation_id, completion.messages, model=model,
+                                            params=completion.params)
+                except BaseException:
+                    meter.release()
+                    raise
+                message = follower.message
+                frames = counted(stored.stream_frames(follower, completion, settings.ping_interval)
+                                 if completion.stream else stored.whole_frames(follower, completion),
+                                 meter, lambda: len(message.content) + len(message.reasoning))
                 return HeldResponse(frames, media_type='text/event-stream' if completion.stream else
                                     'application/json', headers=SSE_HEADERS if completion.stream else {},
                                     before=_error_response, after=_error_event)
@@ -78,11 +87,12 @@ def add_routes(router: APIRouter, settings: Settings, upstream: Upstream, access
             return error.to_response()
         except ClientDisconnect:  # gone mid-upload: nobody is left to answer
             return Response(status_code=400)
+        meter = metering.meter(caller)
         if completion.stream:
-            return HeldResponse(stream_chunks(upstream, completion, settings.ping_interval),
+            return HeldResponse(stream_chunks(upstream, completion, settings.ping_interval, meter),
                                 media_type='text/event-stream', headers=SSE_HEADERS, before=_error_response,
                                 after=_error_event)
-        return HeldResponse(whole_completion(upstream, completion), media_type='application/json', headers={},
+        return HeldResponse(whole_completion(upstream, completion, meter), media_type='application/json', headers={},
                             before=_error_response, after=_error_event)
 
     @router.get('/v1/models', summary='List the models (OpenAI-compatible)', description=MODELS_DESCRIPTION,
@@ -97,19 +107,23 @@ def add_routes(router: APIRouter, settings: Settings, upstream: Upstream, access
         return JSONResponse(wire.model_list(models))
 
 
-async def stream_chunks(upstream: Upstream, completion: CompletionRequest,
-                        ping_interval: float) -> AsyncGenerator[bytes]:
+async def stream_chunks(upstream: Upstream, completion: CompletionRequest, ping_interval: float,
+                        meter: Meter | None = None) -> AsyncGenerator[bytes]:
     """The SSE events of one streamed completion: the role chunk once the model server answered, pings until the
     first token, a write per upstream read, then the finish reason, the usage if asked for, and `[DONE]`."""
-    async with upstream.stream(completion.messages, model=completion.model, **completion.params) as reply:
+    async with (meter or Meter() as meter,
+                upstream.stream(completion.messages, model=completion.model, **completion.params) as reply):
         reply.with_tool_calls = True
+        meter.reply = reply
         encoder = wire.ChunkEncoder(completion.model)
         yield encoder.role()
         batches = reply.batches()
         try:
             async for batch in first_batch(batches, ping_interval):
+                meter.add(batch)
                 yield encoder.batch(batch) if batch else wire.PING
             async for batch in batches:
+                meter.add(batch)
                 yield encoder.batch(batch)
         finally:
             await batches.aclose()
@@ -117,20 +131,25 @@ async def stream_chunks(upstream: Upstream, completion: CompletionRequest,
         yield Last(encoder.finish(reply.finish_reason, reply.usage, completion.include_usage))
 
 
-async def whole_completion(upstream: Upstream, completion: CompletionRequest) -> AsyncGenerator[bytes]:
+async def whole_completion(upstream: Upstream, completion: CompletionRequest,
+                           meter: Meter | None = None) -> AsyncGenerator[bytes]:
     """One chat.completion object, built from the upstream's stream (a client that leaves still stops it)."""
-    async with upstream.stream(completion.messages, model=completion.model, **completion.params) as reply:
+    async with (meter or Meter() as meter,
+                upstream.stream(completion.messages, model=completion.model, **completion.params) as reply):
         reply.with_tool_calls = True
+        meter.reply = reply
         content: list[str] = []
         reasoning: list[str] = []
         calls = wire.ToolCalls()
-        async for kind, text in reply.deltas():
-            if kind == 'content':
-                content.append(text)
-            elif kind == 'reasoning':
-                reasoning.append(text)
-            else:
-                calls.add(orjson.loads(text))
+        async for batch in reply.batches():
+            meter.add(batch)
+            for kind, text in batch:
+                if kind == 'content':
+                    content.append(text)
+                elif kind == 'reasoning':
+                    reasoning.append(text)
+                else:
+                    calls.add(orjson.loads(text))
         yield Last(orjson.dumps(wire.completion(completion.model, ''.join(content), ''.join(reasoning),
                                                 calls.result(), reply.finish_reason, reply.usage)))
 

@@ -31,8 +31,12 @@ ERRORS = {
     403: 'The API is disabled (`api_disabled`): a server that takes neither personal API keys nor API_TOKENS.',
     404: 'The model is not one of ALLOWED_MODELS (`model_not_found`).',
     413: 'The body exceeds MAX_REQUEST_BYTES (`request_too_large`).',
-    429: 'The model server is rate limiting (`rate_limit_exceeded`); `Retry-After` is passed on.',
+    429: 'A limit of this server, with `Retry-After`: API_RATE_LIMIT (`rate_limit_exceeded`), API_TOKEN_QUOTA '
+         '(`insufficient_quota`), API_MAX_STREAMS (`too_many_streams`); or the model server is rate limiting '
+         '(`rate_limit_exceeded`; its `Retry-After` is passed on).',
     502: 'The model server failed, refused the server\'s credentials or could not be reached.',
+    503: 'The server streams MAX_STREAMS replies already (`server_busy`) or cannot check its limits '
+         '(`limits_unavailable`); with `Retry-After`.',
     504: 'The model server did not answer in time (`upstream_timeout`).',
 }
 _TEXT_PART = {'type': 'object', 'required': ['type', 'text'],

@@ -16,6 +16,7 @@ from ...upstream import Upstream
 from ..access import Access
 from ..body import read_json
 from ..held_response import HeldResponse, Last, first_batch
+from ..metering import Meter, Metering
 from . import stream as ui_stream
 
 DESCRIPTION = """For the AI SDK's `useChat` (its default transport, `api: '/api/ui-chat'`): takes the body it posts,
@@ -29,7 +30,9 @@ Errors before the stream starts are HTTP errors with `{"error": {"code", "messag
 
 _ERRORS = {401: 'Missing, unknown or revoked API key.', 403: 'The API is disabled (no personal keys, no API_TOKENS).',
            413: 'The body exceeds MAX_REQUEST_BYTES.', 422: 'Not a valid useChat body; the message names the field.',
-           429: 'The model server is rate limiting.', 502: 'The model server failed or could not be reached.'}
+           429: 'A limit of this server (rate, token quota, streams) or the model server is refusing; see Retry-After.',
+           502: 'The model server failed or could not be reached.',
+           503: 'The server is busy (MAX_STREAMS) or cannot check its limits; see Retry-After.'}
 _ERROR_SCHEMA = {'type': 'object', 'properties': {'error': {'type': 'object', 'properties': {
     'code': {'type': 'string'}, 'message': {'type': 'string'}}}}}
 _BODY_SCHEMA: dict[str, Any] = {'type': 'object', 'required': ['messages'], 'properties': {
@@ -40,8 +43,10 @@ _BODY_SCHEMA: dict[str, Any] = {'type': 'object', 'required': ['messages'], 'pro
     'example': {'messages': [{'id': 'm1', 'role': 'user', 'parts': [{'type': 'text', 'text': 'Say hello.'}]}]}}
 
 
-def add_routes(router: APIRouter, settings: Settings, upstream: Upstream, access: Access) -> None:
+def add_routes(router: APIRouter, settings: Settings, upstream: Upstream, access: Access,
+               metering: Metering | None = None) -> None:
     """Add the AI SDK route to `router`, bound to one settings object and one upstream."""
+    metering = metering or Metering()
     bearer = HTTPBearer(auto_error=False, description='A personal API key (nck_...) or a token from API_TOKENS.')
     responses: dict[int | str, dict[str, Any]] = {200: {'description': 'The UI message stream', 'content': {
         'text/event-stream': {'schema': {'type': 'string'}}}}}
@@ -55,30 +60,33 @@ def add_routes(router: APIRouter, settings: Settings, upstream: Upstream, access
     async def ui_chat(request: Request) -> Response:
         """Stream the reply to a useChat conversation as UI message chunks."""
         try:
-            await access.caller(request)
+            caller = await access.caller(request)
             messages, model = ui_stream.parse_ui_request(await read_json(request, settings.max_request_bytes),
                                                          settings)
         except ChatError as error:
             return error.to_response()
         except ClientDisconnect:  # gone mid-upload: nobody is left to answer
             return Response(status_code=400)
-        return HeldResponse(ui_chunks(upstream, messages, model, settings.ping_interval),
+        return HeldResponse(ui_chunks(upstream, messages, model, settings.ping_interval, metering.meter(caller)),
                             media_type='text/event-stream', headers=ui_stream.HEADERS,
                             before=ChatError.to_response, after=ui_stream.error_frame)
 
 
-async def ui_chunks(upstream: Upstream, messages: list[dict[str, Any]], model: str,
-                    ping_interval: float) -> AsyncGenerator[bytes]:
+async def ui_chunks(upstream: Upstream, messages: list[dict[str, Any]], model: str, ping_interval: float,
+                    meter: Meter | None = None) -> AsyncGenerator[bytes]:
     """The UI message stream of one reply: start once the model server answered, pings until the first token, a
     write per upstream read, then the finish and `[DONE]`."""
-    async with upstream.stream(messages, model=model) as reply:
+    async with meter or Meter() as meter, upstream.stream(messages, model=model) as reply:
+        meter.reply = reply
         writer = ui_stream.PartWriter()
         yield writer.start()
         batches = reply.batches()
         try:
             async for batch in first_batch(batches, ping_interval):
+                meter.add(batch)
                 yield writer.batch(batch) if batch else ui_stream.PING
             async for batch in batches:
+                meter.add(batch)
                 yield writer.batch(batch)
         finally:
             await batches.aclose()

@@ -1,0 +1,1 @@
+"""Soak of the API and the page: `python -m bench.soak` (see __main__.py)."""
