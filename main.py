@@ -1,9 +1,13 @@
 """Wiring: settings, the database, the upstream client, the pages and the API routes; then serve."""
 
+from app.web import shared_storage  # noqa: F401  # first: NiceGUI reads NICEGUI_REDIS_URL when it is imported
+
+# isort: split
 import asyncio
 import dataclasses
 import gc
 import logging
+import os
 import sys
 
 import uvicorn
@@ -22,6 +26,11 @@ from app.api.validation import check_settings
 from app.chat.chats import Chats
 from app.config import ConfigError, load_settings, stable_secret
 from app.limits import Limits
+from app.live.hub import Live
+from app.ops import metrics, readiness
+from app.ops import routes as ops
+from app.server.headers import SecureCookies
+from app.server.protocol import guarded_protocol
 from app.store import Store, StoreError, open_store
 from app.upstream import Upstream, demo
 from app.web import pages
@@ -40,7 +49,8 @@ usage.subscribe(limits.count_tokens)  # API_TOKEN_QUOTA
 chats = Chats(upstream, model=settings.models[0], models=settings.models, system_prompt=settings.default_system_prompt,
               check_settings=lambda **chosen: check_settings(chosen, settings), where=settings.upstream_display,
               spawn=background_tasks.create, images_root=f'{settings.data_dir}/images',
-              max_image_bytes=settings.max_image_bytes, limits=limits)
+              max_image_bytes=settings.max_image_bytes, limits=limits,
+              shared=Live(settings.redis_url) if settings.redis_url else None)  # REDIS_URL: replies across instances
 
 
 async def start_chats() -> None:
@@ -74,9 +84,20 @@ metering = Metering(limits, usage)  # admits each API reply, then records its to
 # With `chats`: the conversation routes, and conversation_id / X-Conversation-Id on the chat routes.
 api_router = api.create_router(settings, upstream, access, chats=chats, metering=metering)
 interop.add_routes(api_router, settings, upstream, access, chats=chats, metering=metering)  # /v1 and /api/ui-chat
+# /healthz, /readyz and /metrics: served by the dispatcher too, so probes and scrapes skip NiceGUI's middlewares.
+ready = readiness.Readiness(lambda: ping_database(), settings.redis_url)
+ops.add_routes(api_router, settings, ready)
+nicegui_app.on_startup(metrics.watch_event_loop)
+nicegui_app.on_shutdown(ready.aclose)
 server.include_router(api_router)
+server.add_middleware(SecureCookies)  # over TLS (or from a trusted TLS proxy); CSP etc. come from the protocol
 if settings.demo:
     server.include_router(demo.create_router(settings.demo_token_delay, settings.max_request_bytes))
+
+
+async def ping_database() -> None:
+    """Raise unless the chat runtime has started and its database answers (the readiness probe)."""
+    await (await opened_store()).ping()
 
 
 async def check_database() -> None:
@@ -105,5 +126,10 @@ else:
         # walked ~350,000 objects (~100 ms, a stall for every stream) every few seconds under streaming load.
         gc.freeze()
         # The dispatcher sends the API's requests straight to their handlers, skipping the app's layers per chunk.
+        # The guarded protocol adds header/body deadlines and a lingering close (a 413 reaches every client);
+        # X-Forwarded-Proto/-For are believed only from TRUSTED_PROXIES, unless uvicorn's own FORWARDED_ALLOW_IPS is
+        # set (deploy/compose.yaml sets it to * for instances only nginx can reach); None lets uvicorn read it.
         uvicorn.run(Dispatcher(server, api_router), host=settings.host, port=settings.port, ws='wsproto',
-                    access_log=False, log_level='warning')
+                    access_log=False, log_level='warning',
+                    http=guarded_protocol(settings.header_timeout, settings.body_timeout),
+                    forwarded_allow_ips=None if 'FORWARDED_ALLOW_IPS' in os.environ else list(settings.trusted_proxies))

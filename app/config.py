@@ -32,6 +32,10 @@ DEFAULT_MAX_IMAGE_BYTES = 5_000_000
 DEFAULT_DATA_DIR = 'data'
 # Addresses a TRUSTED_USER_HEADER is honoured from: a proxy on this machine.
 DEFAULT_TRUSTED_PROXIES = ('127.0.0.1/32', '::1/128')
+# Seconds a client may take to send a request's headers, and its body (from the headers to the body's end):
+# generous for a person on a slow link, short enough that a client trickling bytes cannot hold a connection.
+DEFAULT_HEADER_TIMEOUT = 10.0
+DEFAULT_BODY_TIMEOUT = 60.0
 # Pause between two demo-model tokens: about the pace of a hosted model.
 DEFAULT_DEMO_TOKEN_DELAY = 0.02
 # Shortest query value or password of OPENAI_BASE_URL treated as a secret: shorter ones (`v=1`, `beta=on`) are flags,
@@ -72,13 +76,16 @@ class Settings:
     storage_secret_set: bool = False  # STORAGE_SECRET was given; otherwise main keeps one in data_dir
     trusted_user_header: str | None = None
     trusted_proxies: tuple[str, ...] = DEFAULT_TRUSTED_PROXIES
+    header_timeout: float = DEFAULT_HEADER_TIMEOUT
+    body_timeout: float = DEFAULT_BODY_TIMEOUT
     # Limits and quotas (app/limits): rates as the `limits` library writes them ('60/minute'); None is no limit.
     api_rate_limit: str | None = None  # requests per API caller
     api_token_quota: str | None = None  # completion tokens per API caller ('100000/day')
     api_max_streams: int | None = None  # concurrent replies per API caller
     chat_rate_limit: str | None = None  # messages per person on the page
     max_streams: int | None = DEFAULT_MAX_STREAMS  # concurrent upstream streams of the process
-    redis_url: str | None = field(default=None, repr=False)  # shared counters; may carry a password
+    redis_url: str = field(default='', repr=False)  # empty: no Redis; its password must not show
+    metrics_token: str | None = field(default=None, repr=False)
 
     @property
     def database(self) -> str:
@@ -148,10 +155,12 @@ class Settings:
             in_url = [self.base_url, parts.password or '']  # and every query value, in case one shows up alone
             in_url += (value for values in parse_qs(parts.query).values() for value in values)
             in_url = [value for value in in_url if len(value) >= MIN_URL_SECRET_CHARS]
-        for url in (self.database_url, self.redis_url):
-            if url and (password := urlsplit(url).password):
-                in_url.append(password)
-        return tuple(s for s in (self.api_key, self.storage_secret, self.app_password, *in_url, *self.api_tokens) if s)
+        if self.database_url and (password := urlsplit(self.database_url).password):
+            in_url.append(password)
+        if self.redis_url and (password := urlsplit(self.redis_url).password):
+            in_url.append(password)
+        return tuple(s for s in (self.api_key, self.storage_secret, self.app_password, *in_url, *self.api_tokens,
+                                 self.metrics_token) if s)
 
 
 def load_settings(environ: Mapping[str, str] | None = None, env_file: str | Path | None = '.env') -> Settings:
@@ -194,7 +203,14 @@ def load_settings(environ: Mapping[str, str] | None = None, env_file: str | Path
     kwargs['database_url'] = _database_url(get('DATABASE_URL'))
     kwargs['trusted_user_header'] = get('TRUSTED_USER_HEADER')
     kwargs['trusted_proxies'] = _networks('TRUSTED_PROXIES', get('TRUSTED_PROXIES'))
+    kwargs['header_timeout'] = _float('HEADER_TIMEOUT', get('HEADER_TIMEOUT'), DEFAULT_HEADER_TIMEOUT, low=0.1)
+    kwargs['body_timeout'] = _float('BODY_TIMEOUT', get('BODY_TIMEOUT'), DEFAULT_BODY_TIMEOUT, low=0.1)
     kwargs.update(_limit_settings(get))
+    kwargs['redis_url'] = _redis_url(get('REDIS_URL'))
+    if kwargs['redis_url'] and not kwargs.get('storage_secret_set'):
+        # Each instance would keep its own generated secret, and a browser's cookie from one would not open another.
+        raise ConfigError('REDIS_URL needs STORAGE_SECRET: set the same explicit secret on every instance')
+    kwargs['metrics_token'] = get('METRICS_TOKEN')
     return Settings(**kwargs)  # type: ignore[arg-type]
 
 
@@ -205,16 +221,12 @@ def _limit_settings(get: Callable[[str], str | None]) -> dict[str, object]:
         quota += '/day'  # a bare number is tokens per day
     api_streams = get('API_MAX_STREAMS')
     max_streams = _int('MAX_STREAMS', get('MAX_STREAMS'), DEFAULT_MAX_STREAMS, 0, 2**31)
-    redis_url = get('REDIS_URL')
-    if redis_url is not None and urlsplit(redis_url).scheme not in {'redis', 'rediss', 'unix'}:
-        raise ConfigError(f'REDIS_URL must start with redis://, rediss:// or unix://, got {_shown(redis_url)}')
     return {
         'api_rate_limit': _rate('API_RATE_LIMIT', get('API_RATE_LIMIT'), 'requests', '60/minute'),
         'api_token_quota': _rate('API_TOKEN_QUOTA', quota, 'tokens', '100000 (a day) or 5000/hour'),
         'api_max_streams': None if api_streams is None else _int('API_MAX_STREAMS', api_streams, 1, 1, 2**31),
         'chat_rate_limit': _rate('CHAT_RATE_LIMIT', get('CHAT_RATE_LIMIT'), 'messages', '20/minute'),
         'max_streams': max_streams or None,
-        'redis_url': redis_url,
     }
 
 
@@ -280,6 +292,19 @@ def _database_url(value: str | None) -> str:
     scheme = value.split(':', 1)[0].split('+', 1)[0]
     if scheme not in {'sqlite', 'postgresql', 'postgres'}:
         raise ConfigError(f'DATABASE_URL must start with sqlite:/// or postgresql://, got a {scheme or "bare"} URL')
+    return value
+
+
+def _redis_url(value: str | None) -> str:
+    if value is None:
+        return ''
+    parts = urlsplit(value)
+    if parts.scheme not in {'redis', 'rediss', 'unix'} or not (parts.hostname or parts.path):
+        raise ConfigError(f'REDIS_URL must be a redis:// (or rediss://, unix://) URL, got {_shown(value)}')
+    try:
+        parts.port  # noqa: B018  # raises on a malformed port
+    except ValueError:
+        raise ConfigError(f'REDIS_URL has an invalid port: {_shown(value)}') from None
     return value
 
 

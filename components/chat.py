@@ -126,6 +126,9 @@ class ChatPage:
     async def switch(self, message: Message, step: int) -> None:
         await self._run(self.conversation.switch(message, step))
 
+    async def continue_reply(self, message: Message) -> None:
+        await self._run(self.conversation.continue_reply(message))
+
     def open_settings(self) -> None:
         """The settings panel of this conversation."""
         conversation = self.conversation
@@ -163,6 +166,8 @@ class ChatPage:
         self.earlier.set_visibility(self.first_shown > 0)
 
     def on_message(self, message: Message) -> None:
+        if (ended := self.views.pop(message.id, None)) is not None:  # continued (it is the last message shown): its
+            ended.container.delete()  # ended view makes way for a streaming one, which starts from the text so far
         with self.log:
             self.views[message.id] = MessageView(message, self)
         if message.streaming:

@@ -30,6 +30,9 @@ class Actions(Protocol):
     def switch(self, message: Message, step: int) -> Awaitable[None]:
         """Show the previous (-1) or next (+1) version."""
 
+    def continue_reply(self, message: Message) -> Awaitable[None]:
+        """Ask the model to go on from this interrupted reply's text, in the same message."""
+
 
 class MessageView:
     """Shows one message; `append` adds streamed text, `finish` shows how the reply ended."""
@@ -138,6 +141,9 @@ class MessageView:
                     .set_enabled(index < count)
             ui.button(icon='content_copy', on_click=self._copy).props('flat dense round size=sm aria-label=Copy') \
                 .mark('copy')
+            if message.interrupted:  # the server stopped mid-reply: one click asks for the rest
+                ui.button('Continue', icon='play_arrow', on_click=lambda: actions.continue_reply(message)) \
+                    .props('flat dense no-caps size=sm aria-label=Continue').mark('continue')
             if message.role == 'assistant':
                 name = 'Retry' if message.status == 'failed' else 'Regenerate'  # a failed turn is resent as it was
                 button = ui.button(name if name == 'Retry' else '', icon='refresh',

@@ -18,7 +18,10 @@ from nicegui.testing import User
 from nicegui.testing.user_simulation import user_simulation
 
 from tests.fake_upstream import FakeUpstream
-from tests.services.redis import RedisServer, running_redis
+from tests.services.fixtures import REDIS_PASSWORD  # noqa: F401  # tests import it from here
+
+# PostgreSQL, Redis and nginx, once per session, and the app instances behind nginx.
+pytest_plugins = ['tests.services.fixtures']
 
 ROOT = Path(__file__).resolve().parent.parent
 # Secrets used by the tests; each must never show up in any output of the app.
@@ -26,7 +29,6 @@ SECRET_KEY = 'sk-test-SECRETKEY-0123456789abcdefghijklmnopqrstuv'
 API_TOKEN = 'tok-test-client-token-42'
 STORAGE_SECRET = 'storage-secret-for-tests-987654321'
 # Password of the tests' Redis server: like the secrets above, it must never show up in any output of the app.
-REDIS_PASSWORD = 'redis-test-pass-Kx42'
 # Seconds a live app may take to start: a few on a quiet machine, far more on a loaded 2-core one (seen over 30).
 APP_START_TIMEOUT = 90
 
@@ -37,12 +39,6 @@ def fake_upstream_server() -> Iterator[FakeUpstream]:
     yield server
     server.stop()
 
-
-@pytest.fixture(scope='session')
-def redis_server() -> Iterator[RedisServer]:
-    """A throwaway redis-server for the whole session, with a password; tests sharing it use their own keys."""
-    with running_redis(password=REDIS_PASSWORD) as server:
-        yield server
 
 
 @pytest.fixture

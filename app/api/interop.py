@@ -13,14 +13,15 @@ from .openai import routes as openai_compat
 from .ui import routes as ui_chat
 
 
-def add_routes(router: APIRouter, settings: Settings, upstream: Upstream, access: Access,
+def add_routes(router: APIRouter, settings: Settings, upstream: Upstream, access: Access, *,
                chats: Chats | None = None, metering: Metering | None = None) -> None:
     """Add `POST /v1/chat/completions`, `GET /v1/models` and `POST /api/ui-chat` to `router`.
 
     Added to the API's own router (not included as a sub-router) so the dispatcher in front of the app serves them
     directly like `/api/chat`, skipping the app's layers for every streamed chunk.
     """
-    openai_compat.add_routes(router, settings, upstream, access, chats, metering)  # with chats: X-Conversation-Id
+    # With chats: X-Conversation-Id.
+    openai_compat.add_routes(router, settings, upstream, access, chats=chats, metering=metering)
     ui_chat.add_routes(router, settings, upstream, access, metering)
     # The router's catch-all for unknown /api paths (a JSON 404/405) matches /api/ui-chat too: routes are tried in
     # order, so fixed paths go before any path with parameters (a stable sort keeps the rest in order).

@@ -16,12 +16,13 @@ from typing import Any
 
 from ..errors import ChatError
 from ..limits import Lease, Limits
+from ..live.hub import Live
 from ..store import ConversationSummary, NewTurn, Store, new_id
 from ..store.images import ImageFiles
 from ..upstream import Upstream
 from . import export
 from .conversation import MAX_CONVERSATION_CHARS, Conversation, clean_settings
-from .message import Message
+from .message import INTERRUPTED, Message
 
 log = logging.getLogger(__name__)
 
@@ -53,7 +54,7 @@ class Chats:
                  spawn: Spawn = _spawn,
                  images_root: str | Path = 'data/images', max_image_bytes: int = MAX_IMAGE_BYTES,
                  max_held_chars: int = MAX_HELD_CHARS, checkpoint_interval: float = CHECKPOINT_INTERVAL,
-                 limits: Limits | None = None) -> None:
+                 limits: Limits | None = None, shared: Live | None = None) -> None:
         self.store: Store  # given to start(): the database opens with the event loop
         self.upstream = upstream
         self.model, self.models, self.system_prompt = model, tuple(models) or (model,), system_prompt
@@ -65,13 +66,14 @@ class Chats:
         self.max_held_chars = max_held_chars
         self.checkpoint_interval = checkpoint_interval
         self.limits = limits  # CHAT_RATE_LIMIT and MAX_STREAMS; None: no limits
+        self.shared = shared  # with REDIS_URL: replies published to, followed from and stopped through Redis
         self.closing = False
         self.live: dict[str, Conversation] = {}
         self.dirty: set[Message] = set()  # streaming replies changed since the last checkpoint
         self._loading: dict[str, asyncio.Future[Conversation | None]] = {}
         self._writes = asyncio.Lock()  # one write at a time, in order: a checkpoint never overwrites a final save
         self._turns: list[_Turn] = []  # turns waiting for the lock, written together by the first to get it
-        self._saves: set[asyncio.Task[None]] = set()
+        self._saves: set[asyncio.Task[Any]] = set()
         self._checkpoints: asyncio.Task[None] | None = None
         self._list_watchers: dict[str, set[Callable[[], object]]] = {}
         self._latest: dict[str, tuple[str, date]] = {}  # per person: the top of their list (conversation, day)
@@ -81,7 +83,11 @@ class Chats:
     async def start(self, store: Store) -> int:
         """Use (and own) `store`; mark replies a crash left streaming as interrupted; start checkpointing."""
         self.store = store
-        recovered = await self.store.recover_interrupted()
+        if self.shared is None:
+            recovered = await self.store.recover_interrupted()
+        else:  # a reply left streaming may be streaming on another instance: leases tell (see _adopt)
+            recovered = 0
+            self.shared.start(on_stop=self._stop_reply, on_interrupted=self._interrupted)
         self._checkpoints = self.spawn(self._checkpoint_loop(), name='checkpoints')
         self._started.set()
         return recovered
@@ -187,7 +193,32 @@ class Chats:
                                     system_prompt=record.system_prompt, settings=record.settings, messages=messages,
                                     stored=True)
         self.live[record.id] = conversation
+        if self.shared is not None:
+            for message in [m for m in messages if m.streaming]:
+                await self._adopt(conversation, message)
         return conversation
+
+    async def _adopt(self, conversation: Conversation, message: Message) -> None:
+        """A reply the database has as streaming: follow it if an instance holds it, else it was interrupted."""
+        assert self.shared is not None
+        held = await self.shared.held(message.id)
+        if held is not False:  # held, or Redis is down (the follower waits for it)
+            conversation.follow(message)
+        elif not await self.shared.reap(message.id):  # no lease and not in flight: e.g. every instance restarted
+            message.status = INTERRUPTED
+            async with self._writes:
+                await self.store.interrupt_reply(message.id, message.content, message.reasoning)
+
+    def _stop_reply(self, reply_id: str) -> None:
+        """Stop requested on some instance: if the reply streams here, stop it."""
+        for conversation in list(self.live.values()):
+            if conversation.replying == reply_id:
+                conversation.stop()
+
+    async def _interrupted(self, reply_id: str, content: str, reasoning: str) -> None:
+        """This instance claimed a reply whose instance died: save it as interrupted with the text Redis had."""
+        async with self._writes:
+            await self.store.interrupt_reply(reply_id, content, reasoning)
 
     def release(self, conversation: Conversation) -> None:
         """Forget a conversation nobody shows and no reply streams into: it is all in the database."""
@@ -257,15 +288,24 @@ class Chats:
                                                  system_prompt=conversation.system_prompt or '',
                                                  settings=conversation.settings)
 
-    def save_final(self, message: Message) -> None:
+    def save_final(self, message: Message) -> asyncio.Task[Any]:
         """Save a message that has stopped streaming, in full, soon (in order after any checkpoint under way)."""
         self.dirty.discard(message)
-        task = self.spawn(self._save([message]), name='save reply')
+        return self.background(self._save([message]), name='save reply')
+
+    def background(self, work: Coroutine[Any, Any, Any], *, name: str) -> asyncio.Task[Any]:
+        """Run `work` as a task that shutdown (and `settle`) waits for: a final save, a reply's end in Redis."""
+        task = self.spawn(work, name=name)
         self._saves.add(task)
         task.add_done_callback(self._saves.discard)
+        return task
+
+    async def save_now(self, message: Message) -> None:
+        """Save a message's current state now (in order with checkpoints and final saves)."""
+        await self._save([message])
 
     async def settle(self) -> None:
-        """Wait until every final save under way has been written."""
+        """Wait until every final save (and other `background` work) under way is done."""
         await asyncio.gather(*list(self._saves), return_exceptions=True)
 
     async def checkpoint(self) -> None:
@@ -298,12 +338,14 @@ class Chats:
             return
         conversations = list(self.live.values())
         for conversation in conversations:
-            conversation.stop()
+            conversation.stop(elsewhere=False)  # replies followed from other instances go on there
         await asyncio.gather(*(conversation.wait() for conversation in conversations))
         await self.settle()
         await self.checkpoint()
         if self._checkpoints is not None:
             self._checkpoints.cancel()
+        if self.shared is not None:
+            await self.shared.aclose()
         await self.store.close()
 
     async def conversations(self, owner_id: str, *, query: str | None = None, limit: int = 50,

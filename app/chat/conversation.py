@@ -11,14 +11,17 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from ..errors import ChatError
 from ..limits import Lease
 from ..store import new_id
-from . import export
+from . import export, remote
+from .continuation import check_continuable, continuation_tail
 from .hints import explain
 from .message import COMPLETE, FAILED, INTERRUPTED, STOPPED, STREAMING, Message
+from .relay import Relay
 from .tree import Tree
 from .view import View, Views
 
@@ -59,6 +62,9 @@ class Conversation:
         self._task: asyncio.Task[None] | None = None
         self._starting = False  # the turn is being saved; its reply task does not exist yet
         self._stop_requested = False
+        self._relay: Relay | None = None  # with REDIS_URL: publishes the reply streaming here
+        self._reply_id: str | None = None  # the reply the task streams
+        self._following: tuple[str, asyncio.Task[None]] | None = None  # a reply streaming on another instance
 
     @property
     def messages(self) -> list[Message]:
@@ -67,8 +73,14 @@ class Conversation:
 
     @property
     def busy(self) -> bool:
-        """True while a turn is being saved or its reply is streaming."""
-        return self._starting or (self._task is not None and not self._task.done())
+        """True while a turn is being saved or its reply is streaming (here, or on another instance)."""
+        return self._starting or (self._task is not None and not self._task.done()) or (
+            self._following is not None and not self._following[1].done())
+
+    @property
+    def replying(self) -> str | None:
+        """The id of the reply streaming on this instance, if any."""
+        return self._reply_id if self._task is not None and not self._task.done() else None
 
     @property
     def size(self) -> int:
@@ -116,6 +128,35 @@ class Conversation:
         answer = Message(new_id(), 'assistant', status=STREAMING, parent_id=prompt.id, model=model or self.model)
         return await self._start([answer], self._branch_to(prompt), params=params)
 
+    async def continue_reply(self, reply: Message) -> Message:
+        """Ask the model to go on from an interrupted reply's text, appending to the same message (see continuation).
+
+        On one instance nothing is written before it streams (until the next checkpoint the database holds it as
+        interrupted, which is also what a crash in between would leave); with REDIS_URL it is saved as streaming
+        first, after its lease is taken, so an instance that opens the conversation meanwhile follows it.
+        """
+        self._check_idle()
+        check_continuable(reply, self.leaf)
+        prompt = self.tree.by_id.get(reply.parent_id) if reply.parent_id else None
+        self._starting = True
+        try:
+            lease = await self.chats.admit(self.owner_id)  # CHAT_RATE_LIMIT and MAX_STREAMS, as for a new turn
+            try:
+                self._relay = await self._share(reply)
+                reply.status, reply.error, reply.finish_reason = STREAMING, None, None
+                if self._relay is not None:
+                    await self.chats.save_now(reply)
+            except BaseException:
+                lease.release()
+                raise
+        finally:
+            self._starting = False
+        self.views.notify(lambda view: view.on_message(reply))  # shown streaming again, in its place
+        self._task = self.chats.spawn(self._stream(reply, self._branch_to(prompt), self.params,
+                                                   tail=continuation_tail(reply)), name='chat reply')
+        self._task.add_done_callback(lambda _: self._finish(reply, lease))
+        return reply
+
     async def switch(self, message: Message, step: int) -> None:
         """Show the previous (step -1) or next (+1) version of `message`, and the newest branch below it."""
         self._check_idle()
@@ -146,17 +187,27 @@ class Conversation:
         return export.to_json(title=self.title, model=self.model, system_prompt=self.system_prompt,
                               settings=self.settings, messages=list(self.tree.by_id.values()))
 
-    def stop(self) -> None:
-        """Cancel the running reply, if any; the upstream HTTP stream is closed."""
+    def follow(self, reply: Message) -> None:
+        """Show `reply`, streaming on another instance, as it goes on there (from Redis; see remote.py)."""
+        self._following = (reply.id, self.chats.spawn(remote.follow(self, reply), name='follow reply'))
+
+    def stop(self, *, elsewhere: bool = True) -> None:
+        """Cancel the running reply, if any; the upstream HTTP stream is closed (by its instance, if another; with
+        `elsewhere` False, a reply streaming on another instance goes on there and is only no longer followed)."""
+        if self._following is not None and not self._following[1].done():
+            if elsewhere and self.chats.shared is not None:
+                self.chats.background(self.chats.shared.stop(self._following[0]), name='stop elsewhere')
+            else:
+                self._following[1].cancel()
         if self._starting:
             self._stop_requested = True
         if self._task is not None and not self._task.done():
             self._task.cancel()
 
     async def wait(self) -> None:
-        """Wait until the running reply, if any, has ended."""
-        if self._task is not None:
-            await asyncio.gather(self._task, return_exceptions=True)
+        """Wait until the running reply, if any, has ended (or stopped being followed)."""
+        tasks = [task for task in (self._task, self._following and self._following[1]) if task is not None]
+        await asyncio.gather(*tasks, return_exceptions=True)
 
     def history(self) -> list[dict[str, Any]]:
         """What goes upstream (images aside): the system prompt, then every turn with text on the branch shown."""
@@ -194,9 +245,13 @@ class Conversation:
             # Refused by the limits (too fast, server busy): nothing saved, the page keeps the prompt.
             lease = await self.chats.admit(self.owner_id)
             try:
+                # Shared: the lease is taken before the reply is saved as streaming, so no instance that opens the
+                # conversation meanwhile can find it streaming with nobody holding it.
+                self._relay = await self._share(reply)
                 await self.chats.save_turn(self, new, title=title)
             except BaseException:
                 lease.release()
+                self._abandon_relay()
                 raise
         finally:
             self._starting = False
@@ -218,14 +273,20 @@ class Conversation:
         self._task.add_done_callback(lambda _: self._finish(reply, lease))
         return reply
 
-    async def _stream(self, reply: Message, branch: list[Message], params: dict[str, Any]) -> None:
+    async def _stream(self, reply: Message, branch: list[Message], params: dict[str, Any], *,
+                      tail: list[dict[str, Any]] | None = None) -> None:
+        """Stream `reply` from the model, given `branch` (and `tail` after it: a continuation's partial text)."""
         dirty, notify = self.chats.dirty, self.views.notify
-        started, first = time.perf_counter(), None
+        started, first, relay = time.perf_counter(), None, self._relay  # shared: Redis first, then the reply
+        self._reply_id = reply.id
         try:
             history = await self.chats.upstream_messages(self.owner_id, self.system_prompt, _sent(branch))
+            history += tail or []
             async with self.chats.upstream.stream(history, model=reply.model, **params) as stream:
                 async for kind, text in stream.deltas():
-                    if kind == 'content':
+                    if relay is not None:
+                        relay.add(kind, text)
+                    elif kind == 'content':
                         reply.content += text
                         notify(lambda view, text=text: view.on_delta(reply, text))  # type: ignore[misc]
                     else:
@@ -240,16 +301,45 @@ class Conversation:
             log.error('reply failed: %s', type(exc).__name__)
             reply.error, reply.status = 'The server failed while streaming the reply.', FAILED
         finally:  # also for a stopped reply: how far it got, and how fast
+            if relay is not None:
+                await relay.drain()
             reply.timing = {'ttft_s': None if first is None else round(first - started, 4),
                             'total_s': round(time.perf_counter() - started, 4)}
+
+    async def _share(self, reply: Message) -> Relay | None:
+        """With REDIS_URL: take the reply's lease and start publishing it (relay.py)."""
+        if self.chats.shared is None:
+            return None
+        relay = Relay(self.chats.shared.writer(reply.id, reply.content, reply.reasoning), partial(self._append, reply))
+        await relay.start()
+        return relay
+
+    def _abandon_relay(self) -> None:
+        """The turn was refused after its lease was taken: give the lease up (the reply never existed)."""
+        if (relay := self._relay) is not None:
+            self._relay = None
+            self.chats.background(relay.end(FAILED, None, {}), name='live end')
+
+    def _append(self, reply: Message, kind: str, text: str) -> None:
+        """Add a published batch to the reply and tell the views (with REDIS_URL; see relay.py)."""
+        if kind == 'content':
+            reply.content += text
+            self.views.notify(lambda view: view.on_delta(reply, text))
+        else:
+            reply.reasoning += text
+            self.views.notify(lambda view: view.on_reasoning(reply, text))
 
     def _finish(self, reply: Message, lease: Lease) -> None:
         lease.release()  # its stream slot, before anything below can fail
         if reply.status == STREAMING:  # cancelled: by a person (Stop), or by a server shutting down
             reply.status = INTERRUPTED if self.chats.closing else STOPPED
-        self.chats.save_final(reply)
+        if (relay := self._relay) is not None:  # followers elsewhere learn the outcome
+            self._relay = None
+            self.chats.background(relay.end(reply.status, reply.error, remote.outcome(reply)), name='live end')
+        saving = self.chats.save_final(reply)
         self.views.notify(lambda view: view.on_finish(reply))
-        self.chats.release(self)
+        # Held until saved: a reload in between (here or, with REDIS_URL, on another instance) finds the final reply.
+        saving.add_done_callback(lambda _: self.chats.release(self))
 
 
 def _sent(branch: list[Message]) -> list[Message]:

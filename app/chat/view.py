@@ -15,7 +15,7 @@ class View(Protocol):
     """Something that shows a conversation and follows its changes."""
 
     def on_message(self, message: Message) -> None:
-        """A message was added."""
+        """A message was added, or one that had ended streams again (Continue): show it, in its place, streaming."""
 
     def on_delta(self, message: Message, text: str) -> None:
         """Text was appended to a streaming message."""

@@ -43,7 +43,7 @@ class Limits:
     """
 
     def __init__(self, settings: Settings, counters: Counters | None = None) -> None:
-        self.counters = counters or Counters(settings.redis_url)
+        self.counters = counters or Counters(settings.redis_url or None)
         self._rates = MovingWindowRateLimiter(self.counters.storage)
         self._totals = FixedWindowRateLimiter(self.counters.storage)
         self.api_rate = _item(settings.api_rate_limit)

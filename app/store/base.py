@@ -7,6 +7,7 @@ from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from typing import Any
 
+from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from app.store.engine import writer
@@ -34,6 +35,11 @@ class Database:
     async def close(self) -> None:
         """Close every pooled connection."""
         await self._engine.dispose()
+
+    async def ping(self) -> None:
+        """One round trip to the database (the readiness probe); raises when it does not answer."""
+        async with self._engine.connect() as connection:
+            await connection.execute(text('SELECT 1'))
 
     @asynccontextmanager
     async def _write(self) -> AsyncIterator[AsyncConnection]:

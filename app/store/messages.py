@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import bindparam, insert, select, update
+from sqlalchemy import bindparam, case, func, insert, select, update
 
 from app.store.base import Database, now
 from app.store.records import MessageRecord, MessageUpdate, NewMessage, check_new_id, check_role, check_status, is_id
@@ -74,6 +74,19 @@ class MessageQueries(Database):
         else:
             rows = (await self._read(statement.order_by(table.c.seq.desc()).limit(max(limit, 0))))[::-1]
         return [MessageRecord(**row._mapping) for row in rows]
+
+    async def interrupt_reply(self, message_id: str, content: str, reasoning: str) -> bool:
+        """A reply whose instance died (another instance claimed it, app/live): 'interrupted', with `content` and
+        `reasoning` where they are longer than what was checkpointed; only if it is still 'streaming'."""
+        if not is_id(message_id):
+            return False
+        longer = {name: case((func.length(table.c[name]) < len(text), text), else_=table.c[name])
+                  for name, text in (('content', content), ('reasoning', reasoning))}
+        async with self._write() as connection:
+            result = await connection.execute(update(table).where(table.c.id == message_id,
+                                                                  table.c.status == 'streaming')
+                                              .values(status='interrupted', **longer))
+        return bool(result.rowcount)
 
     async def recover_interrupted(self) -> int:
         """At start-up: replies left 'streaming' by a stopped process become 'interrupted'; how many."""

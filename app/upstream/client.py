@@ -21,6 +21,7 @@ import orjson
 
 from ..config import Settings
 from ..errors import ChatError, redact
+from ..ops.metrics import ReplyWatch
 from .raw_body import open_reply
 from .reply import Reply
 
@@ -85,6 +86,14 @@ class Upstream:
     async def stream(self, messages: Sequence[dict[str, Any]], *, model: str | None = None,
                      **params: Any) -> AsyncIterator[Reply]:
         """Start a streamed completion; the HTTP response is closed on every exit: done, error or cancelled."""
+        with ReplyWatch() as watch:  # the metrics' one hook: every reply, page or API, starts and ends here
+            async with self._open(messages, model=model, **params) as reply:
+                watch.reply = reply
+                yield reply
+
+    @asynccontextmanager
+    async def _open(self, messages: Sequence[dict[str, Any]], *, model: str | None = None,
+                    **params: Any) -> AsyncIterator[Reply]:
         # The body is serialized here and posted through the SDK's generic `post`: `chat.completions.create` would
         # run its TypedDict transform over every parameter and serialize with the stdlib json module, about a
         # third of the SDK's CPU per request, for values that validation has already checked. The SDK still does

@@ -41,6 +41,7 @@ class Reply:
     started: float = field(default_factory=time.perf_counter)
     first_delta_at: float | None = None
     last_read_at: float = field(default_factory=time.monotonic)  # when the last piece of the body arrived
+    delta_count: int = 0  # deltas parsed so far (the metrics count them once, when the reply ends)
     complete: bool = False  # `[DONE]` arrived
     with_tool_calls: bool = False  # also yield ('tool_calls', JSON of the delta's list); set before iterating
     read: Callable[[], Awaitable[bytes]] | None = field(repr=False, default=None)
@@ -201,8 +202,10 @@ class Reply:
         except (AttributeError, TypeError):  # a field of the wrong shape (a list for `choices[0]`, a number for text)
             raise ChatError('bad_upstream_response', 'The model server sent an event of an unexpected shape.',
                             502) from None
-        if out and self.first_delta_at is None:
-            self.first_delta_at = time.perf_counter()
+        if out:
+            self.delta_count += len(out)
+            if self.first_delta_at is None:
+                self.first_delta_at = time.perf_counter()
         return out
 
     def _read_event(self, event: dict[str, Any]) -> list[tuple[DeltaKind, str]]:

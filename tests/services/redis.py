@@ -1,11 +1,11 @@
-"""A throwaway Redis server for tests and benchmarks: `redis-server` on a free loopback port, in a temp dir.
+"""A throwaway Redis server for tests and benchmarks: Debian's redis-server, a temp dir, a free loopback port.
 
-    with running_redis() as server:
-        url = server.url()          # redis://127.0.0.1:<port>/0
+    with running_redis(password='...') as server:
+        url = server.url(db=1)      # redis://:<password>@127.0.0.1:<port>/1
         server.flush()              # empty every database, between tests that share the server
 
-Nothing is written to disk (no snapshots, no append-only file). Fails with a message naming the package when
-redis-server is not installed (CI installs it; tests do not skip).
+Nothing is saved to disk. Fails with a message naming the package when redis-server is not installed (CI installs
+it; tests do not skip). `restart()` stops and starts it on the same port, for tests of the app riding out an outage.
 """
 
 from __future__ import annotations
@@ -21,24 +21,21 @@ from pathlib import Path
 
 import redis
 
-MISSING = 'redis-server was not found: install Debian\'s `redis-server` package (apt-get install -y redis-server)'
-# Seconds redis-server may take to answer its first PING (a loaded 2-core machine can be slow).
-START_TIMEOUT_S = 30
+from tests.services.postgres import free_port
+
+__all__ = ['RedisMissing', 'RedisServer', 'free_port', 'running_redis']
+
+MISSING = "redis-server was not found: install Debian's `redis-server` package (apt-get install -y redis-server)"
+# Seconds redis-server may take to answer PING after starting (it is usually ready in milliseconds).
+START_TIMEOUT_S = 20
 
 
 class RedisMissing(RuntimeError):
     """redis-server is not installed."""
 
 
-def free_port() -> int:
-    """A TCP port on loopback that nothing listens on right now."""
-    with socket.socket() as sock:
-        sock.bind(('127.0.0.1', 0))
-        return int(sock.getsockname()[1])
-
-
 class RedisServer:
-    """One redis-server process on 127.0.0.1, its files in a temp dir; `password` sets `requirepass`."""
+    """One redis-server process on 127.0.0.1, its files in a temp dir, no persistence; `password` sets requirepass."""
 
     def __init__(self, *, password: str | None = None) -> None:
         binary = shutil.which('redis-server')
@@ -51,27 +48,42 @@ class RedisServer:
         self.process: subprocess.Popen[bytes] | None = None
 
     def start(self) -> RedisServer:
-        """Start the server and wait until it answers PING; RuntimeError with its log if it does not."""
+        """Start the server (on a new free port the first time, the same one after that); RuntimeError if it fails."""
         for _attempt in range(3):  # the free port may be taken between finding and binding it
-            self.port = free_port()
-            args = [self.binary, '--port', str(self.port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no',
-                    '--dir', str(self.root), '--logfile', str(self.root / 'log')]
+            port = self.port or free_port()
+            log = (self.root / 'log').open('ab')
+            args = [self.binary, '--port', str(port), '--bind', '127.0.0.1', '--dir', str(self.root), '--save', '',
+                    '--appendonly', 'no', '--daemonize', 'no', '--protected-mode', 'yes', '--logfile', '']
             if self.password:
                 args += ['--requirepass', self.password]
-            self.process = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-            if self._answers():
+            self.process = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT)
+            log.close()
+            if self._answers(port):
+                self.port = port
                 return self
-            self._kill()
-        log = (self.root / 'log').read_text(errors='replace') if (self.root / 'log').exists() else ''
-        raise RuntimeError(f'redis-server did not start:\n{log[-2000:]}')
+            self.process.kill()
+            self.process.wait()
+        raise RuntimeError(f'redis-server did not start:\n{self.log()[-2000:]}')
 
     def stop(self) -> None:
+        """Stop the server at once (its data is gone: nothing is persisted)."""
+        if self.process is not None and self.process.poll() is None:
+            self.process.kill()
+            self.process.wait()
+        self.process = None
+
+    def restart(self) -> None:
+        """Stop, then start again on the same port, empty."""
+        self.stop()
+        self.start()
+
+    def close(self) -> None:
         """Stop the server and delete its files."""
-        self._kill()
+        self.stop()
         shutil.rmtree(self.root, ignore_errors=True)
 
     def url(self, db: int = 0) -> str:
-        """The redis:// URL of database `db` (with the password, when there is one)."""
+        """The redis:// URL of database `db` (0-15), with the password when there is one."""
         auth = f':{self.password}@' if self.password else ''
         return f'redis://{auth}127.0.0.1:{self.port}/{db}'
 
@@ -84,35 +96,42 @@ class RedisServer:
         with self.client() as client:
             client.flushall()
 
-    def _answers(self) -> bool:
+    def command(self, *args: str) -> str:
+        """Send one command (inline protocol) and return the first line of the answer."""
+        with socket.create_connection(('127.0.0.1', self.port), timeout=5) as sock:
+            answers = sock.makefile('rb')
+            if self.password:
+                sock.sendall(f'AUTH {self.password}\r\n'.encode())
+                answers.readline()
+            sock.sendall(' '.join(args).encode() + b'\r\n')
+            return answers.readline().decode().strip()
+
+    def log(self) -> str:
+        """What the server printed."""
+        path = self.root / 'log'
+        return path.read_text(errors='replace') if path.exists() else ''
+
+    def _answers(self, port: int) -> bool:
         deadline = time.monotonic() + START_TIMEOUT_S
         while time.monotonic() < deadline:
             if self.process is None or self.process.poll() is not None:
-                return False  # exited: the port was taken, or a bad argument (its log says)
+                return False  # exited: most likely the port was taken
             try:
-                with self.client() as client:
-                    if client.ping():
+                with socket.create_connection(('127.0.0.1', port), timeout=1) as sock:
+                    # Without AUTH a password-protected server answers -NOAUTH: that is an answer too.
+                    sock.sendall(b'PING\r\n')
+                    if sock.recv(64).startswith((b'+PONG', b'-NOAUTH')):
                         return True
-            except redis.ConnectionError:
-                time.sleep(0.02)  # a starting subprocess offers no event to await
+            except OSError:
+                time.sleep(0.02)  # a starting subprocess gives no event to await
         return False
-
-    def _kill(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
-        self.process = None
 
 
 @contextmanager
 def running_redis(*, password: str | None = None) -> Iterator[RedisServer]:
-    """A started RedisServer, stopped and deleted on leaving; RedisMissing if redis-server is not installed."""
+    """A started RedisServer, stopped and deleted on leaving; RedisMissing if it is not installed."""
     server = RedisServer(password=password)
     try:
         yield server.start()
     finally:
-        server.stop()
+        server.close()

@@ -1,26 +1,17 @@
-"""Store fixtures: every store test runs on a SQLite file and on a real PostgreSQL server."""
+"""Store fixtures: every store test runs on a SQLite file and on a real PostgreSQL server (`postgres_server`, from
+tests/services/fixtures.py)."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
 
 from app.store import Store, open_store
-from tests.services.postgres import PostgresMissing, PostgresServer, running_postgres
+from tests.services.postgres import PostgresServer
 
 DIALECTS = ('sqlite', 'postgresql')
-
-
-@pytest.fixture(scope='session')
-def postgres_server() -> Iterator[PostgresServer]:
-    """A PostgreSQL server for the whole session, started on first use (fails, not skips, if not installed)."""
-    try:
-        with running_postgres() as server:
-            yield server
-    except PostgresMissing as missing:
-        pytest.fail(str(missing), pytrace=False)
 
 
 def fresh_url(dialect: str, request: pytest.FixtureRequest, folder: Path) -> str:

@@ -37,6 +37,7 @@ STORE_METHODS = {
     'save_messages': '(self, updates: Sequence[MessageUpdate]) -> None',
     'messages': '(self, conversation_id: str, *, limit: int | None = None) -> list[MessageRecord]',
     'recover_interrupted': '(self) -> int',
+    'interrupt_reply': '(self, message_id: str, content: str, reasoning: str) -> bool',
     'create_api_key': '(self, owner_id: str, name: str) -> CreatedKey',
     'api_keys': '(self, owner_id: str) -> list[ApiKeyRecord]',
     'rename_api_key': '(self, owner_id: str, key_id: str, name: str) -> bool',

@@ -125,3 +125,22 @@ async def test_recover_interrupted_marks_only_streaming_replies(store: Store) ->
         'complete', 'interrupted', 'complete', 'stopped', 'interrupted']
     assert [m.content for m in await store.messages(conversation)] == [m.content for m in added]  # text kept
     assert await store.recover_interrupted() == 0
+
+
+async def test_a_reply_claimed_from_a_dead_instance_is_interrupted_once_with_the_longer_text(store: Store) -> None:
+    _, conversation = await chat(store)
+    half, done = await store.add_messages(conversation, [
+        NewMessage('assistant', 'checkpointed', status='streaming', reasoning='thought'),
+        NewMessage('assistant', 'finished', status='complete')])
+    # Redis had more than the last checkpoint: that is what had been shown
+    assert await store.interrupt_reply(half.id, 'checkpointed, and shown 🦊', '') is True
+    assert await store.interrupt_reply(half.id, 'again', '') is False  # no longer streaming
+    assert await store.interrupt_reply(done.id, 'x', '') is False  # a reply that ended is left alone
+    assert await store.interrupt_reply('not-an-id', 'x', '') is False
+    first, second = await store.messages(conversation)
+    assert (first.status, first.content, first.reasoning) == ('interrupted', 'checkpointed, and shown 🦊', 'thought')
+    assert (second.status, second.content) == ('complete', 'finished')
+    _, other = await chat(store, 'bob')
+    (short,) = await store.add_messages(other, [NewMessage('assistant', 'a longer checkpoint', status='streaming')])
+    assert await store.interrupt_reply(short.id, 'a long', '') is True  # Redis lost some (a restart): DB text kept
+    assert (await store.messages(other))[0].content == 'a longer checkpoint'

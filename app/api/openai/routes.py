@@ -34,7 +34,7 @@ from .schema import COMPLETIONS_DESCRIPTION, MODELS_DESCRIPTION, request_schema,
 SSE_HEADERS = {'Cache-Control': 'no-cache', 'X-Accel-Buffering': 'no'}
 
 
-def add_routes(router: APIRouter, settings: Settings, upstream: Upstream, access: Access,
+def add_routes(router: APIRouter, settings: Settings, upstream: Upstream, access: Access, *,
                chats: Chats | None = None, metering: Metering | None = None) -> None:
     """Add the OpenAI-compatible routes to `router`, bound to one settings object and one upstream; with `chats`,
     a request with `X-Conversation-Id` continues that stored conversation."""

@@ -87,8 +87,8 @@ async def serve_api(upstream: FakeUpstream) -> AsyncIterator[Callable[..., Await
                 usage.subscribe(keys.count)
             usage.subscribe(record)  # last: when a test has a reply's record, every other listener has run
             metering = Metering(limits, usage)
-            router = routes.create_router(settings, model_server, access, metering)
-            interop.add_routes(router, settings, model_server, access, metering)
+            router = routes.create_router(settings, model_server, access, metering=metering)
+            interop.add_routes(router, settings, model_server, access, metering=metering)
             app = FastAPI()
             app.include_router(router)
             server = uvicorn.Server(uvicorn.Config(Dispatcher(app, router), lifespan='off', log_level='warning',

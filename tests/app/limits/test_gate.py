@@ -19,6 +19,9 @@ from app.limits import Lease, Limits
 from tests.conftest import REDIS_PASSWORD
 from tests.services.redis import RedisServer, free_port
 
+# Instances sharing Redis must share the storage secret too (start-up refuses otherwise).
+SHARED_SECRET = 'limits-test-storage-secret'
+
 _databases = count(1)  # each Redis test gets a database of its own on the shared server
 MakeLimits = Callable[..., Limits]
 
@@ -35,7 +38,8 @@ async def make_limits(request: pytest.FixtureRequest) -> AsyncIterator[MakeLimit
     made: list[Limits] = []
 
     def make(**env: str) -> Limits:
-        limits = Limits(load_settings(env | ({'REDIS_URL': redis_url} if redis_url else {}), env_file=None))
+        shared = {'REDIS_URL': redis_url, 'STORAGE_SECRET': SHARED_SECRET} if redis_url else {}
+        limits = Limits(load_settings(env | shared, env_file=None))
         made.append(limits)
         return limits
     yield make
@@ -117,7 +121,8 @@ async def test_limits_in_redis_are_shared_by_every_instance(redis_server: RedisS
     url = redis_server.url(15)
     with redis_server.client(15) as client:
         client.flushdb()
-    settings = load_settings({'REDIS_URL': url, 'API_RATE_LIMIT': '3/minute', 'API_TOKEN_QUOTA': '50'}, env_file=None)
+    settings = load_settings({'REDIS_URL': url, 'STORAGE_SECRET': SHARED_SECRET, 'API_RATE_LIMIT': '3/minute',
+                              'API_TOKEN_QUOTA': '50'}, env_file=None)
     first, second = Limits(settings), Limits(settings)  # two processes behind one load balancer
     try:
         for limits in (first, second, first):
@@ -136,8 +141,8 @@ async def test_an_unreachable_redis_refuses_with_503_and_logs_no_address_or_pass
         caplog: pytest.LogCaptureFixture) -> None:
     port = free_port()
     url = f'redis://:{REDIS_PASSWORD}@127.0.0.1:{port}/0'  # nothing listens there
-    limits = Limits(load_settings({'REDIS_URL': url, 'API_RATE_LIMIT': '5/minute', 'API_TOKEN_QUOTA': '50'},
-                                  env_file=None))
+    limits = Limits(load_settings({'REDIS_URL': url, 'STORAGE_SECRET': SHARED_SECRET, 'API_RATE_LIMIT': '5/minute',
+                                   'API_TOKEN_QUOTA': '50'}, env_file=None))
     try:
         error = await refused(limits.admit_api('key:a'))
         assert (error.code, error.status, error.retry_after) == ('limits_unavailable', 503, '5')

@@ -13,11 +13,11 @@ from tests.conftest import ROOT
 def test_limits_are_read_and_unset_means_none() -> None:
     unset = load_settings({}, env_file=None)
     assert (unset.api_rate_limit, unset.api_token_quota, unset.api_max_streams, unset.chat_rate_limit,
-            unset.redis_url) == (None, None, None, None, None)
+            unset.redis_url) == (None, None, None, None, '')
     assert unset.max_streams == 1000
     settings = load_settings({'API_RATE_LIMIT': '60/minute', 'API_TOKEN_QUOTA': '100000', 'API_MAX_STREAMS': '4',
                               'CHAT_RATE_LIMIT': '20 per minute', 'MAX_STREAMS': '0',
-                              'REDIS_URL': 'redis://localhost:6379/2'}, env_file=None)
+                              'REDIS_URL': 'redis://localhost:6379/2', 'STORAGE_SECRET': 's'}, env_file=None)
     assert (settings.api_rate_limit, settings.api_token_quota, settings.api_max_streams, settings.chat_rate_limit,
             settings.max_streams) == ('60/minute', '100000/day', 4, '20 per minute', None)
     assert load_settings({'API_TOKEN_QUOTA': '5000/hour'}, env_file=None).api_token_quota == '5000/hour'
@@ -33,7 +33,7 @@ def test_limits_are_read_and_unset_means_none() -> None:
     ('API_MAX_STREAMS', '0', 'API_MAX_STREAMS must be between 1 and'),
     ('API_MAX_STREAMS', 'two', "API_MAX_STREAMS must be a whole number, got 'two'"),
     ('MAX_STREAMS', '-1', 'MAX_STREAMS must be between 0 and'),
-    ('REDIS_URL', 'http://:pw-Secret1@cache:6379', "REDIS_URL must start with redis://, rediss:// or unix://, got "
+    ('REDIS_URL', 'http://:pw-Secret1@cache:6379', "REDIS_URL must be a redis:// (or rediss://, unix://) URL, got "
                                                    "'http://cache:6379' (user info not shown)"),
 ])
 def test_a_bad_limit_is_named(name: str, value: str, message: str) -> None:
@@ -44,7 +44,7 @@ def test_a_bad_limit_is_named(name: str, value: str, message: str) -> None:
 
 
 def test_the_redis_password_is_a_secret_and_not_in_repr() -> None:
-    settings = load_settings({'REDIS_URL': 'redis://:pw-Secret1@cache:6379/0'}, env_file=None)
+    settings = load_settings({'REDIS_URL': 'redis://:pw-Secret1@cache:6379/0', 'STORAGE_SECRET': 's'}, env_file=None)
     assert 'pw-Secret1' in settings.secrets
     assert 'pw-Secret1' not in repr(settings)
 

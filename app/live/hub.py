@@ -1,0 +1,69 @@
+"""One instance's share of the live state: what the chat runtime holds when REDIS_URL is set."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+
+from . import keys
+from .lease import Interrupted, Reaper
+from .link import DOWN_ERRORS, Link
+from .stop import StopChannel
+from .stream import ReplyReader, ReplyWriter
+
+log = logging.getLogger(__name__)
+
+
+class Live:
+    """Writers and readers of reply streams, Stop requests and the reaper, over one Link."""
+
+    def __init__(self, url: str, *, instance_id: str | None = None, lease_ttl_ms: int = keys.LEASE_TTL_MS) -> None:
+        self.link = Link(url, instance_id=instance_id)
+        self.lease_ttl_ms = lease_ttl_ms
+        self.stops = StopChannel(self.link)
+        self.reaper: Reaper | None = None
+
+    def start(self, *, on_stop: Callable[[str], object], on_interrupted: Interrupted) -> None:
+        """Act on Stop requests from any instance, and sweep for replies whose instance died."""
+        self.stops.start(on_stop)
+        self.reaper = Reaper(self.link, on_interrupted, interval=self.lease_ttl_ms / 2000)
+        self.reaper.start()
+
+    def writer(self, reply_id: str, content: str = '', reasoning: str = '') -> ReplyWriter:
+        """A writer for a reply this instance streams, which has `content` and `reasoning` already (call `start()`)."""
+        return ReplyWriter(self.link, reply_id, lease_ttl_ms=self.lease_ttl_ms, content=content, reasoning=reasoning)
+
+    def reader(self, reply_id: str, offset: int = 0, reasoning_offset: int = 0) -> ReplyReader:
+        """A reader that follows a reply from `offset`; it claims the reply if its writer died."""
+        return ReplyReader(self.link, reply_id, offset, reasoning_offset=reasoning_offset, reaper=self.reaper)
+
+    async def held(self, reply_id: str) -> bool | None:
+        """Whether some instance holds the reply's lease; None when Redis cannot say (it is down)."""
+        if not self.link.up:
+            return None
+        try:
+            return bool(await self.link.redis.exists(keys.lease(reply_id)))
+        except DOWN_ERRORS as error:
+            self.link.failed(error)
+            return None
+
+    async def reap(self, reply_id: str) -> bool:
+        """Claim a reply whose writer is gone (see Reaper.reap); False if another instance did, or Redis is down."""
+        if self.reaper is None or not self.link.up:
+            return False
+        try:
+            return await self.reaper.reap(reply_id)
+        except DOWN_ERRORS as error:
+            self.link.failed(error)
+            return False
+
+    async def stop(self, reply_id: str) -> bool:
+        """Ask the instance holding the reply to stop it; False if none does."""
+        return await self.stops.request(reply_id)
+
+    async def aclose(self) -> None:
+        """Stop listening and sweeping; close the connections."""
+        await self.stops.aclose()
+        if self.reaper is not None:
+            await self.reaper.aclose()
+        await self.link.aclose()

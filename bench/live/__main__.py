@@ -1,0 +1,147 @@
+"""Cross-instance latency of a streamed reply: from a delta reaching instance A to the same text on instance B.
+
+    python -m bench.live [--replies 5] [--tokens 300] [--delay 0.01] [--interval 0.0333]
+
+Two chat runtimes in one process (A streams, B follows from Redis), a throwaway redis-server and the tests' fake
+upstream, all on loopback. Each delta's time is taken when A's stream hands it on (Relay.add), when A's own views get
+it (after the Redis round trip: what a browser on A waits) and when B's views get it (read from Redis). Prints p50
+and p99 of both, and the Redis round trips per reply. Both instances share one core here, so B's times include
+waiting for A's work and vice versa.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+from app.chat import relay
+from app.chat.chats import Chats
+from app.chat.message import Message
+from app.chat.relay import Relay
+from app.config import load_settings
+from app.live.hub import Live
+from app.live.stream import ReplyWriter
+from app.store import open_store
+from app.upstream import Upstream
+from tests.conftest import app_env
+from tests.fake_upstream import FakeUpstream, Script
+from tests.services.redis import running_redis
+
+
+class Arrivals:
+    """A view that notes when each character offset of the reply arrived."""
+
+    def __init__(self) -> None:
+        self.times: list[tuple[int, float]] = []
+        self.length = 0
+        self.done = asyncio.Event()
+
+    def on_message(self, message: Message) -> None:
+        pass
+
+    def on_delta(self, message: Message, text: str) -> None:
+        self.length += len(text)
+        self.times.append((self.length, time.perf_counter()))
+
+    def on_reasoning(self, message: Message, text: str) -> None:
+        pass
+
+    def on_finish(self, message: Message) -> None:
+        self.done.set()
+
+    def on_branch(self) -> None:
+        pass
+
+    def on_deleted(self) -> None:
+        pass
+
+
+def delays(sent: list[tuple[int, float]], seen: list[tuple[int, float]]) -> list[float]:
+    """For each delta sent (offset reached, time), how long until `seen` reached that offset."""
+    out, index = [], 0
+    for offset, at in sent:
+        while seen[index][0] < offset:
+            index += 1
+        out.append(seen[index][1] - at)
+    return out
+
+
+async def run(replies: int, tokens: int, delay: float, interval: float | None) -> None:
+    if interval is not None:
+        relay.RELAY_INTERVAL = interval
+    upstream = FakeUpstream().start()
+    sent: list[tuple[int, float]] = []
+    flushes = [0]
+    add, flush = Relay.add, ReplyWriter.flush
+
+    def timed_add(publisher: Relay, kind: str, text: str) -> None:
+        sent.append((len(publisher.writer.text["c"]) + len(text), time.perf_counter()))
+        add(publisher, kind, text)
+
+    async def counted_flush(writer: ReplyWriter) -> bool:
+        flushes[0] += 1
+        return await flush(writer)
+
+    Relay.add = timed_add  # type: ignore[method-assign]
+    ReplyWriter.flush = counted_flush  # type: ignore[method-assign]
+    with running_redis() as redis, tempfile.TemporaryDirectory() as folder:
+        runtimes, clients = [], []
+        for name in ('a', 'b'):
+            clients.append(Upstream(load_settings(app_env(upstream), env_file=None)))
+            runtime = Chats(clients[-1], model='fake-model', shared=Live(redis.url(), instance_id=name))
+            await runtime.start(await open_store(f'sqlite:///{Path(folder)}/bench.db'))
+            runtimes.append(runtime)
+        a, b = runtimes
+        owner = await a.store.user_id('browser:bench')
+        local: list[float] = []
+        remote: list[float] = []
+        per_reply: list[int] = []
+        for _ in range(replies):
+            sent.clear()
+            flushes[0] = 0
+            upstream.queue(Script(tokens=['word '] * tokens, delay=delay, first_delay=0.3))
+            conversation = a.draft(owner)
+            on_a = Arrivals()
+            conversation.attach(on_a)
+            await conversation.send('go')
+            followed = await b.open(owner, conversation.id)
+            assert followed is not None and followed.busy, 'B opened the conversation too late to follow it'
+            on_b = Arrivals()
+            followed.attach(on_b)
+            await asyncio.wait_for(asyncio.gather(on_a.done.wait(), on_b.done.wait()), 120)
+            local += delays(sent, on_a.times)
+            remote += delays(sent, on_b.times)
+            per_reply.append(flushes[0])
+            await a.settle()
+        for runtime, client in zip(runtimes, clients, strict=True):
+            await runtime.shutdown()
+            await client.aclose()
+    upstream.stop()
+
+    def quantiles(values: list[float]) -> str:
+        cuts = statistics.quantiles(values, n=100)
+        return f'p50 {statistics.median(values) * 1000:.1f} ms, p99 {cuts[98] * 1000:.1f} ms'
+
+    print(f'{replies} replies of {tokens} deltas {delay * 1000:.0f} ms apart, relay interval '
+          f'{relay.RELAY_INTERVAL * 1000:.0f} ms, {len(remote)} deltas measured')
+    print(f'delta -> views on A (after the Redis round trip): {quantiles(local)}')
+    print(f'delta -> views on B (read from Redis):            {quantiles(remote)}')
+    print(f'Redis flushes per reply: {statistics.median(per_reply):.0f} (median), {tokens} deltas each')
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument('--replies', type=int, default=5)
+    parser.add_argument('--tokens', type=int, default=300)
+    parser.add_argument('--delay', type=float, default=0.01)
+    parser.add_argument('--interval', type=float, default=None, help='seconds between flushes (RELAY_INTERVAL)')
+    args = parser.parse_args()
+    asyncio.run(run(args.replies, args.tokens, args.delay, args.interval))
+
+
+if __name__ == '__main__':
+    main()
