@@ -7,6 +7,7 @@ import asyncio
 import dataclasses
 import gc
 import logging
+import os
 import sys
 
 import uvicorn
@@ -28,6 +29,8 @@ from app.limits import Limits
 from app.live.hub import Live
 from app.ops import metrics, readiness
 from app.ops import routes as ops
+from app.server.headers import SecureCookies
+from app.server.protocol import guarded_protocol
 from app.store import Store, StoreError, open_store
 from app.upstream import Upstream, demo
 from app.web import pages
@@ -87,6 +90,7 @@ ops.add_routes(api_router, settings, ready)
 nicegui_app.on_startup(metrics.watch_event_loop)
 nicegui_app.on_shutdown(ready.aclose)
 server.include_router(api_router)
+server.add_middleware(SecureCookies)  # over TLS (or from a trusted TLS proxy); CSP etc. come from the protocol
 if settings.demo:
     server.include_router(demo.create_router(settings.demo_token_delay, settings.max_request_bytes))
 
@@ -122,7 +126,14 @@ else:
         # walked ~350,000 objects (~100 ms, a stall for every stream) every few seconds under streaming load.
         gc.freeze()
         # The dispatcher sends the API's requests straight to their handlers, skipping the app's layers per chunk.
+        # The guarded protocol adds header/body deadlines and a lingering close (a 413 reaches every client);
+        # X-Forwarded-Proto/-For are believed only from TRUSTED_PROXIES, unless uvicorn's own FORWARDED_ALLOW_IPS is
+        # set (deploy/compose.yaml sets it to * for instances only nginx can reach); None lets uvicorn read it.
         # On SIGTERM the server ends the API's open streams with a last error line first (app/api/shutdown.py).
         config = uvicorn.Config(Dispatcher(server, api_router), host=settings.host, port=settings.port, ws='wsproto',
-                                access_log=False, log_level='warning', timeout_graceful_shutdown=shutdown.GRACE)
+                                access_log=False, log_level='warning',
+                                http=guarded_protocol(settings.header_timeout, settings.body_timeout),
+                                forwarded_allow_ips=None if 'FORWARDED_ALLOW_IPS' in os.environ
+                                else list(settings.trusted_proxies),
+                                timeout_graceful_shutdown=shutdown.GRACE)
         shutdown.Server(config).run()

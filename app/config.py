@@ -32,6 +32,10 @@ DEFAULT_MAX_IMAGE_BYTES = 5_000_000
 DEFAULT_DATA_DIR = 'data'
 # Addresses a TRUSTED_USER_HEADER is honoured from: a proxy on this machine.
 DEFAULT_TRUSTED_PROXIES = ('127.0.0.1/32', '::1/128')
+# Seconds a client may take to send a request's headers, and its body (from the headers to the body's end):
+# generous for a person on a slow link, short enough that a client trickling bytes cannot hold a connection.
+DEFAULT_HEADER_TIMEOUT = 10.0
+DEFAULT_BODY_TIMEOUT = 60.0
 # Pause between two demo-model tokens: about the pace of a hosted model.
 DEFAULT_DEMO_TOKEN_DELAY = 0.02
 # Shortest query value or password of OPENAI_BASE_URL treated as a secret: shorter ones (`v=1`, `beta=on`) are flags,
@@ -72,6 +76,8 @@ class Settings:
     storage_secret_set: bool = False  # STORAGE_SECRET was given; otherwise main keeps one in data_dir
     trusted_user_header: str | None = None
     trusted_proxies: tuple[str, ...] = DEFAULT_TRUSTED_PROXIES
+    header_timeout: float = DEFAULT_HEADER_TIMEOUT
+    body_timeout: float = DEFAULT_BODY_TIMEOUT
     # Limits and quotas (app/limits): rates as the `limits` library writes them ('60/minute'); None is no limit.
     api_rate_limit: str | None = None  # requests per API caller
     api_token_quota: str | None = None  # completion tokens per API caller ('100000/day')
@@ -197,6 +203,8 @@ def load_settings(environ: Mapping[str, str] | None = None, env_file: str | Path
     kwargs['database_url'] = _database_url(get('DATABASE_URL'))
     kwargs['trusted_user_header'] = get('TRUSTED_USER_HEADER')
     kwargs['trusted_proxies'] = _networks('TRUSTED_PROXIES', get('TRUSTED_PROXIES'))
+    kwargs['header_timeout'] = _float('HEADER_TIMEOUT', get('HEADER_TIMEOUT'), DEFAULT_HEADER_TIMEOUT, low=0.1)
+    kwargs['body_timeout'] = _float('BODY_TIMEOUT', get('BODY_TIMEOUT'), DEFAULT_BODY_TIMEOUT, low=0.1)
     kwargs.update(_limit_settings(get))
     kwargs['redis_url'] = _redis_url(get('REDIS_URL'))
     if kwargs['redis_url'] and not kwargs.get('storage_secret_set'):

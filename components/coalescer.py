@@ -2,7 +2,8 @@
 
 A fast stream (deltas closer together than SLOW_GAP) is batched by size and age, so each websocket frame carries
 enough text to be worth its framing; a slow stream, whose deltas could not share a send anyway, is sent one frame
-after each delta, so nobody waits on a batch.
+after each delta, so nobody waits on a batch. The age may be given per batch (components/loop_load.py widens it
+while the event loop lags); the size of a full batch and the gap of a slow stream scale with it.
 """
 
 from __future__ import annotations
@@ -34,18 +35,23 @@ class Coalescer:
         self._last_at = -math.inf  # when the latest delta arrived, buffered or already sent
         self._gap = math.inf  # quiet time before the batch's first delta: tells a slow stream from a fast one
         self._sent_at = -math.inf
+        self._max_age = MAX_AGE  # the age the current batch may reach (set when its first delta arrives)
 
     def peek(self) -> str:
         """The buffered text, left in the buffer."""
         return ''.join(self._parts)
 
-    def add(self, text: str, now: float) -> float | None:
-        """Buffer `text` (arrived at `now`); returns when the buffer is due to be sent."""
+    def add(self, text: str, now: float, max_age: float = MAX_AGE) -> float | None:
+        """Buffer `text` (arrived at `now`); returns when the buffer is due to be sent.
+
+        `max_age` is how long a new batch's first delta may wait (MAX_AGE, or more when the server is busy).
+        """
         if not text:
             return self.due()
         if not self._parts:
             self._first_at = now
             self._gap = now - self._last_at
+            self._max_age = max_age
         self._last_at = now
         self._parts.append(text)
         self._size += len(text)
@@ -55,13 +61,15 @@ class Coalescer:
         """When the buffered text should be sent (same clock as `now`), or None when nothing is buffered."""
         if not self._parts:
             return None
-        if self._size >= MIN_BATCH:
+        age = self._max_age
+        widened = age / MAX_AGE  # a wider batch also waits for more text, and counts longer gaps as fast
+        if self._size >= MIN_BATCH * widened:
             wanted = self._last_at
-        elif self._gap >= SLOW_GAP:
+        elif self._gap >= SLOW_GAP * widened:
             wanted = self._last_at + IDLE
         else:
-            wanted = self._first_at + MAX_AGE
-        return min(max(wanted, self._sent_at + MIN_INTERVAL), self._first_at + MAX_AGE)
+            wanted = self._first_at + age
+        return min(max(wanted, self._sent_at + MIN_INTERVAL), self._first_at + age)
 
     def take(self, now: float) -> str:
         """Empty the buffer and return its text; `now` counts as a send if there was any."""

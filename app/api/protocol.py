@@ -81,3 +81,13 @@ LINE_SCHEMAS: tuple[dict[str, Any], ...] = (
     _line('error', 'Last line of a reply that failed after streaming began; the text so far is incomplete.',
           error={'type': 'object', 'properties': {'code': _TEXT, 'message': _TEXT}, 'required': ['code', 'message']}),
 )
+
+
+def sse_event_schema(description: str, data: dict[str, Any] | None = None) -> dict[str, Any]:
+    """OpenAPI schema of one SSE event, as OpenAPI 3.2 reads a 3.1 `schema` of text/event-stream (and schemathesis
+    checks it): an object with the event's `data` text (JSON described by `data`, when given), and `event`/`id`."""
+    text: dict[str, Any] = {'type': 'string', 'description': description}
+    if data is not None:
+        text |= {'contentMediaType': 'application/json', 'contentSchema': data}
+    return {'type': 'object', 'required': ['data'], 'properties': {
+        'data': text, 'event': {'type': 'string'}, 'id': {'type': 'string'}, 'retry': {'type': 'integer'}}}

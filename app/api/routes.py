@@ -70,7 +70,8 @@ def _openapi_responses() -> dict[int | str, dict[str, Any]]:
     lines = {'oneOf': list(protocol.LINE_SCHEMAS)}
     responses: dict[int | str, dict[str, Any]] = {200: {
         'description': 'The reply as a stream of lines (NDJSON) or SSE events; each item is one of these objects.',
-        'content': {protocol.NDJSON: {'schema': lines}, protocol.SSE: {'schema': lines}}}}
+        'content': {protocol.NDJSON: {'schema': lines}, protocol.SSE: {'schema': protocol.sse_event_schema(
+            'One line object as JSON (`data: {...}`).', lines)}}}}
     for status, text in ERRORS.items():
         responses[status] = {'description': text, 'content': {'application/json': {'schema': ERROR_SCHEMA}}}
     return responses

@@ -17,7 +17,7 @@ from typing import Any
 from ..errors import ChatError
 from ..limits import Lease, Limits
 from ..live.hub import Live
-from ..store import ConversationSummary, Store, new_id
+from ..store import ConversationSummary, NewTurn, Store, new_id
 from ..store.images import ImageFiles
 from ..upstream import Upstream
 from . import export
@@ -72,6 +72,7 @@ class Chats:
         self.dirty: set[Message] = set()  # streaming replies changed since the last checkpoint
         self._loading: dict[str, asyncio.Future[Conversation | None]] = {}
         self._writes = asyncio.Lock()  # one write at a time, in order: a checkpoint never overwrites a final save
+        self._turns: list[_Turn] = []  # turns waiting for the lock, written together by the first to get it
         self._saves: set[asyncio.Task[Any]] = set()
         self._checkpoints: asyncio.Task[None] | None = None
         self._list_watchers: dict[str, set[Callable[[], object]]] = {}
@@ -228,29 +229,57 @@ class Chats:
         """Insert a turn's new messages (a prompt and its empty, streaming reply, or a reply alone).
 
         A new conversation is created first, with its settings; a stored choice of branch is dropped (the new reply
-        is the newest message, which is what is shown by default).
+        is the newest message, which is what is shown by default). Turns that arrive while another write runs are
+        written together, in one transaction, by the first of them to get the lock (many people pressing Enter at
+        once queued seconds behind each other's commits; bench/page_load).
         """
         if conversation.size + self.held_chars > self.max_held_chars and conversation.id not in self.live:
             raise ChatError('server_busy', 'The server is holding too many open conversations right now; try again '
                             'in a minute.', 503)
+        turn = _Turn(conversation, new, title)
+        self._turns.append(turn)
         async with self._writes:
-            if not conversation.stored:
-                conversation.settings.pop('leaf', None)
-                await self.store.create_conversation(conversation.owner_id, title=title, model=conversation.model,
-                                                     system_prompt=conversation.system_prompt,
-                                                     settings=conversation.settings, id=conversation.id)
-                conversation.stored, conversation.title = True, title
-                self.live[conversation.id] = conversation
-            elif conversation.settings.pop('leaf', None) is not None:
-                await self.store.update_conversation(conversation.owner_id, conversation.id,
-                                                     settings=conversation.settings)
-            await self.store.add_messages(conversation.id, [message.to_new() for message in new])
+            if not turn.written:  # else a turn queued before it wrote this one too
+                turns, self._turns = self._turns, []
+                await self._write_turns(turns)
+        if turn.error is not None:
+            raise turn.error
         # A turn moves its conversation to the top of the person's list (and into Today): a change for their drawers
         # only when it was not there already (a drawer refresh costs 40-80 ms of server time; bench.chat).
         top = (conversation.id, datetime.now(UTC).date())
         if self._latest.get(conversation.owner_id) != top:
             self._latest[conversation.owner_id] = top
             self.lists_changed(conversation.owner_id)
+
+    async def _write_turns(self, turns: list[_Turn]) -> None:
+        """Write `turns` in one transaction; if that fails, each on its own, so a bad one fails alone."""
+        for turn in turns:
+            if turn.conversation.stored and turn.conversation.settings.pop('leaf', None) is not None:
+                await self.store.update_conversation(turn.conversation.owner_id, turn.conversation.id,
+                                                     settings=turn.conversation.settings)
+        try:
+            await self.store.add_turns([turn.to_new() for turn in turns])
+        except Exception as error:
+            if len(turns) == 1:
+                turns[0].done(error)
+                return
+            for turn in turns:
+                try:
+                    await self.store.add_turns([turn.to_new()])
+                except Exception as own_error:
+                    turn.done(own_error)
+                else:
+                    self._written(turn)
+            return
+        for turn in turns:
+            self._written(turn)
+
+    def _written(self, turn: _Turn) -> None:
+        conversation = turn.conversation
+        if not conversation.stored:
+            conversation.stored, conversation.title = True, turn.title
+            self.live[conversation.id] = conversation
+        turn.done()
 
     async def save_settings(self, conversation: Conversation) -> None:
         """Store a conversation's model, system prompt and settings (including the branch shown)."""
@@ -405,3 +434,24 @@ class Chats:
                 callback()
             except Exception:
                 log.exception('a conversation list watcher failed')
+
+
+class _Turn:
+    """A turn waiting to be written; `done` marks it written, or failed with the error its sender gets."""
+
+    def __init__(self, conversation: Conversation, messages: list[Message], title: str) -> None:
+        self.conversation, self.messages, self.title = conversation, messages, title
+        self.written = False
+        self.error: Exception | None = None
+
+    def to_new(self) -> NewTurn:
+        conversation = self.conversation
+        create = None
+        if not conversation.stored:
+            conversation.settings.pop('leaf', None)
+            create = {'owner_id': conversation.owner_id, 'title': self.title, 'model': conversation.model,
+                      'system_prompt': conversation.system_prompt, 'settings': conversation.settings}
+        return NewTurn(conversation.id, [message.to_new() for message in self.messages], create)
+
+    def done(self, error: Exception | None = None) -> None:
+        self.written, self.error = True, error

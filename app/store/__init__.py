@@ -11,6 +11,7 @@ from app.store.records import (
     MessageRecord,
     MessageUpdate,
     NewMessage,
+    NewTurn,
     StoreError,
     new_id,
 )
@@ -27,6 +28,7 @@ __all__ = [
     'MessageRecord',
     'MessageUpdate',
     'NewMessage',
+    'NewTurn',
     'Store',
     'StoreError',
     'database_display',

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import datetime
 
 from sqlalchemy import bindparam, case, func, insert, select, update
 
@@ -17,23 +18,27 @@ _UPDATED = ('content', 'reasoning', 'status', 'error', 'finish_reason', 'usage',
 _SAVE = update(table).where(table.c.id == bindparam('message_id'))
 
 
+def new_records(conversation_id: str, messages: Sequence[NewMessage], stamp: datetime) -> list[MessageRecord]:
+    """The rows of messages to add to a conversation, checked and stamped."""
+    for message in messages:
+        check_role(message.role)
+        check_status(message.status)
+        if message.parent_id is not None and not is_id(message.parent_id):
+            raise ValueError(f'malformed parent id {message.parent_id!r}')
+    return [MessageRecord(id=check_new_id(message.id), conversation_id=conversation_id, parent_id=message.parent_id,
+                          role=message.role, content=message.content, reasoning=message.reasoning,
+                          status=message.status, error=message.error, finish_reason=None, usage=None, timing=None,
+                          model=message.model, created_at=stamp, attachments=message.attachments or None)
+            for message in messages]
+
+
 class MessageQueries(Database):
     """Messages of conversations; callers have checked ownership through the conversation first."""
 
     async def add_messages(self, conversation_id: str, messages: Sequence[NewMessage]) -> list[MessageRecord]:
         """Append messages in order, in one transaction, marking the conversation active; ValueError if it is gone."""
-        for message in messages:
-            check_role(message.role)
-            check_status(message.status)
-            if message.parent_id is not None and not is_id(message.parent_id):
-                raise ValueError(f'malformed parent id {message.parent_id!r}')
         stamp = now()
-        records = [MessageRecord(id=check_new_id(message.id), conversation_id=conversation_id,
-                                 parent_id=message.parent_id, role=message.role, content=message.content,
-                                 reasoning=message.reasoning, status=message.status, error=message.error,
-                                 finish_reason=None, usage=None, timing=None, model=message.model, created_at=stamp,
-                                 attachments=message.attachments or None)
-                   for message in messages]
+        records = new_records(conversation_id, messages, stamp)
         if not is_id(conversation_id):
             raise ValueError(f'no conversation {conversation_id!r}')
         async with self._write() as connection:

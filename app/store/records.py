@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -107,6 +108,18 @@ class NewMessage:
     reasoning: str = ''
     error: str | None = None
     attachments: list[dict[str, Any]] | None = None
+
+
+@dataclass(frozen=True)
+class NewTurn:
+    """Messages to add to one conversation, which is created first when `new_conversation` is given.
+
+    `new_conversation` holds create_conversation's arguments (owner_id, title, model, system_prompt, settings).
+    """
+
+    conversation_id: str
+    messages: Sequence[NewMessage]
+    new_conversation: dict[str, Any] | None = None
 
 
 @dataclass(frozen=True)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import asdict
 from datetime import datetime
 from typing import Any
@@ -12,9 +13,10 @@ from sqlalchemy.exc import IntegrityError
 from app.store import search
 from app.store.base import now
 from app.store.keys import KeyQueries
-from app.store.messages import MessageQueries
-from app.store.records import ConversationRecord, ConversationSummary, check_new_id, is_id
+from app.store.messages import MessageQueries, new_records
+from app.store.records import ConversationRecord, ConversationSummary, NewTurn, check_new_id, is_id
 from app.store.tables import KEY_LENGTH, conversations, users
+from app.store.tables import messages as messages_table
 
 _CONVERSATION = tuple(conversations.c)
 _SUMMARY = (conversations.c.id, conversations.c.title, conversations.c.updated_at)
@@ -52,6 +54,39 @@ class Store(KeyQueries, MessageQueries):
         except IntegrityError:
             raise ValueError('cannot create the conversation: unknown owner, or its id is taken') from None
         return record
+
+    async def add_turns(self, turns: Sequence[NewTurn]) -> None:
+        """Several conversations' turns in one transaction: new conversations created, the others marked active.
+
+        All or nothing; ValueError (nothing written) for an unknown owner, a taken id or a conversation that is gone.
+        Many people sending at once then cost one commit, not two each (bench/page_load: prompts queued behind each
+        other's commits for seconds).
+        """
+        stamp = now()
+        created = [asdict(ConversationRecord(
+            id=check_new_id(turn.conversation_id), owner_id=turn.new_conversation['owner_id'],
+            title=turn.new_conversation['title'], model=turn.new_conversation['model'],
+            system_prompt=turn.new_conversation.get('system_prompt'),
+            settings=dict(turn.new_conversation.get('settings') or {}), created_at=stamp, updated_at=stamp))
+            for turn in turns if turn.new_conversation is not None]
+        existing = [turn.conversation_id for turn in turns if turn.new_conversation is None]
+        if not all(is_id(conversation_id) for conversation_id in existing):
+            raise ValueError('no such conversation')
+        records = [record.__dict__ for turn in turns for record in new_records(turn.conversation_id, turn.messages,
+                                                                                  stamp)]
+        try:
+            async with self._write() as connection:
+                if created:
+                    await connection.execute(insert(conversations), created)
+                for conversation_id in existing:
+                    touched = await connection.execute(update(conversations).values(updated_at=stamp)
+                                                       .where(conversations.c.id == conversation_id))
+                    if touched.rowcount == 0:
+                        raise ValueError(f'no conversation {conversation_id!r}')
+                if records:
+                    await connection.execute(insert(messages_table), records)
+        except IntegrityError:
+            raise ValueError('cannot add the turns: unknown owner, or an id is taken') from None
 
     async def conversation(self, owner_id: str, conversation_id: str) -> ConversationRecord | None:
         """The conversation if it exists and belongs to `owner_id`, else None."""

@@ -7,6 +7,7 @@ import ipaddress
 from starlette.requests import Request
 
 from ..config import Settings
+from ..server.protocol import PEER
 
 
 class Refused(Exception):
@@ -31,8 +32,9 @@ def person_key(request: Request, browser_id: str, settings: Settings) -> str:
 
 
 def from_trusted_proxy(request: Request, settings: Settings) -> bool:
-    """Whether the request's peer address is in TRUSTED_PROXIES."""
-    host = request.client.host if request.client else ''
+    """Whether the request's peer address (the connection's, not X-Forwarded-For's) is in TRUSTED_PROXIES."""
+    peer = request.scope.get(PEER) or request.client  # PEER is set by the server's protocol (absent in tests' apps)
+    host = peer[0] if peer else ''
     try:
         address = ipaddress.ip_address(host)
     except ValueError:

@@ -9,12 +9,13 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from components.coalescer import IDLE, MAX_AGE, MIN_BATCH, MIN_INTERVAL, Coalescer
+from components.loop_load import WIDEST_AGE, LoopLoad
 
 # Float slack for comparing simulated times.
 EPS = 1e-9
 
 
-def simulate(arrivals: list[tuple[float, str]]) -> list[tuple[float, str]]:
+def simulate(arrivals: list[tuple[float, str]], max_age: float = MAX_AGE) -> list[tuple[float, str]]:
     """Feed (time, text) deltas in order, sending whenever the buffer is due, as the element's timer does."""
     coalescer = Coalescer()
     sends: list[tuple[float, str]] = []
@@ -23,7 +24,7 @@ def simulate(arrivals: list[tuple[float, str]]) -> list[tuple[float, str]]:
         while due is not None and due <= at:
             sends.append((due, coalescer.take(due)))
             due = coalescer.due()
-        due = coalescer.add(text, at)
+        due = coalescer.add(text, at, max_age)
     while due is not None:
         sends.append((due, coalescer.take(due)))
         due = coalescer.due()
@@ -89,17 +90,44 @@ def test_cost_per_delta_is_flat_in_reply_length() -> None:
     assert len(long) / 8000 <= len(short) / 250 * 1.1
 
 
+def test_a_wider_age_puts_more_deltas_in_a_send_and_keeps_to_it() -> None:
+    arrivals = paced(41, 0.05)  # the page bench's pace: two deltas a send at MAX_AGE
+    sends = simulate(arrivals, max_age=WIDEST_AGE)
+    assert [len(text) for _, text in sends[1:]] == [16] * 10  # four a send (was two), after the first delta alone
+    assert [sent for sent, _ in sends[1:]] == pytest.approx([at + WIDEST_AGE for at, _ in arrivals[1::4]])
+
+
+def test_widening_also_waits_for_a_bigger_batch() -> None:
+    sends = simulate(paced(100, 0.002), max_age=2 * MAX_AGE)  # 2 ms apart: sent by size, not age
+    assert min(len(text) for _, text in sends[1:-1]) >= 2 * MIN_BATCH
+
+
+def test_the_age_widens_with_the_loops_lag_and_no_further() -> None:
+    load = LoopLoad()
+    for due in range(100):
+        load.timer_ran(due, due + 0.001)  # an idle loop runs timers about on time
+    assert MAX_AGE < load.max_age() < MAX_AGE + 0.01
+    for due in range(100):
+        load.timer_ran(due, due + 0.02)  # 20 ms late, steadily
+    assert load.max_age() == pytest.approx(MAX_AGE + 4 * 0.02, abs=0.005)
+    for due in range(100):
+        load.timer_ran(due, due + 1.0)  # overloaded
+    assert load.max_age() == WIDEST_AGE
+    load.timer_ran(5.0, 4.0)  # a timer cannot run early: counts as on time
+    assert load.lag >= 0
+
+
 # (pause before the delta, its text): any mix of bursts, LLM pace and long pauses.
 arrival_gaps = st.lists(st.tuples(st.floats(0, 0.2), st.text(min_size=1, max_size=12)), min_size=1, max_size=200)
 
 
-@given(arrival_gaps)
-def test_any_pace_keeps_order_latency_and_rate(deltas: list[tuple[float, str]]) -> None:
+@given(arrival_gaps, st.sampled_from([MAX_AGE, 0.13, WIDEST_AGE]))
+def test_any_pace_keeps_order_latency_and_rate(deltas: list[tuple[float, str]], max_age: float) -> None:
     arrivals, now = [], 0.0
     for gap, text in deltas:
         now += gap
         arrivals.append((now, text))
-    sends = simulate(arrivals)
+    sends = simulate(arrivals, max_age)
     assert ''.join(text for _, text in sends) == ''.join(text for _, text in arrivals)
     assert all(later - earlier >= MIN_INTERVAL - EPS for (earlier, _), (later, _) in pairwise(sends))
     sent_at: list[float] = []  # per character: when it left
@@ -107,5 +135,5 @@ def test_any_pace_keeps_order_latency_and_rate(deltas: list[tuple[float, str]]) 
         sent_at += [at] * len(text)
     offset = 0
     for at, text in arrivals:
-        assert at - EPS <= sent_at[offset] <= at + MAX_AGE + EPS
+        assert at - EPS <= sent_at[offset] <= at + max_age + EPS
         offset += len(text)

@@ -9,7 +9,8 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from nicegui import Client, core, events, json, ui
+from nicegui import core, events, json, ui
+from nicegui.outbox import Outbox
 from nicegui.testing import User
 
 from components import streaming_markdown
@@ -104,16 +105,16 @@ def calls(monkeypatch: pytest.MonkeyPatch) -> Calls:
         recorded.record((self, name, args))
         return ui.element.run_method(self, name, *args, timeout=timeout)
 
-    def record_javascript(self: Client, code: str, *, timeout: float = 1) -> Any:
-        if call := append_call.fullmatch(code):
-            element = self.elements[int(call[1])]
+    def record_message(self: Outbox, message_type: str, data: Any, target_id: str) -> None:
+        if message_type == 'run_javascript' and (call := append_call.fullmatch(data['code'])):
+            element = self.client.elements[int(call[1])]
             assert isinstance(element, StreamingMarkdown)
             recorded.record((element, 'append', (int(call[2]), js_value(call[3]))))
-        return run_javascript(self, code, timeout=timeout)
+        enqueue_message(self, message_type, data, target_id)
 
-    run_javascript = Client.run_javascript
+    enqueue_message = Outbox.enqueue_message  # appends go straight into the outbox (see StreamingMarkdown._append)
     monkeypatch.setattr(StreamingMarkdown, 'run_method', record_method)
-    monkeypatch.setattr(Client, 'run_javascript', record_javascript)
+    monkeypatch.setattr(Outbox, 'enqueue_message', record_message)
     return recorded
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from ...config import Settings
+from ..protocol import sse_event_schema
 
 COMPLETIONS_DESCRIPTION = """OpenAI's chat completions endpoint, for OpenAI clients: set their base URL to
 `<this server>/v1` and their API key to a personal API key (nck_...) or a token from API_TOKENS.
@@ -94,8 +95,7 @@ def responses(*, streamed: bool) -> dict[int | str, dict[str, Any]]:
     """The documented answers of a route: 200, then each error status with OpenAI's error shape."""
     ok: dict[str, Any] = {'application/json': {'schema': {'type': 'object'}}}
     if streamed:
-        ok['text/event-stream'] = {'schema': {'type': 'string', 'description': 'data: {chat.completion.chunk} '
-                                                                                'events, then data: [DONE]'}}
+        ok['text/event-stream'] = {'schema': sse_event_schema('A chat.completion.chunk as JSON, then [DONE].')}
     documented: dict[int | str, dict[str, Any]] = {200: {'description': 'The answer', 'content': ok}}
     for status, text in ERRORS.items() if streamed else ((401, ERRORS[401]), (403, ERRORS[403])):
         documented[status] = {'description': text, 'content': {'application/json': {'schema': ERROR_SCHEMA}}}

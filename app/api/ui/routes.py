@@ -17,6 +17,7 @@ from ..access import Access
 from ..body import read_json
 from ..held_response import HeldResponse, Last, first_batch
 from ..metering import Meter, Metering
+from ..protocol import sse_event_schema
 from . import stream as ui_stream
 
 DESCRIPTION = """For the AI SDK's `useChat` (its default transport, `api: '/api/ui-chat'`): takes the body it posts,
@@ -28,7 +29,8 @@ then `data: [DONE]`, with the header `x-vercel-ai-ui-message-stream: v1`.
 Errors before the stream starts are HTTP errors with `{"error": {"code", "message"}}` (as `/api/chat`); after, an
 `error` chunk (`errorText`), then `[DONE]`. Comment lines (`: ping`) may come while the model has not started."""
 
-_ERRORS = {401: 'Missing, unknown or revoked API key.', 403: 'The API is disabled (no personal keys, no API_TOKENS).',
+_ERRORS = {400: 'The body is not valid JSON (`invalid_json`).',
+           401: 'Missing, unknown or revoked API key.', 403: 'The API is disabled (no personal keys, no API_TOKENS).',
            413: 'The body exceeds MAX_REQUEST_BYTES.', 422: 'Not a valid useChat body; the message names the field.',
            429: 'A limit of this server (rate, token quota, streams) or the model server is refusing; see Retry-After.',
            502: 'The model server failed or could not be reached.',
@@ -50,7 +52,7 @@ def add_routes(router: APIRouter, settings: Settings, upstream: Upstream, access
     metering = metering or Metering()
     bearer = HTTPBearer(auto_error=False, description='A personal API key (nck_...) or a token from API_TOKENS.')
     responses: dict[int | str, dict[str, Any]] = {200: {'description': 'The UI message stream', 'content': {
-        'text/event-stream': {'schema': {'type': 'string'}}}}}
+        'text/event-stream': {'schema': sse_event_schema('A UI message chunk as JSON, then [DONE].')}}}}
     for status, text in _ERRORS.items():
         responses[status] = {'description': text, 'content': {'application/json': {'schema': _ERROR_SCHEMA}}}
     body_doc = {'requestBody': {'required': True, 'content': {'application/json': {'schema': _BODY_SCHEMA}}}}

@@ -56,8 +56,41 @@ async def test_writes_grow_with_seconds_streamed_not_with_deltas(
     await wait(view.finished)
     await chats.settle()
     assert view.text == 'x' * 400
-    # create + insert of the turn, and the final save: no write per delta (no checkpoint fell inside this test)
-    assert store.writes - before == 3
+    # the turn (conversation and both messages, one transaction), and the final save: no write per delta (no
+    # checkpoint fell inside this test)
+    assert store.writes - before == 2
+
+
+async def test_prompts_sent_at_once_are_saved_together_and_a_bad_one_fails_alone(
+        chats: Chats, store: Store, upstream: FakeUpstream) -> None:
+    count = 12
+    upstream.queue(*[Script(tokens=[f'reply {i}']) for i in range(count)])
+    batches: list[int] = []
+    add_turns = store.add_turns
+
+    async def counted(turns: list) -> None:  # type: ignore[type-arg]
+        batches.append(len(turns))
+        await add_turns(turns)
+
+    store.add_turns = counted  # type: ignore[method-assign]
+    conversations = [chats.draft(await store.user_id(f'browser:{i}')) for i in range(count)]
+    stranger = chats.draft('f' * 32)  # an owner the database does not know: its turn cannot be written
+    views = [Recorder() for _ in conversations]
+    for conversation, view in zip(conversations, views, strict=True):
+        conversation.attach(view)
+    results = await asyncio.gather(*(c.send(f'prompt {i}') for i, c in enumerate([*conversations, stranger])),
+                                   return_exceptions=True)
+    assert not any(isinstance(result, BaseException) for result in results[:count])
+    assert isinstance(results[count], ValueError) and not stranger.stored
+    for view in views:
+        await wait(view.finished)
+    await chats.settle()
+    for i, conversation in enumerate(conversations):
+        user, reply = await store.messages(conversation.id)
+        assert (user.content, reply.content) == (f'prompt {i}', f'reply {i}')
+    # The first alone; the 11 others and the stranger queued meanwhile, in one go, which failed for the stranger: then
+    # each of those 12 again on its own.
+    assert batches == [1, count] + [1] * count
 
 
 async def test_a_checkpoint_saves_the_text_so_far_of_every_streaming_reply_in_one_write(

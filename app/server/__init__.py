@@ -1,0 +1,1 @@
+"""How the process speaks HTTP: the connection-level guards (timeouts, lingering close) and security headers."""

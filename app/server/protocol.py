@@ -1,0 +1,194 @@
+"""uvicorn's h11 protocol with guards against slow and oversized requests, at the connection level.
+
+It also gives every response its security headers (app/server/headers.py).
+
+uvicorn leaves three holes that no ASGI app can close, since they happen where the app cannot see them:
+- Headers have no deadline: a client that connects and sends nothing, or trickles a header a byte at a time, holds
+  its connection forever (the keep-alive timer only runs between requests, and any byte cancels it).
+- A body has no deadline either: a client trickling its body holds the request (and its handler) forever.
+- A response sent before the body was read (the API refuses a body over MAX_REQUEST_BYTES from its Content-Length,
+  and a bad token before reading) is followed by a plain close with the body still arriving. The kernel then answers
+  the unread bytes with a reset, which destroys the response on its way: clients that write the whole body before
+  reading (Python's urllib and requests) saw "connection reset" instead of the 413. On a keep-alive connection
+  uvicorn instead reads and throws away the rest of the body, however large.
+
+Here: HEADER_TIMEOUT bounds the wait for a request's headers (connection closed, with a 408 when some arrived);
+BODY_TIMEOUT bounds the time from the headers to the body's end while no response has started (a 408, then
+close); and a response that completes while the body is still coming is followed by a lingering close (as nginx and
+Apache do): the server half-closes its side, so the response and a FIN reach the client, then reads and discards
+what the client still sends, up to LINGER_MAX_BYTES or LINGER_SECONDS, before closing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import h11
+from uvicorn.protocols.http.h11_impl import H11Protocol
+
+from .headers import headers_for
+
+# How long a lingering close reads and discards the rest of an unwanted body: enough for a client to finish a few
+# megabytes on a slow link and then read the answer, short enough that a huge upload cannot hold the connection.
+LINGER_SECONDS = 10.0
+# How much of an unwanted body a lingering close reads before giving up (a reset then): several times any
+# sensible MAX_REQUEST_BYTES, read at the socket's pace and thrown away, never stored.
+LINGER_MAX_BYTES = 32 * 2**20
+REQUEST_TIMEOUT_BODY = (b'{"error":{"code":"request_timeout","message":'
+                        b'"The request did not arrive in time; send it again."}}')
+
+
+# Scope key of the TCP peer's (host, port), as accepted, before any X-Forwarded-For rewrite (app/web/identity.py).
+PEER = 'nicechat.peer'
+
+def guarded_protocol(header_timeout: float, body_timeout: float) -> type[H11Protocol]:
+    """The protocol class to give uvicorn (`http=`), with these deadlines in seconds."""
+    return type('GuardedH11Protocol', (GuardedH11Protocol,),
+                {'header_timeout': header_timeout, 'body_timeout': body_timeout})
+
+
+class GuardedH11Protocol(H11Protocol):
+    """H11Protocol with a header deadline, a body deadline and a lingering close (see the module docstring)."""
+
+    header_timeout = 10.0
+    body_timeout = 60.0
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        super().connection_made(transport)  # type: ignore[arg-type]
+        self._socket = self.transport
+        # Request cycles get this transport, so a close they ask for after an early answer can linger instead.
+        self.transport = _LingeringTransport(self._socket, self)  # type: ignore[assignment]
+        self._header_timer: asyncio.TimerHandle | None = None
+        self._body_timer: asyncio.TimerHandle | None = None
+        self._linger_timer: asyncio.TimerHandle | None = None
+        self.lingering = False
+        self._discarded = 0
+        self._watch()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        for timer in (self._header_timer, self._body_timer, self._linger_timer):
+            if timer is not None:
+                timer.cancel()
+        super().connection_lost(exc)
+
+    def data_received(self, data: bytes) -> None:
+        if self.lingering:  # the rest of a body nobody will read: count it and drop it
+            self._discarded += len(data)
+            if self._discarded > LINGER_MAX_BYTES:
+                self._socket.close()
+            return
+        super().data_received(data)
+        self._watch()
+
+    def handle_events(self) -> None:
+        previous = self.cycle
+        super().handle_events()
+        if self.cycle is not None and self.cycle is not previous:
+            # A new request: its response gets the security headers for its path. Set here, before its task runs,
+            # they cost nothing per streamed chunk and reach every response (the API's, the pages', uvicorn's 500).
+            self.cycle.default_headers = [*self.cycle.default_headers, *headers_for(self.cycle.scope['path'])]
+            # The connection's own peer, kept before uvicorn's proxy-headers layer replaces `client` with the
+            # X-Forwarded-For address: TRUSTED_USER_HEADER must check the proxy that sent it, not the visitor.
+            self.cycle.scope[PEER] = self.cycle.scope.get('client')  # type: ignore[literal-required]
+
+    def handle_websocket_upgrade(self, event: h11.Request) -> None:
+        self.transport = self._socket  # the websocket protocol takes over the plain transport
+        super().handle_websocket_upgrade(event)
+        self._watch()
+
+    def on_response_complete(self) -> None:
+        super().on_response_complete()
+        if self.conn.their_state is h11.SEND_BODY and not self.transport.is_closing():
+            # Answered before the body ended (a refusal): keep-alive would read all of it; linger instead.
+            self.transport.close()
+        self._watch()
+
+    def wants_linger(self) -> bool:
+        """Whether closing now would reset a client still sending a body we already answered."""
+        return (not self.lingering and not self._socket.is_closing() and self._socket.get_protocol() is self
+                and self.conn.their_state is h11.SEND_BODY and self.cycle is not None
+                and self.cycle.response_complete)
+
+    def linger(self) -> None:
+        """Half-close (the answer and a FIN reach the client), then discard what it still sends, within bounds."""
+        self.lingering = True
+        self._watch()
+        if self._socket.can_write_eof():
+            self._socket.write_eof()
+        self._linger_timer = self.loop.call_later(LINGER_SECONDS, self._socket.close)
+        self.flow.resume_reading()
+
+    def _watch(self) -> None:
+        """Start or stop the header and body deadlines to match what the connection is waiting for."""
+        active = not self.lingering and not self._socket.is_closing() and self._socket.get_protocol() is self
+        self._header_timer = _timer(self._header_timer, active and self._waiting_for_headers(),
+                                    self.loop, self.header_timeout, self._headers_late)
+        self._body_timer = _timer(self._body_timer, active and self._waiting_for_body(),
+                                  self.loop, self.body_timeout, self._body_late)
+
+    def _waiting_for_headers(self) -> bool:
+        return self.conn.their_state is h11.IDLE and (self.cycle is None or self.cycle.response_complete)
+
+    def _waiting_for_body(self) -> bool:
+        return (self.conn.their_state is h11.SEND_BODY and self.cycle is not None
+                and not self.cycle.response_started)
+
+    def _headers_late(self) -> None:
+        self._header_timer = None
+        if self._socket.is_closing() or not self._waiting_for_headers():
+            return
+        if self.conn.trailing_data[0]:  # part of a request came: say why it is cut (h11 cannot answer one)
+            self._socket.write(b'HTTP/1.1 408 Request Timeout\r\ncontent-type: application/json\r\n'
+                               b'connection: close\r\ncontent-length: %d\r\n\r\n%s'
+                               % (len(REQUEST_TIMEOUT_BODY), REQUEST_TIMEOUT_BODY))
+        self._socket.close()
+
+    def _body_late(self) -> None:
+        self._body_timer = None
+        cycle = self.cycle
+        if self._socket.is_closing() or cycle is None or not self._waiting_for_body():
+            return
+        # The handler waiting for the body sees a disconnect; whatever it answers then is dropped.
+        cycle.disconnected = True
+        cycle.message_event.set()
+        headers = [(b'content-type', b'application/json'), (b'connection', b'close'),
+                   (b'content-length', b'%d' % len(REQUEST_TIMEOUT_BODY))]
+        try:
+            for event in (h11.Response(status_code=408, headers=headers, reason=b'Request Timeout'),
+                          h11.Data(data=REQUEST_TIMEOUT_BODY), h11.EndOfMessage()):
+                self._socket.write(self.conn.send(event) or b'')
+        except h11.LocalProtocolError:
+            pass  # a state h11 cannot answer from (none known): closing is the answer
+        self._socket.close()
+
+
+class _LingeringTransport:
+    """The connection's transport, except that a close asked for while the client still sends a body lingers."""
+
+    def __init__(self, transport: asyncio.Transport, protocol: GuardedH11Protocol) -> None:
+        self._transport = transport
+        self._protocol = protocol
+        self.write = transport.write  # bound once: a streamed reply writes through here once per chunk
+
+    def close(self) -> None:
+        if self._protocol.wants_linger():
+            self._protocol.linger()
+        else:
+            self._transport.close()
+
+    def is_closing(self) -> bool:
+        return self._protocol.lingering or self._transport.is_closing()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._transport, name)
+
+
+def _timer(timer: asyncio.TimerHandle | None, wanted: bool, loop: asyncio.AbstractEventLoop, delay: float,
+           callback: Any) -> asyncio.TimerHandle | None:
+    """Keep a running timer while wanted (it measures from when the wait began), start one, or cancel it."""
+    if wanted:
+        return timer or loop.call_later(delay, callback)
+    if timer is not None:
+        timer.cancel()
+    return None

@@ -1,0 +1,82 @@
+"""Runs one version of the app for the page load bench: bench/chat/launch.py's probes, plus a sampling profiler.
+
+    python bench/page_load/launch.py APP_DIR
+
+With `NICECHAT_BENCH_SAMPLE=1`, `POST /bench/profile/start` starts sampling the main thread's stack (the event loop)
+every SAMPLE_INTERVAL of process CPU time (SIGPROF: no py-spy or perf on this machine), and `POST /bench/profile/stop`
+answers what it saw: stacks as `file:function` frames, with counts. Without it nothing is added.
+Standalone on purpose, like bench/chat/launch.py: APP_DIR may be another commit's tree.
+"""
+
+from __future__ import annotations
+
+import collections
+import os
+import runpy
+import signal
+import sys
+import time
+from pathlib import Path
+from types import FrameType
+from typing import Any
+
+# CPU seconds between two samples. ITIMER_PROF counts the process's CPU time, so samples fall in proportion to CPU
+# spent (a thread that waits for the GIL would sample mostly where the loop releases it, i.e. when it is idle).
+SAMPLE_INTERVAL = 0.001
+CHAT_LAUNCH = Path(__file__).resolve().parents[1] / 'chat' / 'launch.py'
+
+
+class Sampler:
+    """A statistical CPU profiler of the main thread: SIGPROF every SAMPLE_INTERVAL of CPU, the stack counted."""
+
+    def __init__(self) -> None:
+        self.stacks: collections.Counter[tuple[str, ...]] = collections.Counter()
+
+    def start(self) -> None:
+        self.stacks.clear()
+        signal.signal(signal.SIGPROF, self._sample)
+        signal.setitimer(signal.ITIMER_PROF, SAMPLE_INTERVAL, SAMPLE_INTERVAL)
+
+    def stop(self) -> list[tuple[list[str], int]]:
+        signal.setitimer(signal.ITIMER_PROF, 0, 0)
+        signal.signal(signal.SIGPROF, signal.SIG_IGN)
+        return [(list(stack), count) for stack, count in self.stacks.most_common()]
+
+    def _sample(self, _signal: int, frame: FrameType | None) -> None:
+        stack = []
+        while frame is not None:
+            code = frame.f_code
+            stack.append(f'{_short(code.co_filename)}:{code.co_name}')
+            frame = frame.f_back
+        self.stacks[tuple(reversed(stack))] += 1
+
+
+def _short(path: str) -> str:
+    for marker in ('site-packages/', 'python3.11/'):
+        if marker in path:
+            return path.split(marker, 1)[1]
+    return '/'.join(path.split('/')[-3:])  # the project's own files: app/chat/conversation.py
+
+
+def _routes(sampler: Sampler) -> None:
+    from nicegui import app
+
+    @app.post('/bench/profile/start')
+    async def start() -> dict[str, Any]:
+        sampler.start()
+        return {'started': time.time()}
+
+    @app.post('/bench/profile/stop')
+    async def stop() -> dict[str, Any]:
+        return {'stacks': sampler.stop()}
+
+
+def main() -> None:
+    if os.environ.get('NICECHAT_BENCH_SAMPLE'):
+        _routes(Sampler())
+    sys.argv = [str(CHAT_LAUNCH), *sys.argv[1:]]
+    runpy.run_path(str(CHAT_LAUNCH), run_name='__main__')
+
+
+if __name__ == '__main__':
+    main()
