@@ -15,7 +15,7 @@ from fastapi_offline import FastAPIOffline
 from nicegui import app as nicegui_app
 from nicegui import background_tasks, helpers, ui
 
-from app.api import interop
+from app.api import interop, shutdown
 from app.api import routes as api
 from app.api.access import Access
 from app.api.dispatcher import Dispatcher
@@ -129,7 +129,11 @@ else:
         # The guarded protocol adds header/body deadlines and a lingering close (a 413 reaches every client);
         # X-Forwarded-Proto/-For are believed only from TRUSTED_PROXIES, unless uvicorn's own FORWARDED_ALLOW_IPS is
         # set (deploy/compose.yaml sets it to * for instances only nginx can reach); None lets uvicorn read it.
-        uvicorn.run(Dispatcher(server, api_router), host=settings.host, port=settings.port, ws='wsproto',
-                    access_log=False, log_level='warning',
-                    http=guarded_protocol(settings.header_timeout, settings.body_timeout),
-                    forwarded_allow_ips=None if 'FORWARDED_ALLOW_IPS' in os.environ else list(settings.trusted_proxies))
+        # On SIGTERM the server ends the API's open streams with a last error line first (app/api/shutdown.py).
+        config = uvicorn.Config(Dispatcher(server, api_router), host=settings.host, port=settings.port, ws='wsproto',
+                                access_log=False, log_level='warning',
+                                http=guarded_protocol(settings.header_timeout, settings.body_timeout),
+                                forwarded_allow_ips=None if 'FORWARDED_ALLOW_IPS' in os.environ
+                                else list(settings.trusted_proxies),
+                                timeout_graceful_shutdown=shutdown.GRACE)
+        shutdown.Server(config).run()

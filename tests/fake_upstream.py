@@ -3,13 +3,14 @@
 It runs on its own thread and event loop (like a remote server would), answers
 `POST /v1/chat/completions`, and records every request: body, headers, and whether and when the client
 went away before the reply ended. Tests queue a `Script` per request to choose pacing, HTTP errors,
-a mid-stream error event, or a dropped connection.
+a mid-stream error event, a dropped connection, silence, or a body that is not a well-formed event stream.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
+import socket
 import threading
 import time
 from collections import deque
@@ -38,6 +39,12 @@ class Script:
     # wait up to 10 s for the test to release it
     tool_calls: list[list[dict[str, Any]]] = field(default_factory=list)  # `delta.tool_calls` lists, after the tokens
     finish_reason: str = 'stop'
+    send_done: bool = True  # end a complete reply with `data: [DONE]` (some servers stop after the finish reason)
+    silent_after: int | None = None  # after this many tokens (0: right after the status line, before any event), send
+    # nothing more until the client leaves: a model server that hangs
+    inject: dict[int, bytes] = field(default_factory=dict)  # raw bytes written into the body before token N
+    raw_body: bytes | None = None  # answer `status` with this body as it is, not an event stream
+    content_type: str = 'text/event-stream'  # of `raw_body`
     usage: dict[str, int] | None = field(default_factory=lambda: {'prompt_tokens': 5, 'completion_tokens': 4,
                                                                    'total_tokens': 9})
 
@@ -155,6 +162,16 @@ class FakeUpstream:
             record.finished.set()
             writer.close()
 
+    def serve(self, sock: socket.socket) -> asyncio.Server:
+        """Also answer on `sock` (bound, not yet listening), like on the main port; `unserve` the server returned."""
+        return asyncio.run_coroutine_threadsafe(asyncio.start_server(self._handle, sock=sock), self._loop).result(10)
+
+    def unserve(self, server: asyncio.Server) -> None:
+        """Stop answering on a socket given to `serve` (the socket is closed)."""
+        async def close() -> None:
+            server.close()
+        asyncio.run_coroutine_threadsafe(close(), self._loop).result(10)
+
     async def _models(self, writer: asyncio.StreamWriter) -> None:
         """GET /v1/models: the `models` a test set, or a 404 when it is None (servers without the endpoint)."""
         if self.models is None:
@@ -176,6 +193,13 @@ class FakeUpstream:
     async def _answer(self, writer: asyncio.StreamWriter, record: Record, script: Script) -> None:
         if script.header_delay:
             await asyncio.sleep(script.header_delay)
+        if script.raw_body is not None:
+            writer.write(f'HTTP/1.1 {script.status} Scripted\r\nContent-Type: {script.content_type}\r\n'
+                         f'Content-Length: {len(script.raw_body)}\r\nConnection: close\r\n\r\n'.encode()
+                         + script.raw_body)
+            await writer.drain()
+            record.completed = True
+            return
         if script.status != 200:
             payload = json.dumps({'error': {'message': script.error_message, 'type': 'scripted', 'code': None}})
             extra = f'Retry-After: {script.retry_after}\r\n' if script.retry_after else ''
@@ -186,6 +210,10 @@ class FakeUpstream:
             return
         writer.write(b'HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nTransfer-Encoding: chunked\r\n'
                      b'Connection: close\r\n\r\n')
+        await writer.drain()
+        if script.silent_after == 0:
+            await self._silence(record)
+            return
         model = record.body.get('model', 'fake-model')
         base = {'id': 'chatcmpl-fake', 'object': 'chat.completion.chunk', 'created': 0, 'model': model}
 
@@ -208,6 +236,13 @@ class FakeUpstream:
         for index, token in enumerate(script.tokens):
             if script.gate is not None and index:
                 await asyncio.to_thread(script.gate.acquire, True, 10)
+            if index in script.inject:
+                raw = script.inject[index]
+                writer.write(f'{len(raw):x}\r\n'.encode() + raw + b'\r\n')
+                await writer.drain()
+            if script.silent_after == index:
+                await self._silence(record)
+                return
             if script.error_after == index:
                 record.completed = True  # the client is expected to hang up after an error event
                 await send({'error': {'message': script.error_message, 'type': 'server_error'}})
@@ -236,6 +271,13 @@ class FakeUpstream:
             if script.usage is not None and (record.body.get('stream_options') or {}).get('include_usage'):
                 await send({**base, 'choices': [], 'usage': script.usage})
             record.completed = True  # the client may hang up as soon as it has [DONE]
-            await send('[DONE]')
+            if script.send_done:
+                await send('[DONE]')
         writer.write(b'0\r\n\r\n')
         await writer.drain()
+
+    async def _silence(self, record: Record) -> None:
+        """Send nothing more; return once the client has gone (the connection is then closed)."""
+        # `disconnected` is a threading.Event set by the disconnect watcher; polling it keeps this task cancellable
+        while not record.disconnected.is_set():  # noqa: ASYNC110
+            await asyncio.sleep(0.01)

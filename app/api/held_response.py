@@ -45,25 +45,34 @@ class HeldResponse(WatchedResponse):
             try:
                 first = await anext(frames)
             except Exception as exc:
+                self.started = self.ended = True  # the whole answer is this error: a shutdown has nothing to add
                 await self.before(as_chat_error(exc))(scope, receive, send)
                 return
             await send({'type': 'http.response.start', 'status': 200, 'headers': self.raw_headers})
-            ended = type(first) is Last
+            self.started = True
+            self.ended = ended = type(first) is Last
             await send({'type': 'http.response.body', 'body': first, 'more_body': not ended})
             try:
                 async for frame in frames:
                     if not ended:
-                        ended = type(frame) is Last
+                        self.ended = ended = type(frame) is Last
                         await send({'type': 'http.response.body', 'body': frame, 'more_body': not ended})
             except Exception as exc:
                 if not ended:
-                    ended = True
+                    self.ended = ended = True
                     await send({'type': 'http.response.body', 'body': self.after(as_chat_error(exc)),
                                 'more_body': False})
             if not ended:
+                self.ended = True
                 await send({'type': 'http.response.body', 'body': b''})
         finally:
             await frames.aclose()
+
+    def refusal(self, error: ChatError) -> Response:
+        return self.before(error)
+
+    def final_frame(self, error: ChatError) -> bytes:
+        return self.after(error)
 
 
 async def first_batch(batches: AsyncIterator[Batch], ping_interval: float) -> AsyncGenerator[Batch]:

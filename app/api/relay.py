@@ -110,18 +110,20 @@ class ReplyResponse(WatchedResponse):
                 if group[-1]['type'] != 'start':
                     break
         except Exception as exc:
+            self.started = self.ended = True  # the whole answer is this error: a shutdown has nothing to add
             await _as_chat_error(exc).to_response()(scope, receive, send)
             return
         headers = [(b'content-type', self.stream_type.encode())]
         headers += [(k.lower().encode(), v.encode()) for k, v in protocol.STREAM_HEADERS.items()]
         await send({'type': 'http.response.start', 'status': 200, 'headers': headers})
+        self.started = True
         await send({'type': 'http.response.body', 'body': b''.join(held), 'more_body': True})
         ended = False
         try:
             async for group in events:
                 # The `done` line ends the HTTP response in the same write: the client has the whole reply while
                 # the upstream response is still being read to its end and closed.
-                ended = group[-1]['type'] == 'done'
+                self.ended = ended = group[-1]['type'] == 'done'
                 body = encode(group[0]) if len(group) == 1 else b''.join(map(encode, group))
                 await send({'type': 'http.response.body', 'body': body, 'more_body': not ended})
         except Exception as exc:
@@ -132,7 +134,11 @@ class ReplyResponse(WatchedResponse):
         finally:
             await events.aclose()  # type: ignore[attr-defined]
         if not ended:
+            self.ended = True
             await send({'type': 'http.response.body', 'body': b''})
+
+    def final_frame(self, error: ChatError) -> bytes:
+        return self.encode(protocol.error(error.code, error.message))
 
 
 def _as_chat_error(exc: Exception) -> ChatError:

@@ -57,10 +57,12 @@ ERRORS = {
          '(`quota_exceeded`), API_MAX_STREAMS (`too_many_streams`); or the model server is rate limiting '
          '(`rate_limited`; its `Retry-After` is passed on when it sent one).',
     502: "The model server refused the server's credentials (`upstream_auth`), failed (`upstream_unavailable`), "
-         'rejected the request (`upstream_rejected`) or could not be reached (`upstream_unreachable`).',
+         'rejected the request (`upstream_rejected`), could not be reached (`upstream_unreachable`) or answered '
+         'with something that is not an event stream (`bad_upstream_response`).',
     503: 'The server streams MAX_STREAMS replies already (`server_busy`), or cannot read its rate-limit counters '
-         '(`limits_unavailable`); with `Retry-After`.',
-    504: 'The model server did not answer in time (`upstream_timeout`), when UPSTREAM_TIMEOUT is under 1 s.',
+         '(`limits_unavailable`), with `Retry-After`; or it is shutting down (`server_shutdown`).',
+    504: 'The model server did not answer in time (`upstream_timeout`), or nothing accepted the connection '
+         '(`upstream_unreachable`), when UPSTREAM_TIMEOUT is under 1 s.',
 }
 
 

@@ -9,6 +9,7 @@ response when it is the one in use (raw_body.py).
 from __future__ import annotations
 
 import asyncio
+import socket
 import time
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
@@ -30,6 +31,11 @@ CONNECT_TIMEOUT = 10.0
 # Longest wait, after `[DONE]`, for the rest of the HTTP body (the chunked terminator): read to its end, the
 # connection goes back to the pool for the next request instead of being closed. The SDK's own stream does the same.
 DRAIN_TIMEOUT = 0.1
+
+# Longest wait a model server may ask for (`Retry-After`) that the SDK's retries spend for the caller. A longer one
+# goes back at once ("try again in N s" on the page, `Retry-After` to an API client): the SDK would wait up to two
+# minutes per retry, with the person looking at an empty reply.
+MAX_RETRY_WAIT = 5.0
 
 # What `chat.completions.create` asks of the SDK for this endpoint: bearer auth with the client's key.
 _REQUEST_OPTIONS: openai.RequestOptions = {'security': {'bearer_auth': True}}
@@ -54,7 +60,7 @@ class Upstream:
         loop = asyncio.get_running_loop()
         if self._client is None:
             timeout = httpx2.Timeout(self._settings.upstream_timeout, connect=CONNECT_TIMEOUT)
-            self._client = openai.AsyncOpenAI(
+            self._client = _Client(
                 api_key=self._api_key,
                 base_url=self._settings.upstream_url,
                 default_query=self._settings.upstream_query,  # e.g. Azure's api-version, on every request
@@ -117,6 +123,16 @@ class Upstream:
             await asyncio.shield(_close(response, reply))
 
 
+class _Client(openai.AsyncOpenAI):
+    """The SDK's client, retrying only what is worth waiting for (see MAX_RETRY_WAIT)."""
+
+    def _should_retry(self, response: httpx2.Response) -> bool:
+        wait = self._parse_retry_after_header(response.headers)
+        if wait is not None and wait > MAX_RETRY_WAIT:
+            return False
+        return super()._should_retry(response)
+
+
 async def _close(response: httpx2.Response, reply: Reply) -> None:
     """Close the response; after a complete reply, first read what is left of the body so the connection is reused."""
     if reply.complete:
@@ -131,10 +147,18 @@ async def _close(response: httpx2.Response, reply: Reply) -> None:
 def _map_error(error: openai.APIError, secrets: Sequence[str]) -> ChatError:
     """Turn an SDK error into a message a person can act on, with no credentials in it."""
     if isinstance(error, openai.APIConnectionError):
-        # The aiohttp transport reports a refused connection as a connect *timeout*: look at the real cause.
+        # The aiohttp transport reports every failure to connect as a connect *timeout*: look at the real cause.
         causes = _causes(error)
+        if any(isinstance(c, socket.gaierror) for c in causes):
+            return ChatError('upstream_unreachable', 'Could not connect to the model server: its host name does not '
+                             'resolve.', 502)
         timed_out = any(isinstance(c, TimeoutError) for c in causes) or not any(isinstance(c, OSError) for c in causes)
         if isinstance(error, openai.APITimeoutError) and timed_out:
+            if any(isinstance(c, httpx2.ConnectTimeout) for c in causes) and not any(
+                    isinstance(c, httpx2.ReadTimeout) for c in causes):
+                # Nothing accepted the connection (a host that drops packets): where it is, not how slow it is.
+                return ChatError('upstream_unreachable', 'Could not connect to the model server: the connection '
+                                 'timed out.', 504)
             return ChatError('upstream_timeout', 'The model server did not answer in time.', 504)
         return ChatError('upstream_unreachable', 'Could not connect to the model server.', 502)
     if isinstance(error, openai.AuthenticationError | openai.PermissionDeniedError):
@@ -142,8 +166,10 @@ def _map_error(error: openai.APIError, secrets: Sequence[str]) -> ChatError:
                          '(check OPENAI_API_KEY on the server).', 502)
     if isinstance(error, openai.RateLimitError):
         retry_after = error.response.headers.get('retry-after')  # passed on to the client, so redacted too
-        return ChatError('rate_limited', 'The model server is rate limiting requests; try again shortly.', 429,
-                         retry_after=retry_after and redact(retry_after, secrets))
+        retry_after = retry_after and redact(retry_after, secrets)
+        when = f'in {retry_after} s' if retry_after and retry_after.isdigit() else 'shortly'
+        return ChatError('rate_limited', f'The model server is rate limiting requests; try again {when}.', 429,
+                         retry_after=retry_after)
     if isinstance(error, openai.APIStatusError):
         detail = redact(_upstream_message(error), secrets)[:300]
         if error.status_code >= 500:

@@ -179,6 +179,10 @@ class Reply:
             value = _data_value(line)
             data = value if data is None else _joined(data, value)
         batch = self._parse(data) if data is not None and data != b'[DONE]' else []  # an event with no blank line
+        if self.finish_reason is None and self.id is None and self.model is None and self.first_delta_at is None:
+            # Not one chat chunk in the whole body: an HTML page from a proxy, or a JSON answer that is not a stream.
+            raise ChatError('bad_upstream_response', 'The model server answered with something that is not an event '
+                            'stream of chat chunks.', 502)
         if self.finish_reason is None:  # neither [DONE] nor a finish reason: the body ended mid-reply
             error = ChatError('upstream_disconnected', 'The model server ended the reply before finishing it.', 502)
             if not batch:

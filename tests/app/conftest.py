@@ -6,7 +6,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.conftest import LiveApp, app_env, free_port, start_app, stop_app
+from tests.conftest import LiveApp, app_env, start_app, stop_app
 from tests.fake_upstream import FakeUpstream
 
 # Settings of `tuned_app`: short enough for tests to see pings and timeouts, far enough apart not to race.
@@ -27,11 +27,3 @@ def tuned_app(fake_upstream_server: FakeUpstream, tmp_path_factory: pytest.TempP
     yield app
     stop_app(app)
 
-
-@pytest.fixture(scope='session')
-def unreachable_app(fake_upstream_server: FakeUpstream, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveApp]:
-    """The app configured with an upstream URL where nothing listens."""
-    env = app_env(fake_upstream_server, OPENAI_BASE_URL=f'http://127.0.0.1:{free_port()}/v1')
-    app = start_app(env, tmp_path_factory.mktemp('unreachable') / 'app.log')
-    yield app
-    stop_app(app)

@@ -24,17 +24,21 @@ _TYPES = {400: 'invalid_request_error', 401: 'invalid_request_error', 403: 'perm
 # This app's error codes under the names OpenAI uses for the same failure, where it has one.
 _CODES = {'unauthorized': 'invalid_api_key', 'rate_limited': 'rate_limit_exceeded',
           'body_too_large': 'request_too_large', 'quota_exceeded': 'insufficient_quota'}
+# Failures a retry cannot fix (this server's key, or what answers at OPENAI_BASE_URL): they go out with
+# `x-should-retry: false`, which OpenAI's SDKs obey, instead of being retried twice by default as any 5xx.
+_NO_RETRY = {'upstream_auth', 'bad_upstream_response'}
 
 
 class OpenAIError(Exception):
     """An error as OpenAI reports it: `{"error": {"message", "type", "param", "code"}}` with an HTTP status."""
 
     def __init__(self, status: int, message: str, *, param: str | None = None, code: str | None = None,
-                 retry_after: str | None = None) -> None:
+                 retry_after: str | None = None, retry: bool = True) -> None:
         super().__init__(message)
         self.status, self.message, self.param, self.code = status, message, param, code
         self.type = _TYPES.get(status, 'server_error' if status >= 500 else 'invalid_request_error')
         self.retry_after = retry_after
+        self.retry = retry
 
     def to_dict(self) -> dict[str, Any]:
         """The `error` object, for a JSON body or a mid-stream SSE event."""
@@ -45,6 +49,8 @@ class OpenAIError(Exception):
         headers = {'Retry-After': self.retry_after} if self.retry_after else {}
         if self.status == 401:
             headers['WWW-Authenticate'] = 'Bearer'
+        if not self.retry:
+            headers['x-should-retry'] = 'false'
         return JSONResponse({'error': self.to_dict()}, status_code=self.status, headers=headers)
 
     def event(self) -> bytes:
@@ -61,7 +67,8 @@ def from_chat_error(error: ChatError) -> OpenAIError:
         status = 400
     elif error.code == 'invalid_request':
         status = 400  # OpenAI reports every invalid parameter as 400, not 422
-    return OpenAIError(status, error.message, code=_CODES.get(error.code, error.code), retry_after=error.retry_after)
+    return OpenAIError(status, error.message, code=_CODES.get(error.code, error.code), retry_after=error.retry_after,
+                       retry=error.code not in _NO_RETRY)
 
 
 def completion_id() -> str:

@@ -37,8 +37,9 @@ ERRORS = {
          '(`rate_limit_exceeded`; its `Retry-After` is passed on).',
     502: 'The model server failed, refused the server\'s credentials or could not be reached.',
     503: 'The server streams MAX_STREAMS replies already (`server_busy`) or cannot check its limits '
-         '(`limits_unavailable`); with `Retry-After`.',
-    504: 'The model server did not answer in time (`upstream_timeout`).',
+         '(`limits_unavailable`), with `Retry-After`; or it is shutting down (`server_shutdown`).',
+    504: 'The model server did not answer in time (`upstream_timeout`), or nothing accepted the connection '
+         '(`upstream_unreachable`).',
 }
 _TEXT_PART = {'type': 'object', 'required': ['type', 'text'],
               'properties': {'type': {'const': 'text'}, 'text': {'type': 'string'}}}

@@ -34,7 +34,8 @@ _ERRORS = {400: 'The body is not valid JSON (`invalid_json`).',
            413: 'The body exceeds MAX_REQUEST_BYTES.', 422: 'Not a valid useChat body; the message names the field.',
            429: 'A limit of this server (rate, token quota, streams) or the model server is refusing; see Retry-After.',
            502: 'The model server failed or could not be reached.',
-           503: 'The server is busy (MAX_STREAMS) or cannot check its limits; see Retry-After.'}
+           503: 'The server is busy (MAX_STREAMS), cannot check its limits (see Retry-After), or is shutting down.',
+           504: 'The model server could not be reached or did not answer in time.'}
 _ERROR_SCHEMA = {'type': 'object', 'properties': {'error': {'type': 'object', 'properties': {
     'code': {'type': 'string'}, 'message': {'type': 'string'}}}}}
 _BODY_SCHEMA: dict[str, Any] = {'type': 'object', 'required': ['messages'], 'properties': {
