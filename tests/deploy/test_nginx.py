@@ -19,6 +19,7 @@ import httpx
 import socketio
 
 from app.store import open_store
+from app.upstream import demo
 from tests.services.cluster import SITE_CONF, Cluster
 from tests.services.nginx import NginxServer, free_port, render
 
@@ -155,3 +156,33 @@ def test_rendering_only_changes_addresses_ports_and_the_log(tmp_path: Path) -> N
                                                'server app1:8080 max_fails=1 fail_timeout=10s;',
                                                'server app2:8080 max_fails=1 fail_timeout=10s;',
                                                'listen 80;', 'access_log /var/log/nginx/access.log nicechat;']
+
+
+# Streams at once in the load test (issue 9: the API bench's paced scenario at 400 streams through nginx).
+LOAD_STREAMS = 400
+
+
+async def test_400_paced_streams_through_nginx_all_arrive_exact(cluster: Cluster) -> None:
+    cluster.revive()
+    prompts = [{'messages': [{'role': 'user', 'content': f'load stream {index}'}]} for index in range(LOAD_STREAMS)]
+
+    async def one(client: httpx.AsyncClient, body: dict) -> tuple[str, str, str]:
+        """(the chunks joined, the done line's full_content, the last line's type) of one stream."""
+        parts, last = [], {}
+        async with client.stream('POST', cluster.url + '/api/chat', json=body) as response:
+            assert response.status_code == 200, await response.aread()
+            async for line in response.aiter_lines():
+                if line:
+                    last = json.loads(line)
+                    if last['type'] == 'chunk':
+                        parts.append(last['content'])
+        return ''.join(parts), last.get('full_content', ''), last['type']
+
+    limits = httpx.Limits(max_connections=LOAD_STREAMS, max_keepalive_connections=0)
+    async with httpx.AsyncClient(timeout=120, limits=limits) as client:
+        results = await asyncio.gather(*(one(client, body) for body in prompts))
+    for body, (joined, full, last_type) in zip(prompts, results, strict=True):
+        assert last_type == 'done'
+        assert joined == full == demo.reply_text(body['messages'])
+    served = cluster.served_by('POST /api/chat', count=LOAD_STREAMS)[-LOAD_STREAMS:]
+    assert set(served) == {app.name for app in cluster.instances}, 'nginx did not spread the streams'
