@@ -74,6 +74,16 @@ class Windows:
 
 
 @pytest.fixture
+def gates() -> Iterator[list[threading.Semaphore]]:
+    """The gates of the replies a test starts; opened at its end, so no answer of the fake upstream is left waiting
+    (a killed instance's, or one of a test that failed)."""
+    made: list[threading.Semaphore] = []
+    yield made
+    for gate in made:
+        gate.release(len(TOKENS))
+
+
+@pytest.fixture
 def windows(nicegui_driver: webdriver.Chrome) -> Iterator[Windows]:
     nicegui_driver.delete_all_cookies()
     opened = Windows(nicegui_driver)
@@ -86,16 +96,21 @@ def text(count: int) -> str:
     return ''.join(TOKENS[:count]).strip()
 
 
+def last_text(driver: webdriver.Chrome, selector: str) -> str:
+    """The rendered text of the last element matching `selector` ('' if none), read in one script: the page
+    re-renders the reply as it streams, so an element looked up first may be gone when its text is asked."""
+    return str(driver.execute_script('const found = document.querySelectorAll(arguments[0]);'
+                                     'return found.length ? found[found.length - 1].innerText : "";', selector)).strip()
+
+
 def reply(driver: webdriver.Chrome) -> str:
     """The last reply's text as shown."""
-    found = driver.find_elements(By.CSS_SELECTOR, f'{REPLY} {TEXT}')
-    return found[-1].text if found else ''
+    return last_text(driver, f'{REPLY} {TEXT}')
 
 
 def outcome(driver: webdriver.Chrome) -> str:
     """The last reply's whole card as shown (its status line: Stopped, Interrupted...)."""
-    found = driver.find_elements(By.CSS_SELECTOR, REPLY)
-    return found[-1].text if found else ''
+    return last_text(driver, REPLY)
 
 
 def idle(driver: webdriver.Chrome) -> bool:
@@ -103,18 +118,20 @@ def idle(driver: webdriver.Chrome) -> bool:
     return driver.find_element(By.CSS_SELECTOR, '[aria-label=Send]').is_displayed()
 
 
-def start_on_a(windows: Windows, pair: Cluster, upstream: FakeUpstream, prompt: str) -> tuple[Script, str]:
-    """Send a prompt from a tab on instance A; its reply (gated: one token sent) starts. Returns the script and the
-    conversation's id, once A shows the first token."""
-    script = Script(tokens=TOKENS, gate=threading.Semaphore(0))
-    upstream.queue(script)
+def start_on_a(windows: Windows, pair: Cluster, upstream: FakeUpstream, gates: list[threading.Semaphore],
+               prompt: str) -> tuple[threading.Semaphore, str]:
+    """Send a prompt from a tab on instance A; its reply starts (one token sent, each next one when the gate
+    returned is released). Returns the gate and the conversation's id, once A shows the first token."""
+    gate = threading.Semaphore(0)
+    gates.append(gate)
+    upstream.queue(Script(tokens=TOKENS, gate=gate))
     driver = windows.on('a')
     driver.get(pair.instances[0].url + '/')
     wait = WebDriverWait(driver, WAIT_S, poll_frequency=0.05)
     wait.until(lambda d: d.find_element(By.TAG_NAME, 'textarea')).send_keys(prompt, Keys.ENTER)
     wait.until(lambda d: '/c/' in d.current_url, 'the chat got no address')
     wait.until(lambda d: reply(d) == text(1), 'A did not show the first token')
-    return script, driver.current_url.split('/c/')[1]
+    return gate, driver.current_url.split('/c/')[1]
 
 
 def open_on_b(windows: Windows, pair: Cluster, conversation: str) -> webdriver.Chrome:
@@ -123,11 +140,11 @@ def open_on_b(windows: Windows, pair: Cluster, conversation: str) -> webdriver.C
     return driver
 
 
-def release_and_see(windows: Windows, upstream: FakeUpstream, script: Script, count: int) -> str:
+def release_and_see(windows: Windows, upstream: FakeUpstream, gate: threading.Semaphore, count: int) -> str:
     """Let `count` more tokens go; wait until both tabs show exactly what the upstream sent (A still streaming)."""
     record = upstream.records[-1]
     wanted = record.tokens_sent + count
-    script.gate.release(count)  # type: ignore[union-attr]
+    gate.release(count)
     for name in ('a', 'b'):
         WebDriverWait(windows.on(name), WAIT_S, poll_frequency=0.05).until(
             lambda d: record.tokens_sent >= wanted and reply(d) == text(record.tokens_sent),
@@ -137,16 +154,16 @@ def release_and_see(windows: Windows, upstream: FakeUpstream, script: Script, co
 
 
 def test_a_tab_on_b_follows_a_reply_on_a_and_its_stop_ends_it_there(
-        pair: Cluster, upstream: FakeUpstream, windows: Windows) -> None:
+        pair: Cluster, upstream: FakeUpstream, windows: Windows, gates: list[threading.Semaphore]) -> None:
     pair.revive()
     # 1. Followed to the end: B's text grows while A streams, and both end with the same text and stats.
-    script, conversation = start_on_a(windows, pair, upstream, 'follow me')
+    gate, conversation = start_on_a(windows, pair, upstream, gates, 'follow me')
     b = open_on_b(windows, pair, conversation)
     WebDriverWait(b, WAIT_S, poll_frequency=0.05).until(lambda d: reply(d) == text(1), 'B did not show the reply')
     assert not idle(b)  # the conversation is busy on B too: its Stop shows
-    grown = [release_and_see(windows, upstream, script, 5), release_and_see(windows, upstream, script, 7)]
+    grown = [release_and_see(windows, upstream, gate, 5), release_and_see(windows, upstream, gate, 7)]
     assert grown == [text(6), text(13)]
-    script.gate.release(len(TOKENS))  # type: ignore[union-attr]
+    gate.release(len(TOKENS))
     for name in ('a', 'b'):
         WebDriverWait(windows.on(name), WAIT_S, poll_frequency=0.05).until(
             lambda d: reply(d) == text(len(TOKENS)) and idle(d), f'{name} did not show the whole reply')
@@ -154,18 +171,18 @@ def test_a_tab_on_b_follows_a_reply_on_a_and_its_stop_ends_it_there(
     assert len(upstream.records) == 1  # B never asked the model itself
 
     # 2. Stop pressed on B: A's upstream request is closed, and both show the same stopped reply.
-    script, conversation = start_on_a(windows, pair, upstream, 'stop me from the other instance')
+    gate, conversation = start_on_a(windows, pair, upstream, gates, 'stop me from the other instance')
     record = upstream.records[-1]
     b = open_on_b(windows, pair, conversation)
     WebDriverWait(b, WAIT_S, poll_frequency=0.05).until(lambda d: reply(d) == text(1), 'B did not show the reply')
-    release_and_see(windows, upstream, script, 4)
+    release_and_see(windows, upstream, gate, 4)
     stop = windows.on('b').find_element(By.CSS_SELECTOR, '[aria-label=Stop]')
     clicked = time.monotonic()
     stop.click()
     assert record.disconnected.wait(WAIT_S), "Stop on B did not close A's upstream request"
     assert record.disconnected_at is not None
     print(f"\nStop clicked on B -> A's upstream request closed: {(record.disconnected_at - clicked) * 1000:.0f} ms")
-    script.gate.release(len(TOKENS))  # the fake's handler finds the connection gone at once
+    gate.release(len(TOKENS))  # the fake's handler finds the connection gone at once
     for name in ('a', 'b'):
         WebDriverWait(windows.on(name), WAIT_S, poll_frequency=0.05).until(
             lambda d: 'Stopped' in outcome(d) and idle(d), f'{name} did not show the reply stopped')
@@ -197,17 +214,19 @@ async def last_reply(pair: Cluster, conversation: str) -> tuple[str, str, str]:
 
 
 def test_sigkill_of_a_mid_reply_leaves_b_the_text_shown_marked_interrupted_and_continue_completes_it(
-        pair: Cluster, upstream: FakeUpstream, windows: Windows, redis_server: RedisServer) -> None:
+        pair: Cluster, upstream: FakeUpstream, windows: Windows, gates: list[threading.Semaphore],
+        redis_server: RedisServer) -> None:
     pair.revive()
     a, _ = pair.instances
-    script, conversation = start_on_a(windows, pair, upstream, 'die halfway')
+    gate, conversation = start_on_a(windows, pair, upstream, gates, 'die halfway')
     b = open_on_b(windows, pair, conversation)
     WebDriverWait(b, WAIT_S, poll_frequency=0.05).until(lambda d: reply(d) == text(1), 'B did not show the reply')
-    shown = release_and_see(windows, upstream, script, 9)
+    shown = release_and_see(windows, upstream, gate, 9)
     assert shown == text(10)
 
     a.kill()
     killed = time.monotonic()
+    gate.release(len(TOKENS))  # the fake's answer to A ends (A is gone)
     b = windows.on('b')
     WebDriverWait(b, WAIT_S, poll_frequency=0.05).until(lambda d: 'Interrupted' in outcome(d) and idle(d),
                                                         'B did not show the reply interrupted')
