@@ -18,7 +18,6 @@ from app.live.hub import Live
 from app.store import NewMessage, new_id, open_store
 from app.upstream import Upstream
 from tests.app.chat.conftest import Recorder
-from tests.app.live.conftest import redis_server  # noqa: F401  # the session's redis-server
 from tests.conftest import app_env
 from tests.fake_upstream import FakeUpstream, Script
 from tests.services.redis import RedisServer
