@@ -210,7 +210,7 @@ class Chats:
         assert self.shared is not None
         held = await self.shared.held(message.id)
         if held is not False:  # held, or Redis is down (the follower waits for it)
-            conversation.follow(message)
+            await conversation.follow(message)
         elif not await self.shared.reap(message.id):  # no lease and not in flight: e.g. every instance restarted
             message.status = INTERRUPTED
             async with self._writes:

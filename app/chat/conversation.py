@@ -187,9 +187,11 @@ class Conversation:
         return export.to_json(title=self.title, model=self.model, system_prompt=self.system_prompt,
                               settings=self.settings, messages=list(self.tree.by_id.values()))
 
-    def follow(self, reply: Message) -> None:
-        """Show `reply`, streaming on another instance, as it goes on there (from Redis; see remote.py)."""
-        self._following = (reply.id, self.chats.spawn(remote.follow(self, reply), name='follow reply'))
+    async def follow(self, reply: Message) -> None:
+        """Show `reply`, streaming on another instance, as it goes on there (from Redis; see remote.py): first what
+        Redis has now (awaited, so a page built next shows it), then the rest in the background."""
+        reader = await remote.catch_up(self, reply)
+        self._following = (reply.id, self.chats.spawn(remote.follow(self, reply, reader), name='follow reply'))
 
     def stop(self, *, elsewhere: bool = True) -> None:
         """Cancel the running reply, if any; the upstream HTTP stream is closed (by its instance, if another; with
