@@ -6,8 +6,8 @@ import logging
 from collections.abc import Callable
 
 from . import keys
-from .lease import Interrupted, Reaper
 from .channel import Channel
+from .lease import Interrupted, Reaper
 from .link import DOWN_ERRORS, Link
 from .stop import StopChannel
 from .stream import ReplyReader, ReplyWriter
@@ -67,7 +67,7 @@ class Live:
         await self.changes.publish(f'{self.link.instance_id} {conversation_id} {reply_id}')
 
     def _changed(self, text: str, on_changed: Callable[[str, str], object]) -> None:
-        instance_id, conversation_id, reply_id = (text.split(' ') + ['', ''])[:3]
+        instance_id, conversation_id, reply_id = [*text.split(' '), '', ''][:3]
         if reply_id and instance_id != self.link.instance_id:  # this instance's own notice: it has the change already
             on_changed(conversation_id, reply_id)
 
