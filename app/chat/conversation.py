@@ -196,7 +196,9 @@ class Conversation:
         `reply_id` is the reply that started (from the instance's notice, app/live/hub.py); without it (an open of
         a conversation held here) the newest new message is shown. A reply streaming or being started here is left
         alone: this copy is the newest there is. Messages that ended here are never overwritten from the database
-        (its copy can lag behind a final save), except one the database has streaming again: continued elsewhere.
+        (its copy can lag behind a final save), except an interrupted one it has streaming again: continued
+        elsewhere (only an interrupted reply can be; one that ended otherwise here is streaming there only until
+        its final save lands).
         """
         async with self._syncing:
             if self.chats.closing or self._starting or self.replying is not None:
@@ -213,8 +215,7 @@ class Conversation:
                 if message is None:
                     added.append(Message.from_record(record))
                     self.tree.add(added[-1])
-                elif record.status == STREAMING and not message.streaming and \
-                        len(record.content) >= len(message.content):
+                elif record.status == STREAMING and message.interrupted and len(record.content) >= len(message.content):
                     message.content, message.reasoning, message.status = record.content, record.reasoning, STREAMING
                     message.error, message.finish_reason, message.usage = None, None, None
                     continued.append(message)
