@@ -93,7 +93,14 @@ class Chats:
         return recovered
 
     async def open_and_start(self, open_store: Callable[[], Awaitable[Store]]) -> int:
-        """Open the database and start(); a shutdown meanwhile waits for this, so the store is not left open."""
+        """Open the database and start(); a shutdown meanwhile waits for this, so the store is not left open.
+
+        Once only: a second start-up (NiceGUI's `create_user` test fixture enters the app's lifespan again) waits for
+        the first instead of opening the same SQLite file a second time, which raced it into 'database is locked'."""
+        if self._opening is not None:
+            if self._opening is not asyncio.current_task():
+                await asyncio.wait({self._opening})
+            return 0
         self._opening = asyncio.current_task()
         return await self.start(await open_store())
 

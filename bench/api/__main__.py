@@ -5,6 +5,7 @@
     python -m bench.api --scenario 2 --no-seed --no-direct --app /tmp/other-checkout   # A/B two versions
     python -m bench.api --scenario 2 --scenario 4 --no-seed --no-direct   # the 500-stream load vs 100 streams
     python -m bench.api --scenario 2 --no-seed --no-direct --profile /tmp/nicechat.prof   # where the CPU goes
+    python -m bench.api --scenario 2 --no-seed --no-direct --redis   # what API_RATE_LIMIT costs, in memory and in Redis
 
 Everything runs on loopback against `bench.api.upstream`; figures are medians over the rounds.
 """
@@ -24,6 +25,7 @@ from typing import Any
 
 from bench.api import load
 from bench.api.servers import ROOT, Server, build_seed, start_nicechat, start_seed, start_upstream
+from tests.services.redis import RedisServer
 
 
 @dataclass(frozen=True)
@@ -47,6 +49,8 @@ LOAD_SCENARIO, LOAD_BASELINE, LOAD_CPU_MARGIN = SCENARIOS[3].name, SCENARIOS[1].
 # Targets from the issue: CPU per token at most this share of the seed route's, TTFB p50 this close to direct.
 CPU_SHARE_TARGET = 0.5
 TTFB_MARGIN_MS = 20.0
+# `--redis`: a rate limit no bench scenario reaches, so every request is counted and none refused.
+BENCH_RATE_LIMIT = '1000000/minute'
 
 
 def percentile(values: list[float], share: float) -> float:
@@ -138,10 +142,14 @@ def main() -> None:
     parser.add_argument('--app', type=Path, action='append', default=[],
                         help='another checkout of this app to measure alongside (repeatable), e.g. one without a '
                         'change; reported as nicechat:<folder name>')
+    parser.add_argument('--redis', action='store_true',
+                        help=f'also measure this checkout with API_RATE_LIMIT={BENCH_RATE_LIMIT} counted in memory, '
+                        'and with it counted in a throwaway redis-server (REDIS_URL): what the limits and Redis cost')
     args = parser.parse_args()
     scenarios = [SCENARIOS[n - 1] for n in args.scenario] if args.scenario else list(SCENARIOS)
     log_dir = Path(tempfile.mkdtemp(prefix='nicechat-bench-'))
     servers: list[Server] = []
+    redis = RedisServer().start() if args.redis else None
     try:
         upstream, upstream_url = start_upstream(log_dir)
         servers.append(upstream)
@@ -154,6 +162,13 @@ def main() -> None:
             other, other_url = start_nicechat(upstream_url, log_dir, root.resolve(), name.replace(':', '-'))
             servers.append(other)
             targets[name] = (other_url, other)
+        if redis is not None:
+            limited = {'API_RATE_LIMIT': BENCH_RATE_LIMIT}
+            for name, env in (('nicechat:rate-limit-in-memory', limited),
+                              ('nicechat:rate-limit-in-redis', {**limited, 'REDIS_URL': redis.url()})):
+                other, other_url = start_nicechat(upstream_url, log_dir, name=name.replace(':', '-'), env_extra=env)
+                servers.append(other)
+                targets[name] = (other_url, other)
         build = None if args.no_seed else build_seed()
         if build is not None:
             seed, seed_url = start_seed(build, upstream_url, log_dir)
@@ -174,6 +189,11 @@ def main() -> None:
                           f"{json.dumps({k: v for k, v in rounds[name][-1].items() if k != 'errors'})}", flush=True)
             results[scenario.name] = {name: summarize(r) for name, r in rounds.items()}
         print('\n'.join(['', *report(results)]))
+        if redis is not None:  # proof that the limits were counted in Redis, not in memory after a failure
+            with redis.client() as client:
+                calls = {name.removeprefix('cmdstat_'): stat['calls']
+                         for name, stat in client.info('commandstats').items()}
+                print(f"redis: {len(client.keys('nicechat-limits:*'))} keys under nicechat-limits:, commands {calls}")
         out = ROOT / 'bench' / 'results' / f'api-{time.strftime("%Y%m%d-%H%M%S")}.json'
         out.parent.mkdir(exist_ok=True)
         out.write_text(json.dumps(results, indent=1))
@@ -181,6 +201,8 @@ def main() -> None:
     finally:
         for server in reversed(servers):
             server.stop()
+        if redis is not None:
+            redis.close()
 
 
 if __name__ == '__main__':

@@ -4,6 +4,7 @@ Method and figures: docs/conversations.md.
 
     python -m bench.chat               # all three parts, 5 rounds each (about 13 minutes; seeding once adds ~3)
     python -m bench.chat --rounds 3 --only reply
+    python -m bench.chat --rounds 3 --redis   # a streamed reply with REDIS_URL vs without (about 5 minutes)
 
 1. reply: a streamed reply with the database on (this tree) vs the design before it (commit 602d8fe), A/B rounds.
 2. history: opening a conversation of 1,000 messages, its last 10, 20 or 50 messages first vs all at once.
@@ -28,6 +29,7 @@ from typing import Any
 from bench.api.servers import ROOT, Server, start_upstream
 from components.chat import FIRST_SCREEN
 from components.sidebar import SEARCH_DEBOUNCE_MS
+from tests.services.redis import RedisServer
 
 from . import apps, drawer, history, report, streaming
 from .browser import ChatBrowser
@@ -42,6 +44,9 @@ NO_CHECKPOINTS = '3600'
 FIRST_SCREENS = (10, 20, 50)
 # Search debounces to compare (besides the app's own SEARCH_DEBOUNCE_MS): 250 ms was the app's before these figures.
 DEBOUNCES = (100, 250)
+# `--redis`: the baseline app's name, and how much more server CPU per reply the app with REDIS_URL may take.
+SINGLE_INSTANCE = 'database, one instance (no REDIS_URL)'
+REDIS_CPU_MARGIN = 0.25
 
 
 def load_average() -> float:
@@ -59,8 +64,14 @@ def main() -> None:
     parser = argparse.ArgumentParser(prog='python -m bench.chat', description=__doc__.splitlines()[0])
     parser.add_argument('--rounds', type=int, default=5, help='rounds of each measurement (default 5)')
     parser.add_argument('--only', choices=PARTS, action='append', help='run only this part (repeatable)')
+    parser.add_argument('--redis', action='store_true',
+                        help='instead of the parts: streamed replies of this app with REDIS_URL (a throwaway '
+                        'redis-server) against the same app without it')
     args = parser.parse_args()
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # a plain kill still stops the apps and the browser
+    if args.redis:
+        with_redis(args.rounds)
+        return
     parts = args.only or list(PARTS)
     work = Path(tempfile.mkdtemp(prefix='nicechat-bench-chat-'))
     started: list[Server | apps.App] = []
@@ -127,6 +138,37 @@ def main() -> None:
         for process in reversed(started):
             process.stop()
         _save(results, work)  # what was measured, even if a later part failed
+
+
+def with_redis(rounds: int) -> None:
+    """Part 1's replies, A/B: this app as one instance, and with REDIS_URL (replies published to a Redis Stream in
+    one pipelined round trip per batch, NiceGUI's storage and the rate-limit counters in Redis)."""
+    work = Path(tempfile.mkdtemp(prefix='nicechat-bench-chat-'))
+    redis = RedisServer().start()
+    started: list[Server | apps.App] = []
+    results: dict[str, Any] = {'rounds': rounds, 'command': ' '.join(['python -m bench.chat', *sys.argv[1:]]),
+                               'load_average': {}, 'reply_baseline': SINGLE_INSTANCE,
+                               'reply_margin': REDIS_CPU_MARGIN}
+    try:
+        upstream, upstream_url = start_upstream(work)
+        started.append(upstream)
+        single = apps.start('single', ROOT, upstream_url, work, DATA_DIR=str(work / 'single'))
+        shared = apps.start('redis', ROOT, upstream_url, work, DATA_DIR=str(work / 'redis'), REDIS_URL=redis.url())
+        started += [single, shared]
+        with ChatBrowser() as browser:
+            log('streamed replies: one instance vs the same app with REDIS_URL ...')
+            load = load_average()
+            results['reply'] = streaming.run(browser, {SINGLE_INSTANCE: single, 'database, REDIS_URL': shared},
+                                             rounds, log)
+            results['load_average']['reply'] = [load, load_average()]
+        with redis.client() as client:  # proof that the replies went through Redis
+            results['redis_commands'] = {name.removeprefix('cmdstat_'): stat['calls']
+                                         for name, stat in client.info('commandstats').items()}
+    finally:
+        for process in reversed(started):
+            process.stop()
+        redis.close()
+        _save(results, work)
 
 
 def _save(results: dict[str, Any], work: Path) -> None:

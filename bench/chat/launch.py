@@ -7,7 +7,9 @@ both pay the same probes. The probes only count and time; they change nothing th
 - where the app has a database (app/store): each write transaction, and how long the page's queries and builds take;
 - `NICECHAT_BENCH_FIRST_SCREEN`, `NICECHAT_BENCH_SEARCH_DEBOUNCE_MS` and `NICECHAT_BENCH_CHECKPOINT_INTERVAL`, if
   set, replace components/chat.py's FIRST_SCREEN, components/sidebar.py's SEARCH_DEBOUNCE_MS and the chat runtime's
-  checkpoint interval (seconds), to compare other values or to tell what a cost comes from.
+  checkpoint interval (seconds), to compare other values or to tell what a cost comes from;
+  `NICECHAT_BENCH_RELAY_INTERVAL` replaces app/chat/relay.py's RELAY_INTERVAL (seconds between a reply's Redis
+  flushes, with REDIS_URL).
 
 `GET /bench/stats` answers the figures so far, and the process's CPU time (all threads, to the microsecond).
 Standalone on purpose: it must import the app from APP_DIR, not bench.
@@ -96,6 +98,12 @@ def _constants() -> None:
         from components import sidebar
 
         sidebar.SEARCH_DEBOUNCE_MS = int(value)
+    if value := os.environ.get('NICECHAT_BENCH_RELAY_INTERVAL'):
+        try:
+            from app.chat import relay
+        except ImportError:  # a version without replies shared through Redis
+            return
+        relay.RELAY_INTERVAL = float(value)
 
 
 def _route() -> None:

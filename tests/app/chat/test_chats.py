@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from pathlib import Path
 
 import pytest
 
@@ -10,7 +11,7 @@ from app.chat.chats import Chats
 from app.chat.message import COMPLETE, FAILED, INTERRUPTED, STOPPED, STREAMING
 from app.config import load_settings
 from app.errors import ChatError
-from app.store import NewMessage, Store
+from app.store import NewMessage, Store, open_store
 from app.upstream import Upstream
 from tests.app.chat.conftest import Recorder
 from tests.conftest import app_env
@@ -256,3 +257,23 @@ async def test_drawers_are_told_of_a_turn_only_when_it_moves_a_conversation_to_t
         await wait(view.finished)
         conversation.detach(view)
         assert len(changes) == expected
+
+
+async def test_a_second_start_up_waits_for_the_first_and_opens_the_database_once(
+        tmp_path: Path, upstream: FakeUpstream) -> None:
+    """NiceGUI's `create_user` fixture enters the app's lifespan twice: two openings of one SQLite file raced into
+    'database is locked'. The second start-up now waits for the first."""
+    runtime_upstream = Upstream(load_settings(app_env(upstream), env_file=None))
+    runtime = Chats(runtime_upstream, model='fake-model')
+    opened: list[Store] = []
+
+    async def opener() -> Store:
+        opened.append(await open_store(f'sqlite:///{tmp_path}/twice.db'))
+        return opened[-1]
+    try:
+        await asyncio.gather(runtime.open_and_start(opener), runtime.open_and_start(opener))
+        assert len(opened) == 1
+        await runtime.ready()
+    finally:
+        await runtime.shutdown()
+        await runtime_upstream.aclose()

@@ -20,7 +20,6 @@ from app.live.hub import Live
 from app.store import NewMessage, new_id, open_store
 from app.upstream import Upstream
 from tests.app.chat.conftest import Recorder
-from tests.app.live.conftest import redis_server  # noqa: F401  # the session's redis-server
 from tests.conftest import app_env
 from tests.fake_upstream import FakeUpstream, Script
 from tests.services.redis import RedisServer
@@ -78,7 +77,7 @@ def texts(conversation: Conversation) -> list[tuple[str, str]]:
 
 @pytest.fixture
 async def instances(tmp_path: Path, upstream: FakeUpstream,
-                    redis_server: RedisServer) -> AsyncIterator[tuple[Chats, Chats]]:  # noqa: F811
+                    redis_server: RedisServer) -> AsyncIterator[tuple[Chats, Chats]]:
     """Instances A and B: each its own store connection to one SQLite file, its own upstream client and Redis link."""
     started: list[tuple[Chats, Upstream]] = []
     for name in ('a', 'b'):
@@ -151,7 +150,7 @@ async def test_stop_on_b_closes_the_upstream_request_on_a(
 
 
 async def test_a_reply_whose_instance_died_is_interrupted_once_with_what_redis_had(
-        instances: tuple[Chats, Chats], redis_server: RedisServer) -> None:  # noqa: F811
+        instances: tuple[Chats, Chats], redis_server: RedisServer) -> None:
     a, b = instances
     owner = await a.store.user_id('browser:a')
     record = await a.store.create_conversation(owner, title='t', model='fake-model')

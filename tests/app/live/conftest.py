@@ -3,25 +3,15 @@ an emptied database of its own, with two Links standing for two instances."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 
 import pytest
 
 from app.live.link import Link
-from tests.services.redis import RedisMissing, RedisServer, running_redis
+from tests.services.redis import RedisServer  # the session's server: tests/services/fixtures.py
 
 # The database these tests use on the shared server (the app's own tests use others).
 LIVE_DB = 3
-
-
-@pytest.fixture(scope='session')
-def redis_server() -> Iterator[RedisServer]:
-    """A Redis server for the whole session, started on first use (fails, not skips, if not installed)."""
-    try:
-        with running_redis() as server:
-            yield server
-    except RedisMissing as missing:
-        pytest.fail(str(missing), pytrace=False)
 
 
 @pytest.fixture
