@@ -85,9 +85,9 @@ class Chats:
         self.store = store
         if self.shared is None:
             recovered = await self.store.recover_interrupted()
-        else:  # a reply left streaming may be streaming on another instance: leases tell (see _adopt)
+        else:  # a reply left streaming may be streaming on another instance: leases tell (see adopt)
             recovered = 0
-            self.shared.start(on_stop=self._stop_reply, on_interrupted=self._interrupted)
+            self.shared.start(on_stop=self._stop_reply, on_interrupted=self._interrupted, on_changed=self._changed)
         self._checkpoints = self.spawn(self._checkpoint_loop(), name='checkpoints')
         self._started.set()
         return recovered
@@ -180,7 +180,11 @@ class Chats:
     async def open(self, owner_id: str, conversation_id: str) -> Conversation | None:
         """The person's conversation, from memory or the database; None when it is not theirs or does not exist."""
         if (live := self.live.get(conversation_id)) is not None:
-            return live if live.owner_id == owner_id else None
+            if live.owner_id != owner_id:
+                return None
+            if self.shared is not None and not live.busy:  # another instance may have added a turn (a missed notice)
+                await live.sync()
+            return live
         if (loading := self._loading.get(conversation_id)) is None:  # two tabs opening it at once share one load
             loading = self._loading[conversation_id] = asyncio.ensure_future(self._load(owner_id, conversation_id))
             loading.add_done_callback(lambda _: self._loading.pop(conversation_id, None))
@@ -202,10 +206,10 @@ class Chats:
         self.live[record.id] = conversation
         if self.shared is not None:
             for message in [m for m in messages if m.streaming]:
-                await self._adopt(conversation, message)
+                await self.adopt(conversation, message)
         return conversation
 
-    async def _adopt(self, conversation: Conversation, message: Message) -> None:
+    async def adopt(self, conversation: Conversation, message: Message) -> None:
         """A reply the database has as streaming: follow it if an instance holds it, else it was interrupted."""
         assert self.shared is not None
         held = await self.shared.held(message.id)
@@ -215,6 +219,18 @@ class Chats:
             message.status = INTERRUPTED
             async with self._writes:
                 await self.store.interrupt_reply(message.id, message.content, message.reasoning)
+
+    def _changed(self, conversation_id: str, reply_id: str) -> None:
+        """A reply of the conversation started streaming on another instance: if it is held here, catch up."""
+        if not self.closing and (conversation := self.live.get(conversation_id)) is not None:
+            self.background(self._sync(conversation, reply_id), name='sync conversation')
+
+    async def _sync(self, conversation: Conversation, reply_id: str) -> None:
+        try:
+            await conversation.sync(reply_id)
+        except Exception as exc:  # the database is down: the next open of the conversation tries again
+            log.error('could not reload conversation %s: %s', conversation.id, type(exc).__name__)
+        self.release(conversation)
 
     def _stop_reply(self, reply_id: str) -> None:
         """Stop requested on some instance: if the reply streams here, stop it."""

@@ -65,6 +65,7 @@ class Conversation:
         self._relay: Relay | None = None  # with REDIS_URL: publishes the reply streaming here
         self._reply_id: str | None = None  # the reply the task streams
         self._following: tuple[str, asyncio.Task[None]] | None = None  # a reply streaming on another instance
+        self._syncing = asyncio.Lock()  # with REDIS_URL: catching up with a turn made on another instance (sync)
 
     @property
     def messages(self) -> list[Message]:
@@ -74,7 +75,7 @@ class Conversation:
     @property
     def busy(self) -> bool:
         """True while a turn is being saved or its reply is streaming (here, or on another instance)."""
-        return self._starting or (self._task is not None and not self._task.done()) or (
+        return self._starting or self._syncing.locked() or (self._task is not None and not self._task.done()) or (
             self._following is not None and not self._following[1].done())
 
     @property
@@ -146,6 +147,7 @@ class Conversation:
                 reply.status, reply.error, reply.finish_reason = STREAMING, None, None
                 if self._relay is not None:
                     await self.chats.save_now(reply)
+                    self._announce(reply)
             except BaseException:
                 lease.release()
                 raise
@@ -186,6 +188,53 @@ class Conversation:
         """Every version of every message, as JSON that imports back."""
         return export.to_json(title=self.title, model=self.model, system_prompt=self.system_prompt,
                               settings=self.settings, messages=list(self.tree.by_id.values()))
+
+    async def sync(self, reply_id: str | None = None) -> None:
+        """With REDIS_URL: take from the database what another instance added (a turn, a new version) or started
+        again (a Continue) while this copy was held here, show it to the views, and follow the reply streaming there.
+
+        `reply_id` is the reply that started (from the instance's notice, app/live/hub.py); without it (an open of
+        a conversation held here) the newest new message is shown. A reply streaming or being started here is left
+        alone: this copy is the newest there is. Messages that ended here are never overwritten from the database
+        (its copy can lag behind a final save), except an interrupted one it has streaming again: continued
+        elsewhere (only an interrupted reply can be; one that ended otherwise here is streaming there only until
+        its final save lands).
+        """
+        async with self._syncing:
+            if self.chats.closing or self._starting or self.replying is not None:
+                return
+            if self._following is not None and not self._following[1].done():
+                if reply_id is None or self._following[0] == reply_id:
+                    return
+                await asyncio.wait({self._following[1]})  # the reply before it: its end entry is on its way
+            records = await self.chats.store.messages(self.id)
+            added: list[Message] = []
+            continued: list[Message] = []
+            for record in records:
+                message = self.tree.by_id.get(record.id)
+                if message is None:
+                    added.append(Message.from_record(record))
+                    self.tree.add(added[-1])
+                elif record.status == STREAMING and message.interrupted and len(record.content) >= len(message.content):
+                    message.content, message.reasoning, message.status = record.content, record.reasoning, STREAMING
+                    message.error, message.finish_reason, message.usage = None, None, None
+                    continued.append(message)
+            if not added and not continued:
+                return
+            shown = self.tree.by_id.get(reply_id) if reply_id else None
+            shown = shown or (added or continued)[-1]
+            leaf = self.leaf
+            if added or shown not in self.messages:  # a new turn or version is shown, as on the instance that made it
+                self.leaf = self.tree.latest_leaf(shown).id
+                self.settings.pop('leaf', None)
+            for message in [*added, *continued]:
+                if message.streaming and not self.chats.closing:
+                    await self.chats.adopt(self, message)  # follow it from Redis (or, if nobody holds it, end it)
+        if self.leaf != leaf or added:
+            self.views.notify(lambda view: view.on_branch())
+        else:
+            for message in continued:
+                self.views.notify(lambda view, message=message: view.on_message(message))  # type: ignore[misc]
 
     async def follow(self, reply: Message) -> None:
         """Show `reply`, streaming on another instance, as it goes on there (from Redis; see remote.py): first what
@@ -251,6 +300,7 @@ class Conversation:
                 # conversation meanwhile can find it streaming with nobody holding it.
                 self._relay = await self._share(reply)
                 await self.chats.save_turn(self, new, title=title)
+                self._announce(reply)
             except BaseException:
                 lease.release()
                 self._abandon_relay()
@@ -315,6 +365,12 @@ class Conversation:
         relay = Relay(self.chats.shared.writer(reply.id, reply.content, reply.reasoning), partial(self._append, reply))
         await relay.start()
         return relay
+
+    def _announce(self, reply: Message) -> None:
+        """With REDIS_URL, once `reply` is saved as streaming: tell the instances that hold this conversation too
+        (their copy lacks it; see sync)."""
+        if self._relay is not None and self.chats.shared is not None:
+            self.chats.background(self.chats.shared.changed(self.id, reply.id), name='live changed')
 
     def _abandon_relay(self) -> None:
         """The turn was refused after its lease was taken: give the lease up (the reply never existed)."""

@@ -12,6 +12,7 @@ interrupted. If Redis knows nothing of the reply, nobody is streaming it: it is 
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from ..live.lease import LiveGap
@@ -20,6 +21,7 @@ from .message import INTERRUPTED, Message
 
 if TYPE_CHECKING:
     from .conversation import Conversation
+    from .view import View
 
 log = logging.getLogger(__name__)
 
@@ -29,20 +31,22 @@ def outcome(reply: Message) -> dict[str, Any]:
     return {'finish_reason': reply.finish_reason, 'usage': reply.usage, 'timing': reply.timing}
 
 
-def _append(conversation: Conversation, reply: Message, pieces: list[Piece]) -> None:
-    notify = conversation.views.notify
+def _append(reply: Message, pieces: list[Piece], notify: Callable[[Callable[[View], None]], None] | None) -> None:
     for piece in pieces:
         if piece.kind == 'content':
             reply.content += piece.text
-            notify(lambda view, text=piece.text: view.on_delta(reply, text))  # type: ignore[misc]
+            if notify is not None:
+                notify(lambda view, text=piece.text: view.on_delta(reply, text))  # type: ignore[misc]
         else:
             reply.reasoning += piece.text
-            notify(lambda view, text=piece.text: view.on_reasoning(reply, text))  # type: ignore[misc]
+            if notify is not None:
+                notify(lambda view, text=piece.text: view.on_reasoning(reply, text))  # type: ignore[misc]
 
 
 async def catch_up(conversation: Conversation, reply: Message) -> ReplyReader | None:
-    """Bring the reply (loaded from its last checkpoint) up to what Redis has now, before any page shows it; the
-    reader to follow on with, or None if that failed (follow() starts afresh and meets the error itself)."""
+    """Bring the reply (loaded from its last checkpoint) up to what Redis has now; the reader to follow on with, or
+    None if that failed (follow() starts afresh and meets the error itself). The views are not told: the callers
+    show the message afterwards (a page not built yet, or Conversation.sync's on_branch/on_message)."""
     live = conversation.chats.shared
     assert live is not None
     reader = live.reader(reply.id, len(reply.content), len(reply.reasoning))
@@ -50,7 +54,7 @@ async def catch_up(conversation: Conversation, reply: Message) -> ReplyReader | 
         pieces = await reader.available()
     except (ReplyGone, LiveGap):
         return None
-    _append(conversation, reply, pieces)
+    _append(reply, pieces, None)
     return reader
 
 
@@ -63,7 +67,7 @@ async def follow(conversation: Conversation, reply: Message, reader: ReplyReader
         reader = live.reader(reply.id, len(reply.content), len(reply.reasoning))
     try:
         while not reader.done:
-            _append(conversation, reply, await reader.next())
+            _append(reply, await reader.next(), notify)
         reply.status, reply.error = reader.status or INTERRUPTED, reader.error
         reply.finish_reason = reader.meta.get('finish_reason')
         reply.usage, reply.timing = reader.meta.get('usage'), reader.meta.get('timing')

@@ -6,6 +6,7 @@ import logging
 from collections.abc import Callable
 
 from . import keys
+from .channel import Channel
 from .lease import Interrupted, Reaper
 from .link import DOWN_ERRORS, Link
 from .stop import StopChannel
@@ -21,11 +22,14 @@ class Live:
         self.link = Link(url, instance_id=instance_id)
         self.lease_ttl_ms = lease_ttl_ms
         self.stops = StopChannel(self.link)
+        self.changes = Channel(self.link, keys.CHANGED_CHANNEL)
         self.reaper: Reaper | None = None
 
-    def start(self, *, on_stop: Callable[[str], object], on_interrupted: Interrupted) -> None:
-        """Act on Stop requests from any instance, and sweep for replies whose instance died."""
+    def start(self, *, on_stop: Callable[[str], object], on_interrupted: Interrupted,
+              on_changed: Callable[[str, str], object] = lambda conversation_id, reply_id: None) -> None:
+        """Act on Stop requests and change notices from any instance, and sweep for replies whose instance died."""
         self.stops.start(on_stop)
+        self.changes.start(lambda text: self._changed(text, on_changed))
         self.reaper = Reaper(self.link, on_interrupted, interval=self.lease_ttl_ms / 2000)
         self.reaper.start()
 
@@ -57,6 +61,16 @@ class Live:
             self.link.failed(error)
             return False
 
+    async def changed(self, conversation_id: str, reply_id: str) -> None:
+        """Tell the other instances that `reply_id` of the conversation started streaming here (they may hold an
+        older copy of it in memory); skipped while Redis is down."""
+        await self.changes.publish(f'{self.link.instance_id} {conversation_id} {reply_id}')
+
+    def _changed(self, text: str, on_changed: Callable[[str, str], object]) -> None:
+        instance_id, conversation_id, reply_id = [*text.split(' '), '', ''][:3]
+        if reply_id and instance_id != self.link.instance_id:  # this instance's own notice: it has the change already
+            on_changed(conversation_id, reply_id)
+
     async def stop(self, reply_id: str) -> bool:
         """Ask the instance holding the reply to stop it; False if none does."""
         return await self.stops.request(reply_id)
@@ -64,6 +78,7 @@ class Live:
     async def aclose(self) -> None:
         """Stop listening and sweeping; close the connections."""
         await self.stops.aclose()
+        await self.changes.aclose()
         if self.reaper is not None:
             await self.reaper.aclose()
         await self.link.aclose()

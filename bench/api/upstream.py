@@ -13,8 +13,12 @@ import json
 import re
 import sys
 import time
+from collections.abc import Awaitable, Callable
 
 from bench.render.reply import deltas, reply_text
+
+# A connection handler of asyncio.start_server.
+Handler = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
 
 SPEC = re.compile(r'tokens=(\d+) delay=([\d.]+)')
 MARKDOWN_SPEC = re.compile(r'markdown=([\d.]+) delay=([\d.]+)')
@@ -105,9 +109,9 @@ async def _serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> 
         writer.close()
 
 
-async def main(port: int) -> None:
-    """Serve on 127.0.0.1:`port` until killed."""
-    server = await asyncio.start_server(_serve, '127.0.0.1', port, backlog=1024)
+async def main(port: int, serve: Handler | None = None, backlog: int = 1024) -> None:
+    """Serve on 127.0.0.1:`port` until killed (with `serve`, another bench's handler), saying 'ready' once listening."""
+    server = await asyncio.start_server(serve or _serve, '127.0.0.1', port, backlog=backlog)
     print('ready', flush=True)
     async with server:
         await server.serve_forever()

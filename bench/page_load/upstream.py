@@ -14,7 +14,7 @@ import re
 import sys
 import time
 
-from bench.api.upstream import DONE, HEAD, ROLE, STOP, _delta, _event, token
+from bench.api.upstream import DONE, HEAD, ROLE, STOP, _delta, _event, main, token
 
 SPEC = re.compile(r'tokens=(\d+) delay=([\d.]+) tab=(\S+)')
 stamps: dict[str, list[float]] = {}
@@ -75,13 +75,5 @@ async def _serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> 
         writer.close()
 
 
-async def main(port: int) -> None:
-    """Serve on 127.0.0.1:`port` until killed."""
-    server = await asyncio.start_server(_serve, '127.0.0.1', port, backlog=4096)
-    print('ready', flush=True)
-    async with server:
-        await server.serve_forever()
-
-
 if __name__ == '__main__':
-    asyncio.run(main(int(sys.argv[1])))
+    asyncio.run(main(int(sys.argv[1]), _serve, backlog=4096))

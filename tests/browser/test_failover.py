@@ -253,6 +253,38 @@ def test_sigkill_of_a_mid_reply_leaves_b_the_text_shown_marked_interrupted_and_c
     assert asyncio.run(last_reply(pair, conversation)) == (reply_id, 'complete', in_redis + 'and the rest.')
 
 
+def test_a_turn_sent_on_a_shows_live_in_a_tab_on_b_that_holds_the_conversation_and_after_a_reload(
+        pair: Cluster, upstream: FakeUpstream, windows: Windows, gates: list[threading.Semaphore]) -> None:
+    pair.revive()
+    gate, conversation = start_on_a(windows, pair, upstream, gates, 'first')
+    gate.release(len(TOKENS))
+    b = open_on_b(windows, pair, conversation)  # B holds the conversation in memory while this tab shows it
+    WebDriverWait(b, WAIT_S, poll_frequency=0.05).until(lambda d: reply(d) == text(len(TOKENS)) and idle(d),
+                                                        'B did not show the first reply')
+    gate = threading.Semaphore(0)
+    gates.append(gate)
+    upstream.queue(Script(tokens=TOKENS, gate=gate))
+    a = windows.on('a')
+    WebDriverWait(a, WAIT_S, poll_frequency=0.05).until(lambda d: idle(d), 'A did not end the first reply')
+    a.find_element(By.TAG_NAME, 'textarea').send_keys('second', Keys.ENTER)  # the same person, in the tab on A
+    b = windows.on('b')
+    WebDriverWait(b, WAIT_S, poll_frequency=0.05).until(
+        lambda d: last_text(d, '[data-role=user] .whitespace-pre-wrap') == 'second' and reply(d) == text(1),
+        "B's tab did not show A's new prompt and its reply")
+    assert not idle(b)  # busy on B too while A streams it
+    assert release_and_see(windows, upstream, gate, 5) == text(6)  # the reply grows on B as A streams it
+    gate.release(len(TOKENS))
+    for name in ('a', 'b'):
+        WebDriverWait(windows.on(name), WAIT_S, poll_frequency=0.05).until(
+            lambda d: reply(d) == text(len(TOKENS)) and idle(d), f'{name} did not show the whole second reply')
+    assert outcome(windows.on('a')) == outcome(windows.on('b'))
+    b = windows.on('b')
+    b.refresh()  # a reload on B, while B still holds the conversation (the old page is dropped after the new one)
+    WebDriverWait(b, WAIT_S, poll_frequency=0.05).until(
+        lambda d: len(d.find_elements(By.CSS_SELECTOR, REPLY)) == 2 and reply(d) == text(len(TOKENS)),
+        'a reload on B did not show the second turn')
+
+
 def test_sigkill_of_the_instance_holding_a_tab_behind_nginx_moves_the_tab_to_the_other_with_the_text_shown(
         pair: Cluster, upstream: FakeUpstream, windows: Windows, gates: list[threading.Semaphore]) -> None:
     """The issue's failover path, literally: one tab, through nginx (sticky cookie), no second tab anywhere."""

@@ -20,6 +20,7 @@ import httpx
 
 from app.store import open_store
 from tests.services.nginx import NginxServer, free_port, render
+from tests.services.processes import end
 
 ROOT = Path(__file__).resolve().parents[2]
 SITE_CONF = ROOT / 'deploy' / 'nginx.conf'
@@ -77,12 +78,7 @@ class Instance:
     def stop(self) -> None:
         """SIGTERM (a clean shutdown), SIGKILL if it does not end in 10 s."""
         if self.process is not None and self.running:
-            self.process.terminate()
-            try:
-                self.process.wait(10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+            end(self.process)
 
     def log(self) -> str:
         return self.log_path.read_text(errors='replace') if self.log_path.exists() else ''

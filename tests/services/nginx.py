@@ -21,6 +21,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from tests.services.postgres import free_port
+from tests.services.processes import end
 
 MISSING = "nginx was not found: install Debian's `nginx` package (apt-get install -y nginx)"
 # Seconds nginx may take to listen after starting (usually milliseconds).
@@ -101,13 +102,8 @@ class NginxServer:
 
     def stop(self) -> None:
         """Stop nginx (fast shutdown) and delete its files."""
-        if self.process is not None and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+        if self.process is not None:
+            end(self.process)
         self.process = None
 
     def close(self) -> None:

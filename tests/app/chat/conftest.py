@@ -60,5 +60,8 @@ class Recorder:
     def on_finish(self, message: Message) -> None:
         self.finished.set()
 
+    def on_branch(self) -> None:
+        pass
+
     def on_deleted(self) -> None:
         self.deleted = True

@@ -1,5 +1,6 @@
 """Two chat runtimes (two instances) on one database and one real redis-server: a reply streamed by A is followed
-live by B, Stop on B closes A's upstream request, and a reply whose instance is gone ends interrupted once."""
+live by B, Stop on B closes A's upstream request, a reply whose instance is gone ends interrupted once, and a turn
+or Continue made on A reaches a copy of the conversation B holds in memory (live, and on the next open)."""
 
 from __future__ import annotations
 
@@ -11,7 +12,8 @@ from pathlib import Path
 import pytest
 
 from app.chat.chats import Chats
-from app.chat.message import COMPLETE, INTERRUPTED, STOPPED, STREAMING
+from app.chat.conversation import Conversation
+from app.chat.message import COMPLETE, INTERRUPTED, STOPPED, STREAMING, Message
 from app.config import load_settings
 from app.live import keys
 from app.live.hub import Live
@@ -29,6 +31,48 @@ LEASE_MS = 600  # short, so a dead instance's reply is claimed quickly
 
 async def wait(event: asyncio.Event) -> None:
     await asyncio.wait_for(event.wait(), EVENT_TIMEOUT)
+
+
+class Screen:
+    """A view that keeps what a page shows (components/chat.py): the branch's messages, drawn again on on_branch,
+    a message drawn (again) on on_message, text appended on on_delta; `live` is all text that came as deltas."""
+
+    def __init__(self, conversation: Conversation, wanted: int = 1) -> None:
+        self.conversation, self.wanted = conversation, wanted
+        self.shown: dict[str, list[str]] = {}
+        self.live = ''
+        self.grew, self.finished = asyncio.Event(), asyncio.Event()
+        self.on_branch()
+        conversation.attach(self)
+
+    @property
+    def text(self) -> list[tuple[str, str]]:
+        return [(role, text) for role, text in self.shown.values()]
+
+    def on_branch(self) -> None:
+        self.shown = {m.id: [m.role, m.content] for m in self.conversation.messages}
+
+    def on_message(self, message: Message) -> None:
+        self.shown[message.id] = [message.role, message.content]
+
+    def on_delta(self, message: Message, text: str) -> None:
+        self.shown[message.id][1] += text
+        self.live += text
+        if len(self.live) >= self.wanted:
+            self.grew.set()
+
+    def on_reasoning(self, message: Message, text: str) -> None:
+        pass
+
+    def on_finish(self, message: Message) -> None:
+        self.finished.set()
+
+    def on_deleted(self) -> None:
+        pass
+
+
+def texts(conversation: Conversation) -> list[tuple[str, str]]:
+    return [(m.role, m.content) for m in conversation.messages]
 
 
 @pytest.fixture
@@ -178,4 +222,83 @@ async def test_a_reply_continued_on_a_is_followed_on_b_from_its_partial_text(
     await wait(seen_a.finished)
     expected = 'Once upon a time' + ' and on' * 40
     assert on_b.messages[-1].content == on_a.messages[-1].content == expected
+    assert on_b.messages[-1].status == COMPLETE
+
+
+async def test_a_turn_sent_on_a_reaches_b_that_holds_the_conversation_live_and_on_reopen(
+        instances: tuple[Chats, Chats], upstream: FakeUpstream) -> None:
+    a, b = instances
+    owner = await a.store.user_id('browser:a')
+    on_a = a.draft(owner)
+    seen_a = Recorder()
+    on_a.attach(seen_a)
+    upstream.queue(Script(tokens=['one']))
+    await on_a.send('first')
+    await wait(seen_a.finished)
+    await a.settle()
+    on_b = await b.open(owner, on_a.id)  # a tab on B shows the conversation: B holds it in memory
+    assert on_b is not None and not on_b.busy
+    screen = Screen(on_b, wanted=len('t0 t1 t2 '))
+    assert screen.text == [('user', 'first'), ('assistant', 'one')]
+    second = Script(tokens=[f't{n} ' for n in range(30)], hold_at=3)
+    upstream.queue(second)
+    seen_a = Recorder()
+    on_a.attach(seen_a)
+    await on_a.send('second')  # the same person, in a tab on A
+    await wait(screen.grew)  # B shows A's new prompt and the reply's first tokens while A still streams it
+    assert on_a.messages[-1].streaming and on_b.busy
+    assert screen.text == [('user', 'first'), ('assistant', 'one'), ('user', 'second'), ('assistant', 't0 t1 t2 ')]
+    second.release.set()
+    await wait(screen.finished)
+    await wait(seen_a.finished)
+    expected = ''.join(f't{n} ' for n in range(30))
+    assert screen.text == texts(on_b) == texts(on_a) == [('user', 'first'), ('assistant', 'one'),
+                                                         ('user', 'second'), ('assistant', expected)]
+    assert screen.live == expected  # every character of the reply came live, none twice
+    assert on_b.messages[-1].status == COMPLETE and not on_b.busy
+    assert (await b.open(owner, on_a.id)) is on_b and texts(on_b) == texts(on_a)  # a reload on B shows it too
+    assert len(upstream.records) == 2  # B never asked the model itself
+
+
+async def test_a_turn_whose_notice_b_missed_is_shown_when_b_opens_the_conversation_again(
+        instances: tuple[Chats, Chats]) -> None:
+    a, b = instances
+    owner = await a.store.user_id('browser:a')
+    record = await a.store.create_conversation(owner, title='t', model='fake-model')
+    prompt = new_id()
+    await a.store.add_messages(record.id, [NewMessage('user', 'q', id=prompt),
+                                           NewMessage('assistant', 'a', parent_id=prompt)])
+    on_b = await b.open(owner, record.id)
+    assert on_b is not None
+    Screen(on_b)  # the old tab, still attached while the reload's page opens
+    later = new_id()  # a turn another instance made while B's listener was away (Redis restarting)
+    await a.store.add_messages(record.id, [NewMessage('user', 'q2', parent_id=on_b.messages[-1].id, id=later),
+                                           NewMessage('assistant', 'a2', parent_id=later)])
+    reopened = await b.open(owner, record.id)
+    assert reopened is on_b and texts(on_b) == [('user', 'q'), ('assistant', 'a'), ('user', 'q2'), ('assistant', 'a2')]
+
+
+async def test_a_continue_on_a_reaches_b_that_holds_the_conversation_live(
+        instances: tuple[Chats, Chats], upstream: FakeUpstream) -> None:
+    a, b = instances
+    owner = await a.store.user_id('browser:a')
+    record = await a.store.create_conversation(owner, title='t', model='fake-model')
+    prompt = new_id()
+    await a.store.add_messages(record.id, [NewMessage('user', 'q', id=prompt),
+                                           NewMessage('assistant', 'Once upon a ti', parent_id=prompt,
+                                                      status=INTERRUPTED)])
+    on_b = await b.open(owner, record.id)
+    assert on_b is not None and on_b.messages[-1].interrupted
+    screen = Screen(on_b)
+    on_a = await a.open(owner, record.id)
+    assert on_a is not None
+    seen_a = Recorder()
+    on_a.attach(seen_a)
+    upstream.queue(Script(tokens=['me'] + [' and on'] * 20, delay=0.005))
+    await on_a.continue_reply(on_a.messages[-1])
+    await wait(screen.finished)
+    await wait(seen_a.finished)
+    expected = 'Once upon a time' + ' and on' * 20
+    assert screen.text == texts(on_b) == texts(on_a) == [('user', 'q'), ('assistant', expected)]
+    assert screen.live == expected.removeprefix('Once upon a ti')
     assert on_b.messages[-1].status == COMPLETE
