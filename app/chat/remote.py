@@ -45,8 +45,8 @@ def _append(reply: Message, pieces: list[Piece], notify: Callable[[Callable[[Vie
 
 async def catch_up(conversation: Conversation, reply: Message) -> ReplyReader | None:
     """Bring the reply (loaded from its last checkpoint) up to what Redis has now; the reader to follow on with, or
-    None if that failed (follow() starts afresh and meets the error itself). The views are not told: the callers
-    show the message afterwards (a page not built yet, or Conversation.sync's on_branch/on_message)."""
+    None if that failed (follow() starts afresh and meets the error itself). For a conversation being loaded: no
+    view is told (none is attached yet; the page is built from the message afterwards)."""
     live = conversation.chats.shared
     assert live is not None
     reader = live.reader(reply.id, len(reply.content), len(reply.reasoning))
