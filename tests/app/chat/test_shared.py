@@ -108,7 +108,7 @@ async def test_a_reply_streamed_on_a_is_followed_live_on_b_to_the_same_end(
     on_b = await b.open(owner, on_a.id)
     assert on_b is not None and on_b is not on_a and on_b.busy
     reply_b = on_b.messages[-1]
-    before = reply_b.content  # what B had from the database (up to the last checkpoint: here none)
+    before = reply_b.content  # what Redis had when B opened it (the database's checkpoint is behind)
     seen_b = Recorder()
     on_b.attach(seen_b)
     await wait(seen_b.finished)
@@ -167,6 +167,8 @@ async def test_a_reply_whose_instance_died_is_interrupted_once_with_what_redis_h
     await writer.flush()
     on_b = await b.open(owner, record.id)  # opened while the lease still holds: followed
     assert on_b is not None and on_b.busy
+    # Opened with what Redis had, not the checkpoint ('che'): a tab moved here never shows less than it did.
+    assert on_b.messages[-1].content == 'checkpointed and then shown'
     seen = Recorder()
     on_b.attach(seen)
     await wait(seen.finished)  # the lease expired: claimed (by B's reader, or A's or B's sweep), ended interrupted
