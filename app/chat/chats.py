@@ -206,15 +206,16 @@ class Chats:
         self.live[record.id] = conversation
         if self.shared is not None:
             for message in [m for m in messages if m.streaming]:
-                await self.adopt(conversation, message)
+                await self.adopt(conversation, message, catch_up=True)
         return conversation
 
-    async def adopt(self, conversation: Conversation, message: Message) -> None:
-        """A reply the database has as streaming: follow it if an instance holds it, else it was interrupted."""
+    async def adopt(self, conversation: Conversation, message: Message, *, catch_up: bool = False) -> None:
+        """A reply the database has as streaming: follow it if Redis has it, else it was interrupted
+        (`catch_up`: see Conversation.follow)."""
         assert self.shared is not None
-        held = await self.shared.held(message.id)
-        if held is not False:  # held, or Redis is down (the follower waits for it)
-            conversation.follow(message)
+        known = await self.shared.known(message.id)
+        if known is not False:  # streaming or just ended elsewhere, or Redis is down (the follower waits for it)
+            await conversation.follow(message, catch_up=catch_up)
         elif not await self.shared.reap(message.id):  # no lease and not in flight: e.g. every instance restarted
             message.status = INTERRUPTED
             async with self._writes:

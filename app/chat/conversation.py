@@ -236,9 +236,12 @@ class Conversation:
             for message in continued:
                 self.views.notify(lambda view, message=message: view.on_message(message))  # type: ignore[misc]
 
-    def follow(self, reply: Message) -> None:
-        """Show `reply`, streaming on another instance, as it goes on there (from Redis; see remote.py)."""
-        self._following = (reply.id, self.chats.spawn(remote.follow(self, reply), name='follow reply'))
+    async def follow(self, reply: Message, *, catch_up: bool = False) -> None:
+        """Show `reply`, streaming on another instance, as it goes on there (from Redis; see remote.py). With
+        `catch_up` (a conversation being loaded, no page yet), first what Redis has now, awaited, so the page built
+        next shows it rather than the older checkpoint."""
+        reader = await remote.catch_up(self, reply) if catch_up else None
+        self._following = (reply.id, self.chats.spawn(remote.follow(self, reply, reader), name='follow reply'))
 
     def stop(self, *, elsewhere: bool = True) -> None:
         """Cancel the running reply, if any; the upstream HTTP stream is closed (by its instance, if another; with

@@ -41,12 +41,14 @@ class Live:
         """A reader that follows a reply from `offset`; it claims the reply if its writer died."""
         return ReplyReader(self.link, reply_id, offset, reasoning_offset=reasoning_offset, reaper=self.reaper)
 
-    async def held(self, reply_id: str) -> bool | None:
-        """Whether some instance holds the reply's lease; None when Redis cannot say (it is down)."""
+    async def known(self, reply_id: str) -> bool | None:
+        """Whether Redis has the reply: its lease (an instance streams it) or its stream (it ended moments ago, and
+        its holder's final save may not be in the database yet: the end entry has the outcome); None when Redis
+        cannot say (it is down)."""
         if not self.link.up:
             return None
         try:
-            return bool(await self.link.redis.exists(keys.lease(reply_id)))
+            return bool(await self.link.redis.exists(keys.lease(reply_id), keys.stream(reply_id)))
         except DOWN_ERRORS as error:
             self.link.failed(error)
             return None

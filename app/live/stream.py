@@ -220,6 +220,25 @@ class ReplyReader:
                 await self._check_writer()
         return []
 
+    async def available(self) -> list[Piece]:
+        """The pieces the stream has now, without waiting (none if Redis is down); ReplyGone and LiveGap as next().
+        A page built after this starts where Redis is, not at the last checkpoint (up to CHECKPOINT_INTERVAL
+        behind), so a tab that moved here after its instance died never shows less than it did."""
+        if not self._checked:
+            await self._check_writer()
+        pieces: list[Piece] = []
+        while not self.done and self.link.up:
+            try:
+                answer: Any = await self.link.redis.xread({self.stream: self.last_id}, count=READ_COUNT)
+            except DOWN_ERRORS as error:
+                self.link.failed(error)
+                break
+            entries = answer[0][1] if answer else []
+            if not entries:
+                break
+            pieces += self._take(entries)
+        return pieces
+
     def _take(self, entries: list[tuple[bytes, dict[bytes, bytes]]]) -> list[Piece]:
         pieces: list[Piece] = []
         texts: dict[str, list[str]] = {'c': [], 'r': []}

@@ -1,10 +1,12 @@
 """Replies across two instances in real Chromium (issue 9): a tab on B follows a reply A streams, Stop on B ends it
-on A, and SIGKILL of A mid-reply leaves B with exactly the text shown, marked interrupted, which Continue completes.
+on A, and SIGKILL of A mid-reply leaves B with exactly the text shown, marked interrupted, which Continue completes;
+and the issue's path itself: one tab through nginx (deploy/nginx.conf, sticky cookie), its instance SIGKILLed
+mid-reply, the tab reloaded from the other instance with exactly the text it showed, interrupted, then continued.
 
 The instances (PostgreSQL, Redis, nginx: tests/services/cluster.py) talk to the session's fake upstream rather than
 the demo model, so the test decides when each token goes (a gate) and sees when A's upstream request is closed.
 Both tabs are one browser (one cookie, so one person through NiceGUI's user storage in Redis), each in a window of
-its own, opened on an instance's own port.
+its own, opened on an instance's own port; the nginx test uses the cluster's own nginx (`pair.url`).
 """
 
 from __future__ import annotations
@@ -281,3 +283,62 @@ def test_a_turn_sent_on_a_shows_live_in_a_tab_on_b_that_holds_the_conversation_a
     WebDriverWait(b, WAIT_S, poll_frequency=0.05).until(
         lambda d: len(d.find_elements(By.CSS_SELECTOR, REPLY)) == 2 and reply(d) == text(len(TOKENS)),
         'a reload on B did not show the second turn')
+
+
+def test_sigkill_of_the_instance_holding_a_tab_behind_nginx_moves_the_tab_to_the_other_with_the_text_shown(
+        pair: Cluster, upstream: FakeUpstream, windows: Windows, gates: list[threading.Semaphore]) -> None:
+    """The issue's failover path, literally: one tab, through nginx (sticky cookie), no second tab anywhere."""
+    pair.revive()
+    gate = threading.Semaphore(0)
+    gates.append(gate)
+    upstream.queue(Script(tokens=TOKENS, gate=gate))
+    tab = windows.on('a')
+    tab.delete_all_cookies()  # a browser new to nginx: it gets its route cookie on this visit
+    tab.get(pair.url + '/')
+    wait = WebDriverWait(tab, WAIT_S, poll_frequency=0.05)
+    wait.until(lambda d: d.find_element(By.TAG_NAME, 'textarea')).send_keys('die behind nginx', Keys.ENTER)
+    wait.until(lambda d: '/c/' in d.current_url, 'the chat got no address')
+    conversation = tab.current_url.split('/c/')[1]
+    wait.until(lambda d: reply(d) == text(1), 'the tab did not show the first token')
+    holder_name = pair.served_by('GET / ', count=1)[-1]
+    holder, = (app for app in pair.instances if app.name == holder_name)
+    other, = (app for app in pair.instances if app is not holder)
+    record = upstream.records[-1]
+    gate.release(9)
+    wait.until(lambda d: record.tokens_sent >= 10 and reply(d) == text(record.tokens_sent),
+               'the tab did not show the tokens sent')
+    shown = reply(tab)
+    assert shown == text(10) and not record.finished.is_set()
+
+    tab.execute_script('window.beforeTheKill = true')  # gone when the page is loaded again
+    holder.kill()
+    killed = time.monotonic()
+    gate.release(len(TOKENS))  # the fake's answer to the killed instance ends
+    WebDriverWait(tab, WAIT_S, poll_frequency=0.05).until(
+        lambda d: d.execute_script('return window.beforeTheKill !== true'),
+        'the tab was not loaded again (its socket did not reach the other instance through nginx)')
+    reloaded = time.monotonic()
+    seen: list[str] = []
+
+    def interrupted(driver: webdriver.Chrome) -> bool:
+        seen.append(reply(driver))
+        return 'Interrupted' in outcome(driver) and idle(driver)
+
+    WebDriverWait(tab, WAIT_S, poll_frequency=0.05).until(interrupted, 'the tab did not show the reply interrupted')
+    print(f"\nSIGKILL of the tab's instance -> the tab loaded again through nginx: {reloaded - killed:.1f} s, "
+          f'-> the reply shown interrupted: {time.monotonic() - killed:.1f} s ({len(seen)} looks at the text)')
+    assert tab.current_url == f'{pair.url}/c/{conversation}'  # still through nginx, on the same chat
+    assert pair.served_by(f'GET /c/{conversation} ', count=1)[-1] == other.name  # the reload went to the other
+    assert set(seen) <= {'', shown}  # never more than was shown, never a part of it twice
+    assert reply(tab) == shown
+    reply_id, status, saved = asyncio.run(last_reply(pair, conversation))
+    assert (status, saved.strip()) == ('interrupted', shown)
+
+    upstream.queue(Script(tokens=['and ', 'the ', 'rest.']))
+    tab.find_element(By.CSS_SELECTOR, f'{REPLY} [aria-label=Continue]').click()
+    WebDriverWait(tab, WAIT_S, poll_frequency=0.05).until(
+        lambda d: reply(d) == saved + 'and the rest.' and idle(d), 'Continue did not complete the reply')
+    assert 'Interrupted' not in outcome(tab) and not tab.find_elements(By.CSS_SELECTOR, '[aria-label=Continue]')
+    assert upstream.records[-1].messages[-2:] == [{'role': 'assistant', 'content': saved},
+                                                  {'role': 'user', 'content': CONTINUE_INSTRUCTION}]
+    assert asyncio.run(last_reply(pair, conversation)) == (reply_id, 'complete', saved + 'and the rest.')

@@ -108,7 +108,7 @@ async def test_a_reply_streamed_on_a_is_followed_live_on_b_to_the_same_end(
     on_b = await b.open(owner, on_a.id)
     assert on_b is not None and on_b is not on_a and on_b.busy
     reply_b = on_b.messages[-1]
-    before = reply_b.content  # what B had from the database (up to the last checkpoint: here none)
+    before = reply_b.content  # what Redis had when B opened it (the database's checkpoint is behind)
     seen_b = Recorder()
     on_b.attach(seen_b)
     await wait(seen_b.finished)
@@ -167,6 +167,8 @@ async def test_a_reply_whose_instance_died_is_interrupted_once_with_what_redis_h
     await writer.flush()
     on_b = await b.open(owner, record.id)  # opened while the lease still holds: followed
     assert on_b is not None and on_b.busy
+    # Opened with what Redis had, not the checkpoint ('che'): a tab moved here never shows less than it did.
+    assert on_b.messages[-1].content == 'checkpointed and then shown'
     seen = Recorder()
     on_b.attach(seen)
     await wait(seen.finished)  # the lease expired: claimed (by B's reader, or A's or B's sweep), ended interrupted
@@ -181,6 +183,32 @@ async def test_a_reply_whose_instance_died_is_interrupted_once_with_what_redis_h
     assert (saved.status, saved.content) == (INTERRUPTED, 'checkpointed and then shown')
     assert not await dead.link.redis.zscore(keys.INFLIGHT, reply)
     await dead.aclose()
+
+
+async def test_a_reply_that_just_ended_elsewhere_is_opened_with_its_end_not_interrupted(
+        instances: tuple[Chats, Chats], redis_server: RedisServer) -> None:
+    """Its holder ended it (end entry, lease gone) but its final save is not in the database yet."""
+    a, b = instances
+    owner = await a.store.user_id('browser:a')
+    record = await a.store.create_conversation(owner, title='t', model='fake-model')
+    prompt, reply = new_id(), new_id()
+    await a.store.add_messages(record.id, [NewMessage('user', 'q', id=prompt),
+                                           NewMessage('assistant', 'the wh', parent_id=prompt, id=reply,
+                                                      status=STREAMING)])
+    other = Live(redis_server.url(SHARED_DB), instance_id='other', lease_ttl_ms=LEASE_MS)
+    writer = other.writer(reply)
+    await writer.start()
+    writer.add('content', 'the whole reply')
+    await writer.end(COMPLETE, meta={'finish_reason': 'stop'})
+    on_b = await b.open(owner, record.id)
+    assert on_b is not None
+    if on_b.busy:
+        seen = Recorder()
+        on_b.attach(seen)
+        await wait(seen.finished)
+    assert (on_b.messages[-1].status, on_b.messages[-1].content) == (COMPLETE, 'the whole reply')
+    assert on_b.messages[-1].finish_reason == 'stop'
+    await other.aclose()
 
 
 async def test_a_streaming_reply_nobody_holds_is_interrupted_at_open(
