@@ -11,7 +11,7 @@ import asyncio
 import logging
 from collections.abc import Callable
 
-from .link import DOWN_ERRORS, Link
+from .link import DOWN_ERRORS, Link, end_task
 
 log = logging.getLogger(__name__)
 
@@ -46,9 +46,7 @@ class Channel:
 
     async def aclose(self) -> None:
         """Stop listening."""
-        if self._task is not None:
-            self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
+        await end_task(self._task, f'the listener of {self.name}')
 
     async def _listen(self, on_message: Callable[[str], object]) -> None:
         while True:

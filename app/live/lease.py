@@ -20,7 +20,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from . import keys
-from .link import DOWN_ERRORS, Link
+from .link import DOWN_ERRORS, Link, end_task
 
 log = logging.getLogger(__name__)
 
@@ -68,9 +68,7 @@ class Reaper:
 
     async def aclose(self) -> None:
         """Stop sweeping."""
-        if self._task is not None:
-            self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
+        await end_task(self._task, 'the lease reaper')
 
     async def sweep(self) -> int:
         """Claim every reply in flight whose lease has expired; how many this instance claimed."""

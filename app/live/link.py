@@ -30,6 +30,21 @@ COMMAND_TIMEOUT = 0.5
 PROBE_INTERVAL = 1.0
 # Errors that mean Redis is unreachable or gone (redis-py's own, and the OS's and asyncio's it may let through).
 DOWN_ERRORS = (RedisConnectionError, RedisTimeoutError, OSError, TimeoutError)
+# Seconds a background task of the live layer, or closing a client, may take once asked to end: a shutdown must
+# finish (SIGTERM has 5 s in all) even if a Redis call is stuck.
+CLOSE_TIMEOUT = 2.0
+
+
+async def end_task(task: asyncio.Task[None] | None, what: str) -> None:
+    """Cancel `task` and wait for it at most CLOSE_TIMEOUT; one stuck in a Redis call is left behind with a warning."""
+    if task is None:
+        return
+    task.cancel()
+    await asyncio.wait({task}, timeout=CLOSE_TIMEOUT)
+    if not task.done():
+        log.warning('%s did not end within %.0f s of being cancelled; left behind', what, CLOSE_TIMEOUT)
+    elif not task.cancelled() and task.exception() is not None:  # retrieved, so asyncio does not report it again
+        log.warning('%s ended with %s', what, type(task.exception()).__name__)
 
 
 class Link:
@@ -76,10 +91,12 @@ class Link:
 
     async def aclose(self) -> None:
         """Stop probing and close both clients."""
-        if self._probe is not None:
-            self._probe.cancel()
-        await self.redis.aclose()
-        await self.blocking.aclose()
+        await end_task(self._probe, 'the Redis probe')
+        for client in (self.redis, self.blocking):
+            try:
+                await asyncio.wait_for(client.aclose(), CLOSE_TIMEOUT)
+            except (TimeoutError, *DOWN_ERRORS) as error:
+                log.warning('closing a Redis client failed (%s)', type(error).__name__)
 
     async def _wait_until_back(self) -> None:
         while True:
