@@ -38,6 +38,9 @@ MAX_HELD_CHARS = 200_000_000
 
 # Seconds a request waits for the database to open at start-up before it is told to try again.
 READY_TIMEOUT = 10.0
+# Seconds a shutdown waits for the replies it cancelled (and the ones it stopped following) to end: SIGTERM must
+# exit within 5 s even if one is stuck in a call that does not honour cancellation (a blocking Redis read).
+SHUTDOWN_WAIT = 3.0
 
 Spawn = Callable[..., asyncio.Task[Any]]
 
@@ -363,7 +366,14 @@ class Chats:
         conversations = list(self.live.values())
         for conversation in conversations:
             conversation.stop(elsewhere=False)  # replies followed from other instances go on there
-        await asyncio.gather(*(conversation.wait() for conversation in conversations))
+        waits = [asyncio.ensure_future(conversation.wait()) for conversation in conversations]
+        if waits:
+            _, stuck = await asyncio.wait(waits, timeout=SHUTDOWN_WAIT)
+            for waiting in stuck:
+                waiting.cancel()
+            if stuck:
+                log.warning('%d replies had not ended %.0f s after the shutdown cancelled them', len(stuck),
+                            SHUTDOWN_WAIT)
         await self.settle()
         await self.checkpoint()
         if self._checkpoints is not None:
