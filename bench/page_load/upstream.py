@@ -14,7 +14,7 @@ import re
 import sys
 import time
 
-from bench.api.upstream import DONE, HEAD, ROLE, STOP, _delta, _event, main, token
+from bench.api.upstream import HEAD, ROLE, _delta, _end, main, token
 
 SPEC = re.compile(r'tokens=(\d+) delay=([\d.]+) tab=(\S+)')
 stamps: dict[str, list[float]] = {}
@@ -29,12 +29,7 @@ async def _answer(writer: asyncio.StreamWriter, body: dict, tab: str, tokens: in
         writer.write(_delta(token(index)))
         sent.append(time.time())
         await writer.drain()
-    writer.write(STOP)
-    if (body.get('stream_options') or {}).get('include_usage'):
-        writer.write(_event('[]', f',"usage":{{"prompt_tokens":5,"completion_tokens":{tokens},'
-                                  f'"total_tokens":{tokens + 5}}}'))
-    writer.write(DONE)
-    await writer.drain()
+    await _end(writer, body, tokens)
 
 
 def _json(status: str, payload: object) -> bytes:
