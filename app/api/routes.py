@@ -19,8 +19,8 @@ from .access import Access
 from .body import read_json
 from .conversations import routes as conversation_routes
 from .conversations.lines import reply_lines
-from .conversations.turns import append
-from .metering import Metering, counted
+from .conversations.turns import counted_frames, metered_append
+from .metering import Metering
 from .relay import ReplyResponse, reply_events
 from .validation import parse_request, request_schema
 
@@ -102,24 +102,17 @@ def create_router(settings: Settings, upstream: Upstream, access: Access | None 
             if chat_request.conversation_id is not None:
                 if chats is None:
                     raise ChatError('conversations_unavailable', 'This server does not store conversations.', 503)
-                meter = await metering.admit(caller)
-                try:
-                    follower = await append(chats, caller, chat_request.conversation_id, chat_request.messages,
-                                            model=chat_request.model if chat_request.model_given else None,
-                                            params=chat_request.params)
-                except BaseException:
-                    meter.release()
-                    raise
+                meter, follower = await metered_append(
+                    metering, chats, caller, chat_request.conversation_id, chat_request.messages,
+                    model=chat_request.model if chat_request.model_given else None, params=chat_request.params)
         except ChatError as error:
             return error.to_response()
         except ClientDisconnect:  # gone mid-upload: nobody is left to answer
             return Response(status_code=400)
         wants_sse = 'text/event-stream' in request.headers.get('accept', '')
         if chat_request.conversation_id is not None:
-            message = follower.message
-            lines = counted(reply_lines(follower, settings.ping_interval), meter,
-                            lambda: len(message.content) + len(message.reasoning))
-            return ReplyResponse(lines, sse=wants_sse)
+            return ReplyResponse(counted_frames(reply_lines(follower, settings.ping_interval), meter, follower),
+                                 sse=wants_sse)
         return ReplyResponse(reply_events(upstream, chat_request, settings.ping_interval, metering.meter(caller)),
                              sse=wants_sse)
 

@@ -14,7 +14,8 @@ failure therefore leaves one prompt, not two.
 from __future__ import annotations
 
 import base64
-from typing import Any
+from collections.abc import AsyncGenerator, AsyncIterator
+from typing import Any, TypeVar
 
 from ...chat.chats import Chats
 from ...chat.conversation import Conversation, title_of
@@ -22,6 +23,9 @@ from ...chat.follow import Follower
 from ...chat.message import COMPLETE, Message
 from ...errors import ChatError
 from ..access import Access, Caller
+from ..metering import Meter, Metering, counted
+
+T = TypeVar('T')
 
 # The title of a conversation started over the API without one, until its first turn names it.
 UNTITLED = 'New chat'
@@ -107,3 +111,22 @@ async def append(chats: Chats, caller: Caller, conversation_id: str, messages: l
         return Follower(conversation, reply)
     finally:
         chats.release(conversation)  # the reply (and then the follower) holds it while it matters
+
+
+async def metered_append(metering: Metering, chats: Chats, caller: Caller, conversation_id: str,
+                         messages: list[dict[str, Any]], *, model: str | None,
+                         params: dict[str, Any]) -> tuple[Meter, Follower]:
+    """`append`, admitted by the limits first (a refusal comes before the turn is saved); if the turn is then
+    refused (not found, busy, ...), the slots go back and nothing is counted. Give the meter to `counted_frames`."""
+    meter = await metering.admit(caller)
+    try:
+        return meter, await append(chats, caller, conversation_id, messages, model=model, params=params)
+    except BaseException:
+        meter.release()
+        raise
+
+
+def counted_frames(frames: AsyncIterator[T], meter: Meter, follower: Follower) -> AsyncGenerator[T]:
+    """The frames of a followed reply; when they end, the meter's slots go back and the reply's text is counted."""
+    message = follower.message
+    return counted(frames, meter, lambda: len(message.content) + len(message.reasoning))

@@ -22,9 +22,9 @@ from ...errors import ChatError
 from ...upstream import Upstream
 from ..access import Access
 from ..body import read_body
-from ..conversations.turns import append
+from ..conversations.turns import counted_frames, metered_append
 from ..held_response import HeldResponse, Last, first_batch
-from ..metering import Meter, Metering, counted
+from ..metering import Meter, Metering
 from . import conversation as stored
 from . import protocol as wire
 from .protocol import OpenAIError, from_chat_error
@@ -67,17 +67,11 @@ def add_routes(router: APIRouter, settings: Settings, upstream: Upstream, access
                     raise ChatError('conversations_unavailable', 'This server does not store conversations.', 503)
                 stored.check(completion)
                 model = completion.model if isinstance(data, dict) and data.get('model') is not None else None
-                meter = await metering.admit(caller)
-                try:
-                    follower = await append(chats, caller, conversation_id, completion.messages, model=model,
-                                            params=completion.params)
-                except BaseException:
-                    meter.release()
-                    raise
-                message = follower.message
-                frames = counted(stored.stream_frames(follower, completion, settings.ping_interval)
-                                 if completion.stream else stored.whole_frames(follower, completion),
-                                 meter, lambda: len(message.content) + len(message.reasoning))
+                meter, follower = await metered_append(metering, chats, caller, conversation_id,
+                                                       completion.messages, model=model, params=completion.params)
+                frames = counted_frames(stored.stream_frames(follower, completion, settings.ping_interval)
+                                        if completion.stream else stored.whole_frames(follower, completion),
+                                        meter, follower)
                 return HeldResponse(frames, media_type='text/event-stream' if completion.stream else
                                     'application/json', headers=SSE_HEADERS if completion.stream else {},
                                     before=_error_response, after=_error_event)
