@@ -11,6 +11,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
@@ -139,20 +141,11 @@ class Conversation:
         self._check_idle()
         check_continuable(reply, self.leaf)
         prompt = self.tree.by_id.get(reply.parent_id) if reply.parent_id else None
-        self._starting = True
-        try:
-            lease = await self.chats.admit(self.owner_id)  # CHAT_RATE_LIMIT and MAX_STREAMS, as for a new turn
-            try:
-                self._relay = await self._share(reply)
-                reply.status, reply.error, reply.finish_reason = STREAMING, None, None
-                if self._relay is not None:
-                    await self.chats.save_now(reply)
-                    self._announce(reply)
-            except BaseException:
-                lease.release()
-                raise
-        finally:
-            self._starting = False
+        async with self._admitted(reply) as lease:  # CHAT_RATE_LIMIT and MAX_STREAMS, as for a new turn
+            reply.status, reply.error, reply.finish_reason = STREAMING, None, None
+            if self._relay is not None:
+                await self.chats.save_now(reply)
+                self._announce(reply)
         self.views.notify(lambda view: view.on_message(reply))  # shown streaming again, in its place
         self._task = self.chats.spawn(self._stream(reply, self._branch_to(prompt), self.params,
                                                    tail=continuation_tail(reply)), name='chat reply')
@@ -292,22 +285,11 @@ class Conversation:
                      params: dict[str, Any] | None = None) -> Message:
         """Save `new` (the last is the reply), show it as the branch's end, and stream the reply."""
         reply = new[-1]
-        self._starting, self._stop_requested = True, False
-        try:
-            # Refused by the limits (too fast, server busy): nothing saved, the page keeps the prompt.
-            lease = await self.chats.admit(self.owner_id)
-            try:
-                # Shared: the lease is taken before the reply is saved as streaming, so no instance that opens the
-                # conversation meanwhile can find it streaming with nobody holding it.
-                self._relay = await self._share(reply)
-                await self.chats.save_turn(self, new, title=title)
-                self._announce(reply)
-            except BaseException:
-                lease.release()
-                self._abandon_relay()
-                raise
-        finally:
-            self._starting = False
+        self._stop_requested = False
+        # Refused by the limits (too fast, server busy): nothing saved, the page keeps the prompt.
+        async with self._admitted(reply) as lease:
+            await self.chats.save_turn(self, new, title=title)
+            self._announce(reply)
         branched = bool(self.leaf) and new[0].parent_id != self.leaf
         for message in new:
             self.tree.add(message)
@@ -366,6 +348,24 @@ class Conversation:
         relay = Relay(self.chats.shared.writer(reply.id, reply.content, reply.reasoning), partial(self._append, reply))
         await relay.start()
         return relay
+
+    @asynccontextmanager
+    async def _admitted(self, reply: Message) -> AsyncIterator[Lease]:
+        """While a reply is being started: its stream slot from the limits and, with REDIS_URL, its lease and relay
+        (taken before the reply is saved as streaming, so no instance that opens the conversation meanwhile can find
+        it streaming with nobody holding it). If the block fails, both are given back."""
+        self._starting = True
+        try:
+            lease = await self.chats.admit(self.owner_id)
+            try:
+                self._relay = await self._share(reply)
+                yield lease
+            except BaseException:
+                lease.release()
+                self._abandon_relay()
+                raise
+        finally:
+            self._starting = False
 
     def _announce(self, reply: Message) -> None:
         """With REDIS_URL, once `reply` is saved as streaming: tell the instances that hold this conversation too
