@@ -33,7 +33,7 @@ from app.server.headers import SecureCookies
 from app.server.protocol import guarded_protocol
 from app.store import Store, StoreError, open_store
 from app.upstream import Upstream, demo
-from app.web import pages
+from app.web import pages, socket_path
 
 try:
     settings = load_settings()
@@ -42,6 +42,7 @@ except ConfigError as error:
 if not settings.storage_secret_set:  # a secret that changed on restart would give every browser a new identity
     settings = dataclasses.replace(settings, storage_secret=stable_secret(settings.data_dir))
 
+socket_path.install()  # a shorter path per message to the tabs (app/web/socket_path.py)
 upstream = Upstream(settings)
 limits = Limits(settings)  # rate limits, token quotas, concurrent streams (in Redis when REDIS_URL is set)
 usage = Usage()  # where each finished API reply's completion tokens go

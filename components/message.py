@@ -78,7 +78,8 @@ class MessageView:
     def append(self, text: str) -> None:
         """Show `text`, just appended to the message (only the new text goes to the browser)."""
         if self.markdown is not None:
-            self.waiting.set_visibility(False)
+            if self.waiting.visible:  # once: setting a bindable property costs even when it does not change
+                self.waiting.set_visibility(False)
             self.markdown.append(text)
 
     def append_reasoning(self, text: str) -> None:

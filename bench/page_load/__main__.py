@@ -253,6 +253,7 @@ def _figures(name: str, tabs: int, args: argparse.Namespace, results: list[dict[
         row[f'{timing}_p99_ms'] = round(_percentile(durations, 0.99), 1)
     if 'profile' in probes:
         row['profile'] = profile.summary(probes['profile'])
+        row['profile_stacks'] = probes['profile']  # raw, for other cuts than the summary's
     return row
 
 

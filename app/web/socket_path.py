@@ -1,0 +1,159 @@
+"""The path of a message to a tab, made shorter where the libraries spend most per message: NiceGUI's outbox and
+engine.io's socket writer (installed for the whole process by `install()`).
+
+NiceGUI's outbox is the queue of messages to one tab.
+NiceGUI's own loop wakes through `asyncio.wait_for(event.wait(), 1.0)` (a task and a timer per wake) and sends each
+message with `sio.emit`, which makes a task per recipient and waits for them with `asyncio.wait`, before engine.io's
+`socket.send` puts the packet on the socket's queue. With hundreds of tabs streaming, that machinery was most of the
+outbox's share of the server's CPU (bench/page_load, docs/page_load.md). This loop waits on the event alone (`stop()`
+sets it, so nothing needs the 1 s poll) and puts each message's packet, encoded once, straight on the engine.io
+socket's queue, the same packet `sio.emit` would have queued. Ids, order, history and replay are NiceGUI's: the
+messages, their `_id`s and the history entries are the same as the library's `_emit` makes.
+
+Anything unusual takes the library's own path, message by message and in order: a socket past its ping timeout
+(engine.io closes it), NiceGUI On Air, a message with binary data, another socket.io manager than the default, and
+an `_emit` replaced on the instance (NiceGUI's `user` test fixture does that to answer JavaScript calls).
+
+engine.io's socket writer waits for each packet with `asyncio.wait_for(queue.get(), timeout)`: a task, a future and
+a timer per packet, and three loop callbacks before the writer runs. `_poll` takes a queued packet at once and
+otherwise waits under `asyncio.timeout` (one timer, the writer woken directly); the packets, the timeout and what it
+raises are the library's.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Any
+
+import nicegui.client
+from engineio import exceptions as eio_exceptions
+from engineio import packet as eio_packet
+from engineio.async_socket import AsyncSocket
+from nicegui import core
+from nicegui.dependencies import JsComponent
+from nicegui.outbox import Deleted, Message, Outbox
+from socketio import packet as sio_packet
+from socketio.async_manager import AsyncManager
+
+NAMESPACE = '/'  # NiceGUI's one socket.io namespace
+
+
+class LeanOutbox(Outbox):
+    """An Outbox whose loop sends each message in one synchronous step (see the module's docstring)."""
+
+    async def loop(self) -> None:
+        """Send updates and messages to the tab whenever something is enqueued, until stopped."""
+        event = self._enqueue_event = asyncio.Event()
+        event.set()
+        while not self._should_stop:
+            try:
+                if not event.is_set():
+                    await event.wait()
+                    continue
+                client = self.client
+                if not client.has_socket_connection:
+                    await asyncio.sleep(0.1)  # as NiceGUI's loop: the messages wait for the socket
+                    continue
+                event.clear()
+                for message in self._take(client.id):
+                    try:
+                        if not self._send_now(message):
+                            await self._emit(message)
+                    except Exception as error:
+                        core.app.handle_exception(error)
+            except asyncio.CancelledError:
+                break
+            except Exception as error:
+                core.app.handle_exception(error)
+                await asyncio.sleep(0.1)
+
+    def _take(self, client_id: str) -> list[Message]:
+        """The queued element updates (with the components they need first) and messages, in NiceGUI's order."""
+        batch: list[Message] = []
+        if self.updates:
+            data = {element_id: None if isinstance(element, Deleted) else element._to_dict()
+                    for element_id, element in self.updates.items()}
+            components = [component for element in self.updates.values() if not isinstance(element, Deleted)
+                          and isinstance((component := element.component), JsComponent)
+                          and component.name not in self._loaded_components]
+            if components:
+                batch.append((client_id, 'load_js_components',
+                              {'components': [{'key': c.key, 'tag': c.tag} for c in components]}))
+                self._loaded_components.update(c.name for c in components)
+            batch.append((client_id, 'update', data))
+            self.updates.clear()
+        if self.messages:
+            batch.extend(self.messages)
+            self.messages.clear()
+        return batch
+
+    def _send_now(self, message: Message) -> bool:
+        """Queue `message` on its tab's engine.io sockets as `_emit` would, without awaiting; False if it cannot."""
+        sio = core.sio
+        if '_emit' in self.__dict__ or core.air is not None or type(sio.manager) is not AsyncManager:
+            return False
+        client_id, message_type, data = message
+        eio = sio.eio
+        now = time.time()
+        sockets = []
+        for _, eio_sid in sio.manager.get_participants(NAMESPACE, client_id):
+            socket = eio.sockets.get(eio_sid)
+            if socket is None or socket.closed or (socket.last_ping and now - socket.last_ping > eio.ping_timeout):
+                return False  # engine.io's own send logs it, or closes the socket
+            sockets.append(socket)
+        data['_id'] = self.next_message_id
+        encoded: Any = sio.packet_class(sio_packet.EVENT, namespace=NAMESPACE, data=[message_type, data]).encode()
+        if not isinstance(encoded, str):
+            return False  # binary attachments: several packets
+        packet = eio_packet.Packet(eio_packet.MESSAGE, encoded)
+        for socket in sockets:
+            socket.queue.put_nowait(packet)
+        self._remember(message, now)
+        return True
+
+    def _remember(self, message: Message, now: float) -> None:
+        """Keep `message` for replay after a reconnect, and count it (what `_emit` does after sending)."""
+        client = self._client()
+        if client is not None:
+            history = self.message_history
+            history.append((self.next_message_id, now, message))
+            eio = core.sio.eio
+            oldest = now - (eio.ping_interval + eio.ping_timeout + client.page.resolve_reconnect_timeout())
+            while history and history[0][1] < oldest:
+                history.popleft()
+            while len(history) > core.app.config.message_history_length:
+                history.popleft()
+        self.next_message_id += 1
+
+
+async def _poll(self: AsyncSocket) -> list[eio_packet.Packet]:
+    """engine.io's `AsyncSocket.poll` (the packets queued for the socket, waiting up to the ping interval and timeout
+    for the first), without `wait_for`."""
+    queue = self.queue
+    if queue.empty():
+        try:
+            async with asyncio.timeout(self.server.ping_interval + self.server.ping_timeout):
+                first = await queue.get()
+        except (TimeoutError, asyncio.CancelledError):
+            raise eio_exceptions.QueueEmpty() from None
+    else:
+        first = queue.get_nowait()
+    queue.task_done()
+    if first is None:
+        return []
+    packets = [first]
+    while not queue.empty():
+        packet = queue.get_nowait()
+        queue.task_done()
+        if packet is None:
+            queue.put_nowait(None)  # the close marker stays for the next poll, as the library does
+            break
+        packets.append(packet)
+    return packets
+
+
+def install() -> None:
+    """Give every NiceGUI client made from now on a LeanOutbox, and every engine.io socket the shorter poll."""
+    nicegui.client.Outbox = LeanOutbox  # type: ignore[attr-defined]
+    AsyncSocket.poll = _poll
