@@ -35,19 +35,29 @@ class Actions(Protocol):
 
 
 class MessageView:
-    """Shows one message; `append` adds streamed text, `finish` shows how the reply ended."""
+    """Shows one message; `append` adds streamed text, `finish` shows how the reply ended.
+
+    Parts that only some messages need (the reasoning section, the outcome notice, the stats, the buttons) are made
+    when first needed, not hidden from the start: a turn's two new messages are built while other replies stream,
+    and every element costs server time there (bench/page_load).
+    """
 
     def __init__(self, message: Message, actions: Actions | None = None) -> None:
         self.message = message
         self.actions = actions
         mine = message.role == 'user'
+        self.markdown: StreamingMarkdown | None = None
+        self.reasoning: StreamingMarkdown | None = None
+        self.reasoning_slot: ui.column | None = None
+        self.waiting: ui.spinner | None = None
+        self.status: ui.label | None = None
+        self.stats: ui.label | None = None
+        self.toolbar: ui.row | None = None
         with ui.column().classes('nc-message w-full gap-1 ' + ('items-end' if mine else 'items-start')) \
                 as self.container:
             ui.label('You' if mine else 'Assistant').classes('text-xs text-gray-500')
             with ui.card().classes('nc-bubble max-w-full ' + ('nc-user' if mine else 'nc-assistant')) \
                     .props('flat bordered') as self.card:
-                self.markdown: StreamingMarkdown | None = None
-                self.reasoning: StreamingMarkdown | None = None
                 if mine:
                     if message.attachments:
                         with ui.row().classes('gap-2').mark('thumbnails'):
@@ -57,19 +67,12 @@ class MessageView:
                                         .props('fit=cover alt="Attached image"')
                     self.text = ui.label(message.content).classes('whitespace-pre-wrap')  # wraps anywhere (theme)
                 else:
-                    self.reasoning_slot = ui.column().classes('w-full')
-                    self.reasoning_slot.set_visibility(False)  # an empty slot would still take a gap in the card
                     if message.reasoning:
                         self._show_reasoning(message.reasoning)
-                    self.waiting = ui.spinner('dots', size='lg').props('aria-label="Waiting for the model"')
-                    self.waiting.set_visibility(message.streaming and not message.content)
+                    if message.streaming and not message.content:
+                        self.waiting = ui.spinner('dots', size='lg').props('aria-label="Waiting for the model"')
                     self.markdown = StreamingMarkdown(message.content, streaming=message.streaming) \
                         .classes('max-w-full')
-                self.status = ui.label().classes('text-sm')
-                self.status.set_visibility(False)
-            self.stats = ui.label().classes('text-xs text-gray-500').mark('stats')
-            self.stats.set_visibility(False)
-            self.toolbar = ui.row().classes('nc-actions items-center gap-0')
         self.container.props(f'data-role={message.role}')
         if not message.streaming:
             self._show_outcome()
@@ -78,8 +81,9 @@ class MessageView:
     def append(self, text: str) -> None:
         """Show `text`, just appended to the message (only the new text goes to the browser)."""
         if self.markdown is not None:
-            if self.waiting.visible:  # once: setting a bindable property costs even when it does not change
-                self.waiting.set_visibility(False)
+            if self.waiting is not None:
+                self.waiting.delete()
+                self.waiting = None
             self.markdown.append(text)
 
     def append_reasoning(self, text: str) -> None:
@@ -93,14 +97,18 @@ class MessageView:
         """Show the final state: the full text, and a notice if the reply was stopped or failed."""
         if self.markdown is not None:
             self.markdown.finish()
-            self.waiting.set_visibility(False)
+        if self.waiting is not None:
+            self.waiting.delete()
+            self.waiting = None
         if self.reasoning is not None:
             self.reasoning.finish()
         self._show_outcome()
         self._show_actions()
 
     def _show_reasoning(self, text: str) -> None:
-        self.reasoning_slot.set_visibility(True)
+        with self.card:  # first in the card, above the answer
+            self.reasoning_slot = ui.column().classes('w-full')
+        self.reasoning_slot.move(self.card, target_index=0)
         with self.reasoning_slot, ui.expansion('Reasoning', icon='psychology').props('dense') \
                 .classes('w-full text-gray-600').mark('reasoning'):
             self.reasoning = StreamingMarkdown(text, streaming=self.message.streaming).classes('text-sm')
@@ -108,28 +116,37 @@ class MessageView:
     def _show_outcome(self) -> None:
         message = self.message
         if message.error:
-            self.status.text = f'⚠ {message.error}'
-            self.status.classes('text-red-700').props('role=alert')
-            self.status.set_visibility(True)
+            self._status(f'⚠ {message.error}').classes('text-red-700').props('role=alert')
         elif message.stopped:
-            self.status.text = '■ Stopped'
-            self.status.classes('text-gray-500')
-            self.status.set_visibility(True)
+            self._status('■ Stopped').classes('text-gray-500')
         elif message.interrupted:
-            self.status.text = '⚠ Interrupted: the server stopped while this reply was streaming; the text is what ' \
-                'had arrived.'
-            self.status.classes('text-amber-800').props('role=status')
-            self.status.set_visibility(True)
+            self._status('⚠ Interrupted: the server stopped while this reply was streaming; the text is what had '
+                         'arrived.').classes('text-amber-800').props('role=status')
         if message.role == 'assistant' and (stats := describe(message)):
+            if self.stats is None:
+                with self.container:  # under the card, above the buttons (made after it: see _show_actions)
+                    self.stats = ui.label().classes('text-xs text-gray-500').mark('stats')
             self.stats.text = stats
-            self.stats.set_visibility(True)
+
+    def _status(self, text: str) -> ui.label:
+        """The notice under the text (made on first use, last in the card)."""
+        if self.status is None:
+            with self.card:
+                self.status = ui.label().classes('text-sm')
+        self.status.text = text
+        return self.status
 
     def _show_actions(self) -> None:
         """The buttons under a finished message: versions, Copy, and Regenerate / Retry or Edit."""
-        self.toolbar.clear()
         actions, message = self.actions, self.message
         if actions is None or message.streaming:
+            if self.toolbar is not None:
+                self.toolbar.clear()
             return
+        if self.toolbar is None:
+            with self.container:
+                self.toolbar = ui.row().classes('nc-actions items-center gap-0')
+        self.toolbar.clear()
         with self.toolbar:
             index, count = actions.versions(message)
             if count > 1:
@@ -162,8 +179,10 @@ class MessageView:
         """Edit the prompt in place: Save sends it as a new version, Cancel puts the old one back."""
         assert self.actions is not None
         actions, message = self.actions, self.message
+        toolbar = self.toolbar
         self.card.set_visibility(False)
-        self.toolbar.set_visibility(False)
+        if toolbar is not None:
+            toolbar.set_visibility(False)
         with self.container:
             with ui.column().classes('w-full items-end gap-1') as editor:
                 box = ui.textarea(value=message.content).props('autogrow outlined dense autofocus') \
@@ -175,7 +194,8 @@ class MessageView:
         def close() -> None:
             editor.delete()
             self.card.set_visibility(True)
-            self.toolbar.set_visibility(True)
+            if toolbar is not None:
+                toolbar.set_visibility(True)
 
         async def save() -> None:
             text = (box.value or '').strip()
