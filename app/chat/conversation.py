@@ -311,7 +311,7 @@ class Conversation:
     async def _stream(self, reply: Message, branch: list[Message], params: dict[str, Any], *,
                       tail: list[dict[str, Any]] | None = None) -> None:
         """Stream `reply` from the model, given `branch` (and `tail` after it: a continuation's partial text)."""
-        dirty, notify = self.chats.dirty, self.views.notify
+        dirty, views = self.chats.dirty, self.views
         started, first, relay = time.perf_counter(), None, self._relay  # shared: Redis first, then the reply
         self._reply_id = reply.id
         try:
@@ -323,10 +323,10 @@ class Conversation:
                         relay.add(kind, text)
                     elif kind == 'content':
                         reply.content += text
-                        notify(lambda view, text=text: view.on_delta(reply, text))  # type: ignore[misc]
+                        views.delta(reply, text)
                     else:
                         reply.reasoning += text
-                        notify(lambda view, text=text: view.on_reasoning(reply, text))  # type: ignore[misc]
+                        views.notify(lambda view, text=text: view.on_reasoning(reply, text))  # type: ignore[misc]
                     dirty.add(reply)
                     first = first or stream.first_delta_at
                 reply.finish_reason, reply.usage, reply.status = stream.finish_reason, stream.usage, COMPLETE
@@ -383,7 +383,7 @@ class Conversation:
         """Add a published batch to the reply and tell the views (with REDIS_URL; see relay.py)."""
         if kind == 'content':
             reply.content += text
-            self.views.notify(lambda view: view.on_delta(reply, text))
+            self.views.delta(reply, text)
         else:
             reply.reasoning += text
             self.views.notify(lambda view: view.on_reasoning(reply, text))

@@ -59,3 +59,12 @@ class Views:
             except Exception:
                 log.exception('a conversation view failed; detaching it')
                 self.remove(view)
+
+    def delta(self, message: Message, text: str) -> None:
+        """`on_delta` on every view: `notify` without a function made per delta, the hottest call of a stream."""
+        for view in tuple(self._views):
+            try:
+                view.on_delta(message, text)
+            except Exception:
+                log.exception('a conversation view failed; detaching it')
+                self.remove(view)

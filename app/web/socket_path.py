@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import asyncio
 import time
-from typing import Any
 
 import nicegui.client
 from engineio import exceptions as eio_exceptions
@@ -37,6 +36,7 @@ from socketio import packet as sio_packet
 from socketio.async_manager import AsyncManager
 
 NAMESPACE = '/'  # NiceGUI's one socket.io namespace
+EVENT = str(sio_packet.EVENT)  # how a socket.io packet of an event starts
 
 
 class LeanOutbox(Outbox):
@@ -103,9 +103,10 @@ class LeanOutbox(Outbox):
                 return False  # engine.io's own send logs it, or closes the socket
             sockets.append(socket)
         data['_id'] = self.next_message_id
-        encoded: Any = sio.packet_class(sio_packet.EVENT, namespace=NAMESPACE, data=[message_type, data]).encode()
-        if not isinstance(encoded, str):
-            return False  # binary attachments: several packets
+        try:  # socket.io's encoding of an event in the default namespace: its type, then the JSON of [name, data]
+            encoded = EVENT + sio.packet_class.json.dumps([message_type, data], separators=(',', ':'))
+        except TypeError:
+            return False  # bytes in the data: socket.io sends them as binary attachments, in several packets
         packet = eio_packet.Packet(eio_packet.MESSAGE, encoded)
         for socket in sockets:
             socket.queue.put_nowait(packet)
