@@ -7,8 +7,9 @@ message with `sio.emit`, which makes a task per recipient and waits for them wit
 `socket.send` puts the packet on the socket's queue. With hundreds of tabs streaming, that machinery was most of the
 outbox's share of the server's CPU (bench/page_load, docs/page_load.md). This loop waits on the event alone (`stop()`
 sets it, so nothing needs the 1 s poll) and puts each message's packet, encoded once, straight on the engine.io
-socket's queue, the same packet `sio.emit` would have queued. Ids, order, history and replay are NiceGUI's: the
-messages, their `_id`s and the history entries are the same as the library's `_emit` makes.
+socket's queue, the same packet `sio.emit` would have queued. A message enqueued while nothing else waits to be sent
+(a streaming reply's append, mostly) is put there at once, without waking the loop. Ids, order, history and replay
+are NiceGUI's: the messages, their `_id`s and the history entries are the same as the library's `_emit` makes.
 
 Anything unusual takes the library's own path, message by message and in order: a socket past its ping timeout
 (engine.io closes it), NiceGUI On Air, a message with binary data, another socket.io manager than the default, and
@@ -24,6 +25,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from typing import Any
 
 import nicegui.client
 from engineio import exceptions as eio_exceptions
@@ -42,6 +44,18 @@ EVENT = str(sio_packet.EVENT)  # how a socket.io packet of an event starts
 class LeanOutbox(Outbox):
     """An Outbox whose loop sends each message in one synchronous step (see the module's docstring)."""
 
+    _sending = False  # the loop has taken a batch and not sent all of it yet
+
+    def enqueue_message(self, message_type: str, data: Any, target_id: str) -> None:
+        """Send the message now when nothing waits to go before it (the loop need not wake for it), else queue it."""
+        client = self.client
+        client.check_existence()
+        message = (target_id, message_type, data)
+        if (self._sending or self.messages or self.updates or self._enqueue_event is None
+                or not client.has_socket_connection or not self._send_now(message)):
+            self.messages.append(message)
+            self._set_enqueue_event()
+
     async def loop(self) -> None:
         """Send updates and messages to the tab whenever something is enqueued, until stopped."""
         event = self._enqueue_event = asyncio.Event()
@@ -56,12 +70,16 @@ class LeanOutbox(Outbox):
                     await asyncio.sleep(0.1)  # as NiceGUI's loop: the messages wait for the socket
                     continue
                 event.clear()
-                for message in self._take(client.id):
-                    try:
-                        if not self._send_now(message):
-                            await self._emit(message)
-                    except Exception as error:
-                        core.app.handle_exception(error)
+                self._sending = True
+                try:
+                    for message in self._take(client.id):
+                        try:
+                            if not self._send_now(message):
+                                await self._emit(message)
+                        except Exception as error:
+                            core.app.handle_exception(error)
+                finally:
+                    self._sending = False
             except asyncio.CancelledError:
                 break
             except Exception as error:

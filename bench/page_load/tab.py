@@ -118,6 +118,7 @@ class Tab:
         self._acked = -1
         self.page_bytes = 0
         self.values: dict[str, str] = {}  # what each input holds in this tab (its v-model)
+        self.socket_query: dict[str, str] = {}
 
     async def open(self, path: str = '/') -> None:
         """Load the page and connect its socket, as the page's createApp does."""
@@ -135,6 +136,7 @@ class Tab:
         self.next_message_id = int(query['next_message_id'])
         socket_query = {**{k: _js_value(v) for k, v in query.items()},
                         'document_id': str(uuid.uuid4()), 'tab_id': str(uuid.uuid4()), 'old_tab_id': 'null'}
+        self.socket_query = socket_query  # what a reconnect of this tab sends again (with its next_message_id)
         cookies = '; '.join(f'{c.key}={c.value}' for c in self.http.cookie_jar)
         await self.sio.connect(f'{self.url}?{urllib.parse.urlencode(socket_query)}',
                                socketio_path='/_nicegui_ws/socket.io', transports=['websocket'],

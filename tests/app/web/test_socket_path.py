@@ -1,0 +1,101 @@
+"""The shorter path of a message to a tab (app/web/socket_path.py) keeps what NiceGUI's outbox promises: every message
+once, in order, with consecutive ids, and the ones a reconnecting tab missed replayed from the history, the same."""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+import urllib.parse
+from typing import Any
+
+import aiohttp
+import pytest
+import socketio
+
+from bench.page_load.tab import Tab
+from tests.conftest import LiveApp
+from tests.fake_upstream import FakeUpstream, Script
+
+pytestmark = pytest.mark.nicegui_main_file('')  # the app runs as a live server here
+
+TOKENS = [f'w{i} ' for i in range(30)] + ['"q" ', 'Café 🙂 ', 'end.']
+DELAY = 0.01
+
+
+class RecordingTab(Tab):
+    """A simulated tab that also keeps every message as it arrived, its `_id` included."""
+
+    def __init__(self, url: str, http: aiohttp.ClientSession) -> None:
+        super().__init__(url, http, record=True)
+        self.raw: list[tuple[str, Any]] = []
+
+    async def _on_message(self, event: str, data: Any = None) -> None:
+        self.raw.append((event, copy.deepcopy(data)))
+        await super()._on_message(event, data)
+
+
+async def _chat(url: str) -> tuple[RecordingTab, int]:
+    """A tab that sent a prompt and has its whole reply; and the next message id its page was built with."""
+    http = aiohttp.ClientSession()
+    tab = RecordingTab(url, http)
+    await tab.open()
+    first = tab.next_message_id
+    await tab.type('Hello')
+    await tab.press_enter()
+    await tab.wait_for(lambda: tab.replies() and tab.seen.streams[tab.replies()[-1]].done, 15)
+    return tab, first
+
+
+def test_every_message_arrives_once_in_order_with_consecutive_ids(live_app: LiveApp, upstream: FakeUpstream) -> None:
+    upstream.queue(Script(tokens=TOKENS, delay=DELAY))
+
+    async def run() -> tuple[list[int], int, str, int]:
+        tab, first = await _chat(live_app.url)
+        try:
+            ids = [data['_id'] for _, data in tab.raw if isinstance(data, dict) and '_id' in data]
+            appends = sum(1 for event, data in tab.raw if event == 'run_javascript' and '__nc(' in data['code'])
+            return ids, first, tab.seen.streams[tab.replies()[-1]].source, appends
+        finally:
+            await tab.close()
+            await tab.http.close()
+
+    ids, first, text, appends = asyncio.run(run())
+    assert text == ''.join(TOKENS)
+    assert appends > 1  # it streamed: several sends, not the reply in one piece
+    assert ids == list(range(first, first + len(ids)))
+
+
+def test_a_reconnecting_tab_gets_what_it_missed_again_from_the_history(live_app: LiveApp,
+                                                                       upstream: FakeUpstream) -> None:
+    upstream.queue(Script(tokens=TOKENS, delay=DELAY))
+
+    async def run() -> tuple[list[tuple[str, Any]], list[tuple[str, Any]]]:
+        tab, _ = await _chat(live_app.url)
+        replay = socketio.AsyncClient(reconnection=False)
+        got: list[tuple[str, Any]] = []
+        arrived = asyncio.Event()
+
+        async def on_message(event: str, data: Any = None) -> None:
+            got.append((event, data))
+            arrived.set()
+        replay.on('*', on_message)
+        try:
+            await tab.sio.disconnect()  # the tab's socket drops; its client waits for a reconnect
+            sent = [(event, data) for event, data in tab.raw if isinstance(data, dict) and '_id' in data]
+            missed = sent[len(sent) // 2:]  # the tab says it has the first half only
+            query = {**tab.socket_query, 'next_message_id': str(missed[0][1]['_id'])}
+            cookies = '; '.join(f'{c.key}={c.value}' for c in tab.http.cookie_jar)
+            await replay.connect(f'{tab.url}?{urllib.parse.urlencode(query)}', socketio_path='/_nicegui_ws/socket.io',
+                                 transports=['websocket'], headers={'Cookie': cookies}, wait_timeout=10)
+            async with asyncio.timeout(10):
+                while len(got) < len(missed):
+                    arrived.clear()
+                    await arrived.wait()
+            return missed, got[:len(missed)]
+        finally:
+            await replay.disconnect()
+            await tab.http.close()
+
+    missed, replayed = asyncio.run(run())
+    assert any(event == 'run_javascript' and '__nc(' in data['code'] for event, data in missed)
+    assert replayed == missed
