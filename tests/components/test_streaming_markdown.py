@@ -13,6 +13,7 @@ from nicegui import core, events, json, ui
 from nicegui.outbox import Outbox
 from nicegui.testing import User
 
+from app.web.socket_path import LeanOutbox
 from components import streaming_markdown
 from components.streaming_markdown import StreamingMarkdown
 from tests.components.chat_helpers import STREAM_RETRIES, conversation_link, open_chat, send
@@ -105,16 +106,19 @@ def calls(monkeypatch: pytest.MonkeyPatch) -> Calls:
         recorded.record((self, name, args))
         return ui.element.run_method(self, name, *args, timeout=timeout)
 
-    def record_message(self: Outbox, message_type: str, data: Any, target_id: str) -> None:
-        if message_type == 'run_javascript' and (call := append_call.fullmatch(data['code'])):
-            element = self.client.elements[int(call[1])]
-            assert isinstance(element, StreamingMarkdown)
-            recorded.record((element, 'append', (int(call[2]), js_value(call[3]))))
-        enqueue_message(self, message_type, data, target_id)
+    def recorder(enqueue_message: Callable[..., None]) -> Callable[..., None]:
+        def record_message(self: Outbox, message_type: str, data: Any, target_id: str) -> None:
+            if message_type == 'run_javascript' and (call := append_call.fullmatch(data['code'])):
+                element = self.client.elements[int(call[1])]
+                assert isinstance(element, StreamingMarkdown)
+                recorded.record((element, 'append', (int(call[2]), js_value(call[3]))))
+            enqueue_message(self, message_type, data, target_id)
+        return record_message
 
-    enqueue_message = Outbox.enqueue_message  # appends go straight into the outbox (see StreamingMarkdown._append)
     monkeypatch.setattr(StreamingMarkdown, 'run_method', record_method)
-    monkeypatch.setattr(Outbox, 'enqueue_message', record_message)
+    # Appends go straight into the outbox (see StreamingMarkdown._append): NiceGUI's, or the app's (socket_path.py).
+    for outbox in (Outbox, LeanOutbox):
+        monkeypatch.setattr(outbox, 'enqueue_message', recorder(outbox.enqueue_message))
     return recorded
 
 
