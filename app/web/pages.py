@@ -7,7 +7,7 @@ from fastapi.responses import HTMLResponse, Response
 from nicegui import app, background_tasks, ui
 from starlette.requests import Request
 
-from components import api_keys, chat, person_menu, sidebar, sign_in
+from components import api_keys, chat, person_menu, sidebar, sign_in, upload
 
 from ..chat.chats import Chats
 from ..chat.conversation import Conversation
@@ -44,6 +44,8 @@ def register(chats: Chats, settings: Settings) -> None:
             return Response('Not Found', status_code=404)
         return Response(data, media_type=sniff(data), headers={'Cache-Control': 'private, max-age=31536000',
                                                                 'X-Content-Type-Options': 'nosniff'})
+
+    upload.add_route()  # the attachments' and Import's uploads, every tab's through one route
 
     @ui.page('/', title='NiceChat')
     async def new_chat(request: Request) -> HTMLResponse | None:
