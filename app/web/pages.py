@@ -13,6 +13,7 @@ from ..chat.chats import Chats
 from ..chat.conversation import Conversation
 from ..config import Settings
 from ..store.images import sniff
+from . import page_timeout
 from .identity import Refused, person_key
 
 
@@ -47,14 +48,16 @@ def register(chats: Chats, settings: Settings) -> None:
 
     upload.add_route()  # the attachments' and Import's uploads, every tab's through one route
 
-    @ui.page('/', title='NiceChat')
+    page_timeout.release_connection_waits()  # a page past its response_timeout leaves no task behind
+
+    @ui.page('/', title='NiceChat', response_timeout=page_timeout.RESPONSE_TIMEOUT)
     async def new_chat(request: Request) -> HTMLResponse | None:
         owner = await owner_of(request)
         if isinstance(owner, str):
             await _build(chats, settings, chats.draft(owner, app.storage.user.get('chat_defaults')))
         return owner if isinstance(owner, HTMLResponse) else None
 
-    @ui.page('/c/{conversation_id}', title='NiceChat')
+    @ui.page('/c/{conversation_id}', title='NiceChat', response_timeout=page_timeout.RESPONSE_TIMEOUT)
     async def open_chat(request: Request, conversation_id: str) -> HTMLResponse | None:
         owner = await owner_of(request)
         if isinstance(owner, str):
