@@ -24,9 +24,10 @@ what the client still sends, up to LINGER_MAX_BYTES or LINGER_SECONDS, before cl
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from typing import Any
 
-from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol, RequestResponseCycle
 
 from .headers import headers_for
 
@@ -169,6 +170,33 @@ class GuardedProtocol(HttpToolsProtocol):
         cycle.message_event.set()
         self._socket.write(REQUEST_TIMEOUT)
         self._socket.close()
+
+
+def body_writer(send: Callable[..., Any]) -> Callable[[bytes], bool] | None:
+    """A plain function that writes one chunk of a streamed response at once, for code that runs outside the
+    response's task (an upstream reply relayed from its network callback, app/upstream/raw_body.py).
+
+    Only when `send` is this server's own, with nothing between it and the app that could change the body
+    (compression, a middleware's wrapper), and the response is a chunked one already started. The writer frames the
+    chunk as `send` would and returns False, writing nothing, when `send` must be awaited instead: the client's
+    socket is full (backpressure), the client left, or the response is complete.
+    """
+    cycle = getattr(send, '__self__', None)
+    if (not isinstance(cycle, RequestResponseCycle) or not isinstance(cycle.transport, _LingeringTransport)
+            or getattr(send, '__func__', None) is not RequestResponseCycle.send
+            or not cycle.response_started or cycle.response_complete or not cycle.chunked_encoding
+            or cycle.scope['method'] == 'HEAD'):
+        return None
+    write, flow = cycle.transport.write, cycle.flow
+
+    def write_chunk(body: bytes) -> bool:
+        if flow.write_paused or cycle.disconnected or cycle.response_complete:
+            return False
+        if body:  # an empty chunk would end the response
+            write(b'%x\r\n%b\r\n' % (len(body), body))
+        return True
+
+    return write_chunk
 
 
 class _LingeringTransport:
