@@ -97,14 +97,21 @@ class _Tap:
         self._deliver, self._refused = deliver, None
         self._take()  # what arrived while nobody was reading
         if not stopped.done():
-            original = protocol.data_received
+            data_received, resume_reading = protocol.data_received, protocol.resume_reading
 
-            def data_received(data: bytes) -> None:
-                original(data)
-                if data:  # an empty call is aiohttp resuming its own parser (as `_take` makes it do)
+            def tapped(data: bytes) -> None:
+                data_received(data)
+                if data:  # an empty call is aiohttp resuming its own parser
                     self._take()
 
-            protocol.data_received = data_received  # type: ignore[method-assign]
+            def resume(resume_parser: bool = True) -> None:
+                # Taking the reader's bytes asks the protocol to resume reading, which runs an empty parse and
+                # resumes the transport; while nothing paused it (the tap keeps the reader empty), it is a no-op.
+                if protocol._reading_paused or protocol._buffer_paused:
+                    resume_reading(resume_parser)
+
+            protocol.data_received = tapped  # type: ignore[method-assign]
+            protocol.resume_reading = resume  # type: ignore[method-assign]
             transport.set_protocol(protocol)
             # The end of the body and the reader's failures (connection lost, silence) wake the eof waiter.
             ended = asyncio.ensure_future(content.wait_eof())
@@ -112,7 +119,7 @@ class _Tap:
                 await asyncio.wait({stopped, ended}, return_when=asyncio.FIRST_COMPLETED)
             finally:
                 self._stopped = self._deliver = None
-                del protocol.data_received
+                del protocol.data_received, protocol.resume_reading
                 if protocol.transport is not None:
                     protocol.transport.set_protocol(protocol)
                 ended.cancel()
@@ -129,15 +136,14 @@ class _Tap:
         if stopped is None or deliver is None or stopped.done():
             return
         try:
-            while data := self._content.read_nowait():
-                batch = reply.feed(data)
-                if batch and not deliver(batch):
-                    self._refused = batch
-                    stopped.set_result(None)
-                    return
-                if reply.stopped:
-                    stopped.set_result(None)
-                    return
+            if not (data := self._content.read_nowait()):  # all the reader holds, in one piece
+                return
+            batch = reply.feed(data)
+            if batch and not deliver(batch):
+                self._refused = batch
+                stopped.set_result(None)
+            elif reply.stopped:
+                stopped.set_result(None)
         except aiohttp.ClientError:
             stopped.set_result(None)  # the reader's own failure: `next_batch` reads and reports it
         except Exception as failure:  # ChatError from the events (or a bug): the relay reports it
