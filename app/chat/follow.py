@@ -117,6 +117,9 @@ class Follower:
     def on_branch(self) -> None:
         pass
 
+    def on_details(self) -> None:
+        pass
+
     def on_deleted(self) -> None:
         self._changed.set()  # the reply was stopped first, so it has ended: the follower sees that
 

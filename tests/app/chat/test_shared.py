@@ -42,7 +42,9 @@ class Screen:
         self.shown: dict[str, list[str]] = {}
         self.live = ''
         self.grew, self.finished = asyncio.Event(), asyncio.Event()
+        self.changed, self.deleted, self.redrawn = asyncio.Event(), asyncio.Event(), asyncio.Event()
         self.on_branch()
+        self.redrawn.clear()  # set each time the branch is drawn again after this
         conversation.attach(self)
 
     @property
@@ -51,6 +53,7 @@ class Screen:
 
     def on_branch(self) -> None:
         self.shown = {m.id: [m.role, m.content] for m in self.conversation.messages}
+        self.redrawn.set()
 
     def on_message(self, message: Message) -> None:
         self.shown[message.id] = [message.role, message.content]
@@ -67,8 +70,11 @@ class Screen:
     def on_finish(self, message: Message) -> None:
         self.finished.set()
 
+    def on_details(self) -> None:
+        self.changed.set()
+
     def on_deleted(self) -> None:
-        pass
+        self.deleted.set()
 
 
 def texts(conversation: Conversation) -> list[tuple[str, str]]:
