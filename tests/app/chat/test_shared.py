@@ -440,3 +440,29 @@ async def test_opening_a_conversation_while_a_catch_up_is_under_way_waits_for_it
     opened = await b.open(owner, record.id)
     assert opened is on_b and texts(on_b) == [('user', 'q'), ('assistant', 'a'), ('user', 'q2'), ('assistant', 'a2')]
     await catching_up
+
+
+async def test_stop_on_b_is_asked_again_when_the_holder_s_listener_missed_it(
+        instances: tuple[Chats, Chats], upstream: FakeUpstream, redis_server: RedisServer) -> None:
+    a, b = instances
+    upstream.queue(Script(tokens=['tick '] * 2000, delay=0.01))
+    owner = await a.store.user_id('browser:a')
+    on_a = a.draft(owner)
+    seen_a = Recorder(wanted=20)
+    on_a.attach(seen_a)
+    await on_a.send('count')
+    await wait(seen_a.grew)
+    on_b = await b.open(owner, on_a.id)
+    assert on_b is not None and on_b.busy
+    assert a.shared is not None
+    await a.shared.stops.aclose()  # A's Stop listener is away (reconnecting to Redis): the first request is lost
+    on_b.stop()
+    a.shared.stops.start(a._stop_reply)  # back
+    with redis_server.client(SHARED_DB) as client:
+        for _ in range(500):
+            if client.pubsub_numsub(keys.STOP_CHANNEL)[0][1] == 2:
+                break
+            await asyncio.sleep(0.01)  # a subscription in Redis: no event to await
+    assert await asyncio.to_thread(upstream.records[0].disconnected.wait, EVENT_TIMEOUT), 'A kept generating'
+    await wait(seen_a.finished)
+    assert on_a.messages[-1].status == STOPPED

@@ -10,8 +10,8 @@ from __future__ import annotations
 import asyncio
 import json
 import signal
+import socket
 import statistics
-import subprocess
 import sys
 import time
 from collections.abc import AsyncIterator
@@ -34,7 +34,7 @@ from app.live.hub import Live
 from app.live.lease import read_text
 from app.store import Store, open_store
 from app.upstream import Upstream
-from tests.conftest import ROOT, app_env, free_port
+from tests.conftest import ROOT, app_env
 from tests.fake_upstream import FakeUpstream, Script
 from tests.services.redis import RedisServer
 
@@ -74,13 +74,12 @@ async def serve(chats: Chats, database: str, redis_url: str, upstream: FakeUpstr
     app = FastAPI()
     app.include_router(routes.create_router(settings, chats.upstream, Access(settings, PersonalKeys(store).caller),
                                             chats=chats))
-    port = free_port()
-    server = uvicorn.Server(uvicorn.Config(app, host='127.0.0.1', port=port, log_level='warning', lifespan='off'))
-    task = asyncio.create_task(server.serve())
-    tasks.append((server, task))
-    while not server.started:
-        await asyncio.sleep(0.01)  # uvicorn has no event for it
-    return Instance(chats, f'http://127.0.0.1:{port}')
+    listening = socket.socket()  # listening before uvicorn starts: a request made at once waits in the backlog
+    listening.bind(('127.0.0.1', 0))
+    listening.listen()
+    server = uvicorn.Server(uvicorn.Config(app, log_level='warning', lifespan='off'))
+    tasks.append((server, asyncio.create_task(server.serve(sockets=[listening]))))
+    return Instance(chats, f'http://127.0.0.1:{listening.getsockname()[1]}')
 
 
 @pytest.fixture
@@ -186,24 +185,24 @@ async def test_a_holder_killed_mid_reply_ends_b_s_stream_interrupted_with_the_te
         pair: Pair, upstream: FakeUpstream) -> None:
     upstream.queue(Script(tokens=[f'w{n} ' for n in range(2000)], delay=0.01))
     conversation = await create(pair.a, pair.auth)
-    holder = subprocess.Popen([sys.executable, '-m', 'tests.app.conversations.holder_process', pair.redis_url,
-                               pair.database, upstream.url, pair.owner, conversation], cwd=ROOT,
-                              stdout=subprocess.PIPE, text=True)
+    holder = await asyncio.create_subprocess_exec(
+        sys.executable, '-m', 'tests.app.conversations.holder_process', pair.redis_url, pair.database, upstream.url,
+        pair.owner, conversation, cwd=ROOT, stdout=asyncio.subprocess.PIPE)
     try:
-        reply_id = await asyncio.to_thread(_first_id, holder)
+        reply_id = await asyncio.wait_for(_reply_id(holder), EVENT_TIMEOUT * 3)  # a process start on a busy machine
         stream = f'{pair.b.url}/api/conversations/{conversation}/stream'
         async with httpx.AsyncClient(timeout=EVENT_TIMEOUT) as client, \
                 client.stream('GET', stream, params={'reply_id': reply_id}, headers=pair.auth) as response:
             lines: list[dict[str, Any]] = []
             async for raw in response.aiter_lines():
                 lines.append(json.loads(raw))
-                if lines[-1]['type'] == 'chunk' and lines[-1]['offset'] >= 30 and holder.poll() is None:
+                if lines[-1]['type'] == 'chunk' and lines[-1]['offset'] >= 30 and holder.returncode is None:
                     holder.send_signal(signal.SIGKILL)  # mid-reply, with the stream open on B
-                    holder.wait(EVENT_TIMEOUT)
+                    await holder.wait()
     finally:
-        if holder.poll() is None:
+        if holder.returncode is None:
             holder.kill()
-        holder.wait(EVENT_TIMEOUT)
+        await holder.wait()
     shared, _ = await read_text(pair.b.chats.shared.link, reply_id)  # type: ignore[union-attr]
     text = ''.join(line['content'] for line in lines if line['type'] == 'chunk')
     assert lines[-1] == {'type': 'error', 'error': {'code': 'interrupted', 'message': lines[-1]['error']['message']}}
@@ -217,10 +216,9 @@ async def test_a_holder_killed_mid_reply_ends_b_s_stream_interrupted_with_the_te
     assert (saved.id, saved.status, saved.content) == (reply_id, INTERRUPTED, shared)
 
 
-def _first_id(holder: subprocess.Popen[str]) -> str:
-    """The reply id the holder prints (after the lengths of the batches that came before the turn was saved)."""
+async def _reply_id(holder: asyncio.subprocess.Process) -> str:
+    """The reply id the holder prints once its turn is saved and streaming."""
     assert holder.stdout is not None
-    for line in holder.stdout:
-        if not line.strip().isdigit():
-            return line.strip()
-    raise AssertionError(f'the holder exited with {holder.wait()}')
+    line = await holder.stdout.readline()
+    assert line, f'the holder exited with {await holder.wait()}'
+    return line.decode().strip()
