@@ -40,6 +40,9 @@ MAX_CONVERSATION_CHARS = 2_000_000
 TITLE_CHARS = 80
 # Settings that go upstream with every request, as the conversation's settings panel sets them.
 PARAMS = ('temperature', 'max_tokens')
+# Seconds Stop of a reply streaming on another instance waits for its end before asking its holder again: a request
+# published while the holder's listener was reconnecting to Redis is lost (pub/sub keeps nothing).
+STOP_AGAIN_S = 1.0
 
 
 class Conversation:
@@ -240,7 +243,7 @@ class Conversation:
         if record is None or self.chats.closing:  # deleted meanwhile: its own notice closes it
             return
         before = (self.title, self.model, self.system_prompt, _details(self.settings))
-        self.title, self.model, self.system_prompt = record.title, record.model, record.system_prompt
+        self.title, self.model, self.system_prompt = record.title, record.model, record.system_prompt or None
         self.settings = dict(record.settings)
         shown = self.leaf
         if not self.busy:  # a reply streaming (here or followed) is at the end of the branch shown: that stays
@@ -266,13 +269,20 @@ class Conversation:
         `elsewhere` False, a reply streaming on another instance goes on there and is only no longer followed)."""
         if self._following is not None and not self._following[1].done():
             if elsewhere and self.chats.shared is not None:
-                self.chats.background(self.chats.shared.stop(self._following[0]), name='stop elsewhere')
+                self.chats.background(self._stop_elsewhere(*self._following), name='stop elsewhere')
             else:
                 self._following[1].cancel()
         if self._starting:
             self._stop_requested = True
         if self._task is not None and not self._task.done():
             self._task.cancel()
+
+    async def _stop_elsewhere(self, reply_id: str, following: asyncio.Task[None]) -> None:
+        """Ask the instance holding the reply to stop it, again each STOP_AGAIN_S until it has ended here, or no
+        instance holds it (its end is on its way, or its holder died and the reaper ends it)."""
+        assert self.chats.shared is not None
+        while not following.done() and await self.chats.shared.stop(reply_id):
+            await asyncio.wait({following}, timeout=STOP_AGAIN_S)
 
     async def wait(self) -> None:
         """Wait until the running reply, if any, has ended (or stopped being followed)."""

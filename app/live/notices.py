@@ -9,8 +9,9 @@ Kinds: `reply` (a turn, a new version or a Continue started streaming; with its 
 (another version of a message is shown), `settings` (model, system prompt, temperature, max tokens), `deleted`,
 `deleted_all` (every conversation of the person; no conversation id: `-`) and `created` (a new conversation, listed).
 
-An old instance (before notices had kinds) reads the kind as an instance id and the rest as a started reply, which
-only makes it reload the conversation: harmless during a rolling upgrade.
+An instance of the version before notices had kinds (`<instance id> <conversation id> <reply id>`) and this one
+ignore each other's lines (each finds no conversation by the other's fields): during a rolling upgrade a change is
+seen at the next open, which syncs, as after a missed notice.
 """
 
 from __future__ import annotations
