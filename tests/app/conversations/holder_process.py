@@ -16,14 +16,14 @@ from app.config import load_settings
 from app.live.hub import Live
 from app.store import open_store
 from app.upstream import Upstream
-from tests.conftest import app_env
 
 LEASE_MS = 600
 
 
 async def main(redis_url: str, database: str, upstream_url: str, owner: str, conversation_id: str) -> None:
-    settings = load_settings({**app_env(None), 'OPENAI_API_KEY': 'sk-holder', 'OPENAI_BASE_URL': upstream_url},
-                             env_file=None)
+    # Not tests.conftest's app_env: importing it imports NiceGUI, a second of start-up this process does not need.
+    settings = load_settings({'OPENAI_API_KEY': 'sk-holder', 'OPENAI_BASE_URL': upstream_url,
+                              'OPENAI_MODEL': 'fake-model', 'UPSTREAM_RETRIES': '0'}, env_file=None)
     chats = Chats(Upstream(settings), model='fake-model',
                   shared=Live(redis_url, instance_id='holder', lease_ttl_ms=LEASE_MS))
     await chats.start(await open_store(database))
