@@ -351,18 +351,20 @@ async def held_on_both(a: Chats, b: Chats, upstream: FakeUpstream) -> tuple[Conv
     return on_a, on_b
 
 
-async def test_a_rename_on_a_reaches_the_copy_and_the_lists_b_shows(
-        instances: tuple[Chats, Chats], upstream: FakeUpstream) -> None:
+async def test_a_rename_on_a_reaches_the_copy_and_the_lists_b_shows(instances: tuple[Chats, Chats]) -> None:
     a, b = instances
-    on_a, on_b = await held_on_both(a, b, upstream)
+    owner = await a.store.user_id('browser:a')
+    record = await a.store.create_conversation(owner, title='t', model='fake-model')  # no notice of its own
+    on_b = await b.open(owner, record.id)
+    assert on_b is not None
     screen = Screen(on_b)
     listed = asyncio.Event()
-    b.watch_lists(on_a.owner_id, listed.set)  # a sidebar of the person's open on B
-    assert await a.rename(on_a.owner_id, on_a.id, 'Garden  plans')
+    b.watch_lists(owner, listed.set)  # a sidebar of the person's open on B
+    assert await a.rename(owner, record.id, 'Garden  plans')
     await wait(screen.changed)
     await wait(listed)
     assert on_b.title == 'Garden plans'
-    assert [c.title for c in await b.conversations(on_a.owner_id)] == ['Garden plans']  # what the sidebar reloads
+    assert [c.title for c in await b.conversations(owner)] == ['Garden plans']  # what the sidebar reloads
 
 
 async def test_a_delete_on_a_stops_the_reply_b_streams_and_closes_b_s_pages(
