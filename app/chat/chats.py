@@ -219,9 +219,12 @@ class Chats:
         (`catch_up`: see Conversation.follow)."""
         assert self.shared is not None
         known = await self.shared.known(message.id)
-        if known is not False:  # streaming or just ended elsewhere, or Redis is down (the follower waits for it)
+        # Streaming or just ended elsewhere, or Redis is down (the follower waits for it); or claimed here just now:
+        # in flight, but its holder died before its first batch (no stream yet): its end entry `interrupted` is
+        # there now, and following reads it (else it stayed streaming here, and the API refused to follow it).
+        if known is not False or await self.shared.reap(message.id):
             await conversation.follow(message, catch_up=catch_up)
-        elif not await self.shared.reap(message.id):  # no lease and not in flight: e.g. every instance restarted
+        else:  # no lease and not in flight: e.g. every instance restarted
             message.status = INTERRUPTED
             async with self._writes:
                 await self.store.interrupt_reply(message.id, message.content, message.reasoning)

@@ -468,3 +468,30 @@ async def test_stop_on_b_is_asked_again_when_the_holder_s_listener_missed_it(
     assert await asyncio.to_thread(upstream.records[0].disconnected.wait, EVENT_TIMEOUT), 'A kept generating'
     await wait(seen_a.finished)
     assert on_a.messages[-1].status == STOPPED
+
+
+async def test_a_reply_whose_holder_died_before_its_first_batch_is_claimed_at_open_and_ends_interrupted(
+        instances: tuple[Chats, Chats], redis_server: RedisServer) -> None:
+    """In flight with no stream yet (the model had not answered): the open that claims it must end it too, not keep
+    it streaming with nobody to end it (the API answered its followers 409 streaming_elsewhere)."""
+    a, b = instances
+    owner = await a.store.user_id('browser:a')
+    record = await a.store.create_conversation(owner, title='t', model='fake-model')
+    prompt, reply = new_id(), new_id()
+    await a.store.add_messages(record.id, [NewMessage('user', 'q', id=prompt),
+                                           NewMessage('assistant', '', parent_id=prompt, id=reply, status=STREAMING)])
+    dead = Live(redis_server.url(SHARED_DB), instance_id='dead', lease_ttl_ms=60_000)
+    writer = dead.writer(reply)
+    await writer.start()  # the lease taken and the reply listed in flight, then killed before any text
+    writer._beats.cancel()  # type: ignore[union-attr]
+    await dead.link.redis.delete(keys.lease(reply))  # its lease expired
+    on_b = await b.open(owner, record.id)  # before the next sweep (every 0.3 s here), B's open claims it
+    assert on_b is not None
+    if on_b.busy:  # following it to its end entry
+        seen = Recorder()
+        on_b.attach(seen)
+        await wait(seen.finished)
+    assert on_b.messages[-1].status == INTERRUPTED and not on_b.busy
+    await a.settle()
+    assert (await b.store.messages(record.id))[-1].status == INTERRUPTED
+    await dead.aclose()
