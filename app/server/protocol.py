@@ -1,8 +1,8 @@
 """uvicorn's httptools protocol with guards against slow and oversized requests, at the connection level.
 
 It also gives every response its security headers (app/server/headers.py). httptools rather than h11: h11 frames
-each body chunk through its state machine, about 6 us of Python per streamed chunk, a fifth of the server's CPU per
-token at 100 paced API streams; httptools' protocol frames a chunk with one `%` format (docs/api_load.md).
+each body chunk through its state machine, ~4 us more per streamed chunk than httptools' one `%` format
+(bench.protocol), a seventh of the server's CPU per token at 100 paced API streams (docs/api_load.md).
 
 uvicorn leaves three holes that no ASGI app can close, since they happen where the app cannot see them:
 - Headers have no deadline: a client that connects and sends nothing, or trickles a header a byte at a time, holds
