@@ -7,8 +7,8 @@ PREFIX = 'nicechat:live'
 INFLIGHT = f'{PREFIX}:inflight'
 # The channel Stop requests go through (every instance listens; the one holding the reply acts).
 STOP_CHANNEL = f'{PREFIX}:stop'
-# The channel change notices go through: '<instance id> <conversation id> <reply id>' when a turn, a regenerated or
-# edited reply or a Continue starts streaming on that instance (the others that hold the conversation reload it).
+# The channel change notices go through (notices.py): what an instance changed in a conversation (a reply started,
+# renamed, deleted, another version shown, settings); the others that hold it, or show its person's list, catch up.
 CHANGED_CHANNEL = f'{PREFIX}:changed'
 
 # Milliseconds a lease lasts without a heartbeat: how long after a hard kill the reply is marked interrupted.

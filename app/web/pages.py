@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from functools import partial
+
 from fastapi import HTTPException
 from fastapi.responses import HTMLResponse, Response
 from nicegui import app, background_tasks, ui
@@ -72,6 +74,14 @@ async def _saved(chats: Chats, owner: str, data: bytes, name: str) -> dict[str, 
     return (await chats.images(owner).save(data, f'“{name}”')).to_dict()
 
 
+async def _delete(chats: Chats, owner: str, shown: str, conversation_id: str) -> None:
+    """Delete a conversation from the drawer; deleting the one this tab shows goes on to a new chat (other tabs
+    showing it, here or on another instance, get a note: ChatPage.on_deleted)."""
+    await chats.delete(owner, conversation_id)
+    if conversation_id == shown:
+        ui.navigate.to('/')
+
+
 def _signed_in(settings: Settings) -> None:
     app.storage.user.update(signed_in=settings.sign_in_tag)
     ui.navigate.reload()
@@ -95,7 +105,7 @@ async def _build(chats: Chats, settings: Settings, conversation: Conversation) -
         bar = sidebar.Sidebar(
             load=lambda query, before: chats.conversations(owner, query=query, limit=sidebar.PAGE_SIZE, before=before),
             rename=lambda cid, title: chats.rename(owner, cid, title),
-            delete=lambda cid: chats.delete(owner, cid),
+            delete=partial(_delete, chats, owner, conversation.id),
             current_id=conversation.id)
     await bar.refresh()
     unwatch = chats.watch_lists(owner, lambda: background_tasks.create(bar.refresh(), name='refresh sidebar'))

@@ -56,6 +56,9 @@ class Arrivals:
     def on_branch(self) -> None:
         pass
 
+    def on_details(self) -> None:
+        pass
+
     def on_deleted(self) -> None:
         pass
 
