@@ -106,6 +106,10 @@ async def check_database() -> None:
     await store.close()
 
 
+# NiceGUI keeps an (empty, here unused) tab storage for every tab ever opened until it is this old: 30 days by default,
+# ~0.7 KB per tab opened (bench.soak). The app keeps nothing per tab, so an hour bounds it to the last hour's tabs.
+nicegui_app.storage.max_tab_storage_age = 3600
+
 if helpers.is_user_simulation():  # NiceGUI's `user` test fixture drives its own app in-process
     ui.run(title='NiceChat', storage_secret=settings.storage_secret, language='en-US')
 else:
