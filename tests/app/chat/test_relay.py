@@ -1,0 +1,102 @@
+"""The relay between the upstream and a shared reply (app/chat/relay.py), on a real redis-server: Redis has each batch
+before the views do, one round trip per batch, and batches far enough apart that the page sends each on its own."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+
+import pytest
+
+from app.chat.relay import BATCH_GAP, Kind, Relay
+from app.live import keys
+from app.live.lease import read_text
+from app.live.link import Link
+from app.live.stream import ReplyWriter
+from components.coalescer import IDLE, MAX_AGE, SLOW_GAP, Coalescer
+from tests.app.live.test_stream import round_trips
+from tests.services.redis import RedisServer
+
+RELAY_DB = 11  # a database of its own on the session's server
+WITHIN = 10  # seconds a test waits for what it expects
+DELTA_GAP = 0.01  # seconds between two deltas: an LLM's pace
+
+
+class Batches:
+    """The relay's `apply`: each batch with the loop time it came, and how much of it Redis had acknowledged then."""
+
+    def __init__(self, writer: ReplyWriter, wanted: int) -> None:
+        self.writer, self.wanted = writer, wanted
+        self.text = ''
+        self.times: list[float] = []
+        self.acknowledged: list[bool] = []
+        self.whole = asyncio.Event()
+        self.grew = asyncio.Event()
+
+    def __call__(self, kind: Kind, text: str) -> None:
+        self.text += text
+        self.times.append(asyncio.get_running_loop().time())
+        self.acknowledged.append(self.writer.sent['c'] >= len(self.text))
+        self.grew.set()
+        if len(self.text) >= self.wanted:
+            self.whole.set()
+
+
+@pytest.fixture
+async def link(redis_server: RedisServer) -> AsyncIterator[Link]:
+    opened = Link(redis_server.url(RELAY_DB), instance_id='relay')
+    await opened.redis.flushdb()
+    yield opened
+    await opened.aclose()
+
+
+async def test_a_paced_reply_reaches_the_views_after_redis_one_round_trip_a_batch_page_gap_apart(link: Link) -> None:
+    writer = ReplyWriter(link, 'paced', heartbeat=3600)
+    words = [f'w{n} ' for n in range(40)]
+    batches = Batches(writer, len(''.join(words)))
+    relay = Relay(writer, batches)
+    await relay.start()
+    with round_trips() as sent:
+        for word in words:
+            relay.add('content', word)
+            await asyncio.sleep(DELTA_GAP)  # the upstream's pace
+        await asyncio.wait_for(batches.whole.wait(), WITHIN)  # the last batch, with the timer: no delta carries it
+    assert batches.text == ''.join(words)
+    assert all(batches.acknowledged)  # Redis first: a browser never has text a failover could not show
+    assert len(sent) == relay.flushes == len(batches.times)  # one round trip per batch, none without one
+    assert sent == [2] + [1] * (len(sent) - 1)  # the first with the stream's TTL, then a lone XADD
+    gaps = [later - earlier for earlier, later in zip(batches.times, batches.times[1:], strict=False)]
+    assert min(gaps) >= BATCH_GAP - 0.001  # (a loop's clock may count whole milliseconds, as uvloop's does)
+    assert (await read_text(link, 'paced'))[0] == batches.text
+    with round_trips() as sent:
+        await relay.end('complete', None, {})
+    assert sent == [6]  # the end: its entry, TTL, lease and in-flight set in one MULTI (with MULTI and EXEC)
+
+
+async def test_the_first_delta_goes_at_once_and_the_rest_is_drained_at_the_end(link: Link) -> None:
+    writer = ReplyWriter(link, 'drained', heartbeat=3600)
+    batches = Batches(writer, len('Hello, world'))
+    relay = Relay(writer, batches)
+    await relay.start()
+    relay.add('content', 'Hello')
+    await asyncio.wait_for(batches.grew.wait(), WITHIN)  # the first batch: nothing before it to keep a gap from
+    assert batches.text == 'Hello'
+    relay.add('content', ', ')
+    relay.add('content', 'world')
+    await relay.drain()  # the reply ended: no waiting for the gap
+    assert batches.text == 'Hello, world' and all(batches.acknowledged)
+    assert len(batches.times) == relay.flushes == 2
+    await relay.end('complete', None, {})
+    assert await link.redis.exists(keys.lease('drained')) == 0
+
+
+def test_the_page_sends_each_relay_batch_on_its_own() -> None:
+    """The relay's gap is the page's SLOW_GAP: a batch is sent within a frame, not held MAX_AGE for the next one."""
+    assert BATCH_GAP >= SLOW_GAP
+    coalescer = Coalescer()
+    now = 100.0
+    for _ in range(10):
+        due = coalescer.add('some words ', now, MAX_AGE)
+        assert due is not None and due - now <= IDLE + 1e-9
+        coalescer.take(due)
+        now += BATCH_GAP
