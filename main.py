@@ -34,6 +34,7 @@ from app.server.protocol import guarded_protocol
 from app.store import Store, StoreError, open_store
 from app.upstream import Upstream, demo
 from app.web import pages
+from components.loop_load import loop_load
 
 try:
     settings = load_settings()
@@ -50,7 +51,8 @@ chats = Chats(upstream, model=settings.models[0], models=settings.models, system
               check_settings=lambda **chosen: check_settings(chosen, settings), where=settings.upstream_display,
               spawn=background_tasks.create, images_root=f'{settings.data_dir}/images',
               max_image_bytes=settings.max_image_bytes, limits=limits,
-              shared=Live(settings.redis_url) if settings.redis_url else None)  # REDIS_URL: replies across instances
+              shared=Live(settings.redis_url) if settings.redis_url else None,  # REDIS_URL: replies across instances
+              batch_gap=loop_load.max_age)  # one Redis flush per batch the page sends (app/chat/relay.py)
 
 
 async def start_chats() -> None:

@@ -58,7 +58,8 @@ class Chats:
                  spawn: Spawn = _spawn,
                  images_root: str | Path = 'data/images', max_image_bytes: int = MAX_IMAGE_BYTES,
                  max_held_chars: int = MAX_HELD_CHARS, checkpoint_interval: float = CHECKPOINT_INTERVAL,
-                 limits: Limits | None = None, shared: Live | None = None) -> None:
+                 limits: Limits | None = None, shared: Live | None = None,
+                 batch_gap: Callable[[], float] | None = None) -> None:
         self.store: Store  # given to start(): the database opens with the event loop
         self.upstream = upstream
         self.model, self.models, self.system_prompt = model, tuple(models) or (model,), system_prompt
@@ -71,6 +72,7 @@ class Chats:
         self.checkpoint_interval = checkpoint_interval
         self.limits = limits  # CHAT_RATE_LIMIT and MAX_STREAMS; None: no limits
         self.shared = shared  # with REDIS_URL: replies published to, followed from and stopped through Redis
+        self.batch_gap = batch_gap  # with REDIS_URL: how far apart the pages want batches (relay.py; None: PAGE_GAP)
         self.closing = False
         self.live: dict[str, Conversation] = {}
         self.dirty: set[Message] = set()  # streaming replies changed since the last checkpoint

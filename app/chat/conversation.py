@@ -380,7 +380,8 @@ class Conversation:
         """With REDIS_URL: take the reply's lease and start publishing it (relay.py)."""
         if self.chats.shared is None:
             return None
-        relay = Relay(self.chats.shared.writer(reply.id, reply.content, reply.reasoning), partial(self._append, reply))
+        relay = Relay(self.chats.shared.writer(reply.id, reply.content, reply.reasoning), partial(self._append, reply),
+                      self.chats.batch_gap)
         await relay.start()
         return relay
 

@@ -6,13 +6,13 @@ crash shows exactly what was shown.
 
 A flush costs the server about as much as a send to a browser (on this machine ~0.5 ms of CPU, most of it the loop
 waking for Redis's answer, whatever the client library does), so there is one per batch a browser gets, not more.
-The page sends a streaming message at most every ~80 ms (components/coalescer.py, MAX_AGE), and a batch that
-arrives SLOW_GAP or more after the one before it is sent on its own within a frame. So a flush goes out at least
-BATCH_GAP after the previous batch reached the views: each batch then reaches the browser as one send of its own,
-and the page does not hold it back another 80 ms for company. The first delta of a reply (or after a pause) goes at
-once. A flush rides on the wake-up of the delta that makes the batch due, when one comes: the loop is awake then
-anyway, and a timer of its own would wake it once more per batch; the timer (BATCH_GAP + CARRY_GRACE) is for the
-text left when the deltas pause.
+The page sends a streaming message at most every ~80 ms (components/coalescer.py, MAX_AGE), and sends a batch that
+arrives SLOW_GAP or more after the one before it on its own within a frame (both widen while the event loop lags).
+So a flush goes out at least that gap (`gap()`, PAGE_GAP by default) after the previous batch reached the views:
+each batch then reaches the browser as one send of its own, not held back another 80 ms for company. The first
+delta of a reply (or after a pause) goes at once. A flush rides on the wake-up of the delta that makes the batch
+due: the loop is awake then anyway, where a timer of its own would wake it once more per batch; the timer (the gap
+plus CARRY_GRACE) is for the text left when the deltas pause.
 
 While Redis is down a flush fails fast (and is skipped while the link is down): the reply goes on locally, and the
 writer publishes it all again when Redis is back.
@@ -29,10 +29,15 @@ from ..live.stream import ReplyWriter
 
 Kind = Literal['content', 'reasoning']
 
-# Fewest seconds between two batches reaching the views: the page's SLOW_GAP (components/coalescer.py; app/chat
-# cannot import components, tests/app/chat/test_relay.py checks they agree) plus a margin for float rounding.
-BATCH_GAP = 0.08 + 0.002
-# Seconds past BATCH_GAP a batch waits for the next delta to carry its flush before a timer sends it: longer than
+# Fewest seconds between two batches reaching the views when the runtime is not told the pages' own (`gap`): the
+# page's SLOW_GAP on an idle loop (components/coalescer.py; app/chat cannot import components: main.py passes
+# components/loop_load.py's max_age, which widens it while the loop lags, and tests/app/chat/test_relay.py checks
+# that each batch so paced is one send of the page's).
+PAGE_GAP = 0.08
+# Seconds added to that gap: the page measures it at its own add, a round trip later, on a clock that may count whole
+# milliseconds (uvloop's), and its widening may have moved a little meanwhile.
+GAP_MARGIN = 0.005
+# Seconds past the gap a batch waits for the next delta to carry its flush before a timer sends it: longer than
 # the gap between deltas at LLM pace (~10-30 ms), short against the page's own batching (80 ms).
 CARRY_GRACE = 1 / 30
 
@@ -40,9 +45,10 @@ CARRY_GRACE = 1 / 30
 class Relay:
     """Publishes a reply's deltas, then hands each batch to `apply(kind, text)` (which updates reply and views)."""
 
-    def __init__(self, writer: ReplyWriter, apply: Callable[[Kind, str], None], gap: float | None = None) -> None:
+    def __init__(self, writer: ReplyWriter, apply: Callable[[Kind, str], None],
+                 gap: Callable[[], float] | None = None) -> None:
         self.writer, self.apply = writer, apply
-        self.gap = BATCH_GAP if gap is None else gap
+        self.gap = gap or (lambda: PAGE_GAP)  # the pages' SLOW_GAP now (seconds)
         self.flushes = 0  # round trips to Redis so far (one per batch applied)
         self._pending: list[tuple[Kind, str]] = []
         self._applied_at = -math.inf  # loop time the last batch reached the views
@@ -82,11 +88,11 @@ class Relay:
         await self.writer.end(status, error, meta)
 
     def _schedule(self) -> None:
-        """Pending text: flush now if the last batch is BATCH_GAP old, else let a later delta (or the timer) do it."""
+        """Pending text: flush now if the last batch is a gap old, else let a later delta (or the timer) do it."""
         if self._draining or not self._pending:
             return
         loop = asyncio.get_running_loop()
-        due = self._applied_at + self.gap
+        due = self._applied_at + self.gap() + GAP_MARGIN
         if loop.time() >= due:
             self._cancel_timer()
             self._due.set()

@@ -8,8 +8,8 @@ both pay the same probes. The probes only count and time; they change nothing th
 - `NICECHAT_BENCH_FIRST_SCREEN`, `NICECHAT_BENCH_SEARCH_DEBOUNCE_MS` and `NICECHAT_BENCH_CHECKPOINT_INTERVAL`, if
   set, replace components/chat.py's FIRST_SCREEN, components/sidebar.py's SEARCH_DEBOUNCE_MS and the chat runtime's
   checkpoint interval (seconds), to compare other values or to tell what a cost comes from;
-  `NICECHAT_BENCH_RELAY_INTERVAL` replaces app/chat/relay.py's BATCH_GAP (RELAY_INTERVAL in trees before it:
-  fewest seconds between a reply's Redis flushes, with REDIS_URL).
+  `NICECHAT_BENCH_RELAY_INTERVAL` replaces app/chat/relay.py's RELAY_INTERVAL (seconds between a reply's Redis
+  flushes, with REDIS_URL) in trees before the relay followed the page's own pace (main.py's `batch_gap`).
 
 `GET /bench/stats` answers the figures so far, and the process's CPU time (all threads, to the microsecond).
 Standalone on purpose: it must import the app from APP_DIR, not bench.
@@ -103,7 +103,7 @@ def _constants() -> None:
             from app.chat import relay
         except ImportError:  # a version without replies shared through Redis
             return
-        setattr(relay, 'BATCH_GAP' if hasattr(relay, 'BATCH_GAP') else 'RELAY_INTERVAL', float(value))
+        relay.RELAY_INTERVAL = float(value)
 
 
 def _route() -> None:

@@ -1,6 +1,6 @@
 """Cross-instance latency of a streamed reply: from a delta reaching instance A to the same text on instance B.
 
-    python -m bench.live [--replies 5] [--tokens 300] [--delay 0.01] [--interval 0.082]
+    python -m bench.live [--replies 5] [--tokens 300] [--delay 0.01] [--interval 0.08]
 
 Two chat runtimes in one process (A streams, B follows from Redis), a throwaway redis-server and the tests' fake
 upstream, all on loopback. Each delta's time is taken when A's stream hands it on (Relay.add), when A's own views get
@@ -21,7 +21,6 @@ import tempfile
 import time
 from pathlib import Path
 
-from app.chat import relay
 from app.chat.chats import Chats
 from app.chat.message import Message
 from app.chat.relay import Relay
@@ -35,9 +34,6 @@ from components.loop_load import loop_load
 from tests.conftest import app_env
 from tests.fake_upstream import FakeUpstream, Script
 from tests.services.redis import running_redis
-
-# The relay's pacing constant: BATCH_GAP, or RELAY_INTERVAL in trees before it (to measure those with this script).
-GAP = 'BATCH_GAP' if hasattr(relay, 'BATCH_GAP') else 'RELAY_INTERVAL'
 
 
 class Arrivals:
@@ -111,8 +107,7 @@ def delays(sent: list[tuple[int, float]], seen: list[tuple[int, float]]) -> list
 
 
 async def run(replies: int, tokens: int, delay: float, interval: float | None) -> None:
-    if interval is not None:
-        setattr(relay, GAP, interval)
+    pace = loop_load.max_age if interval is None else lambda: interval  # the pages' own pace, as main.py passes it
     upstream = FakeUpstream().start()
     sent: list[tuple[int, float]] = []
     flushes = [0]
@@ -132,7 +127,8 @@ async def run(replies: int, tokens: int, delay: float, interval: float | None) -
         runtimes, clients = [], []
         for name in ('a', 'b'):
             clients.append(Upstream(load_settings(app_env(upstream), env_file=None)))
-            runtime = Chats(clients[-1], model='fake-model', shared=Live(redis.url(), instance_id=name))
+            runtime = Chats(clients[-1], model='fake-model', shared=Live(redis.url(), instance_id=name),
+                            batch_gap=pace)
             await runtime.start(await open_store(f'sqlite:///{Path(folder)}/bench.db'))
             runtimes.append(runtime)
         a, b = runtimes
@@ -173,8 +169,9 @@ async def run(replies: int, tokens: int, delay: float, interval: float | None) -
         cuts = statistics.quantiles(values, n=100)
         return f'p50 {statistics.median(values) * 1000:.1f} ms, p99 {cuts[98] * 1000:.1f} ms'
 
-    print(f'{replies} replies of {tokens} deltas {delay * 1000:.0f} ms apart, relay {GAP} '
-          f'{getattr(relay, GAP) * 1000:.0f} ms, {len(remote)} deltas measured')
+    gap = 'the pages\' (loop_load.max_age)' if interval is None else f'{interval * 1000:.0f} ms'
+    print(f'{replies} replies of {tokens} deltas {delay * 1000:.0f} ms apart, relay gap {gap}, {len(remote)} deltas '
+          'measured')
     print(f'delta -> views on A (after the Redis round trip): {quantiles(local)}')
     print(f'delta -> views on B (read from Redis):            {quantiles(remote)}')
     print(f'delta -> page on A sends it to its browser:       {quantiles(sent_a)}')
@@ -188,7 +185,8 @@ def main() -> None:
     parser.add_argument('--replies', type=int, default=5)
     parser.add_argument('--tokens', type=int, default=300)
     parser.add_argument('--delay', type=float, default=0.01)
-    parser.add_argument('--interval', type=float, default=None, help='fewest seconds between flushes (BATCH_GAP)')
+    parser.add_argument('--interval', type=float, default=None,
+                        help="fewest seconds between a reply's flushes (default: the pages' pace)")
     args = parser.parse_args()
     asyncio.run(run(args.replies, args.tokens, args.delay, args.interval))
 

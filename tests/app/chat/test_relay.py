@@ -8,12 +8,13 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from app.chat.relay import BATCH_GAP, Kind, Relay
+from app.chat.relay import GAP_MARGIN, PAGE_GAP, Kind, Relay
 from app.live import keys
 from app.live.lease import read_text
 from app.live.link import Link
 from app.live.stream import ReplyWriter
 from components.coalescer import IDLE, MAX_AGE, SLOW_GAP, Coalescer
+from components.loop_load import WIDEST_AGE, LoopLoad
 from tests.app.live.test_stream import round_trips
 from tests.services.redis import RedisServer
 
@@ -50,11 +51,13 @@ async def link(redis_server: RedisServer) -> AsyncIterator[Link]:
     await opened.aclose()
 
 
-async def test_a_paced_reply_reaches_the_views_after_redis_one_round_trip_a_batch_page_gap_apart(link: Link) -> None:
+@pytest.mark.parametrize('page_gap', [None, 0.15], ids=['idle page', 'page widened by a busy loop'])
+async def test_a_paced_reply_reaches_the_views_after_redis_one_round_trip_a_batch_page_gap_apart(
+        link: Link, page_gap: float | None) -> None:
     writer = ReplyWriter(link, 'paced', heartbeat=3600)
     words = [f'w{n} ' for n in range(40)]
     batches = Batches(writer, len(''.join(words)))
-    relay = Relay(writer, batches)
+    relay = Relay(writer, batches, None if page_gap is None else lambda: page_gap)
     await relay.start()
     with round_trips() as sent:
         for word in words:
@@ -66,7 +69,7 @@ async def test_a_paced_reply_reaches_the_views_after_redis_one_round_trip_a_batc
     assert len(sent) == relay.flushes == len(batches.times)  # one round trip per batch, none without one
     assert sent == [2] + [1] * (len(sent) - 1)  # the first with the stream's TTL, then a lone XADD
     gaps = [later - earlier for earlier, later in zip(batches.times, batches.times[1:], strict=False)]
-    assert min(gaps) >= BATCH_GAP - 0.001  # (a loop's clock may count whole milliseconds, as uvloop's does)
+    assert min(gaps) >= (page_gap or PAGE_GAP) + GAP_MARGIN - 0.001  # (a loop clock may count whole milliseconds)
     assert (await read_text(link, 'paced'))[0] == batches.text
     with round_trips() as sent:
         await relay.end('complete', None, {})
@@ -90,13 +93,18 @@ async def test_the_first_delta_goes_at_once_and_the_rest_is_drained_at_the_end(l
     assert await link.redis.exists(keys.lease('drained')) == 0
 
 
-def test_the_page_sends_each_relay_batch_on_its_own() -> None:
-    """The relay's gap is the page's SLOW_GAP: a batch is sent within a frame, not held MAX_AGE for the next one."""
-    assert BATCH_GAP >= SLOW_GAP
+@pytest.mark.parametrize('lag', [0.0, 0.005, 0.03], ids=['idle loop', 'busy loop', 'widest'])
+def test_the_page_sends_each_relay_batch_on_its_own(lag: float) -> None:
+    """main.py paces the relay by loop_load.max_age: a batch that far apart is sent within a frame by the page, not
+    held MAX_AGE (or its widened age) for the next one."""
+    load = LoopLoad()
+    load.lag = lag
+    assert PAGE_GAP >= SLOW_GAP and load.max_age() <= WIDEST_AGE
     coalescer = Coalescer()
     now = 100.0
     for _ in range(10):
-        due = coalescer.add('some words ', now, MAX_AGE)
+        due = coalescer.add('some words ', now, load.max_age())
         assert due is not None and due - now <= IDLE + 1e-9
         coalescer.take(due)
-        now += BATCH_GAP
+        now += load.max_age() + GAP_MARGIN
+    assert MAX_AGE <= load.max_age()
