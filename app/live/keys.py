@@ -15,11 +15,11 @@ CHANGED_CHANNEL = f'{PREFIX}:changed'
 LEASE_TTL_MS = 5_000
 # Seconds between heartbeats (a third of the lease: two may be missed, e.g. a busy event loop, before it expires).
 HEARTBEAT_S = LEASE_TTL_MS / 3000
-# Milliseconds a reply's stream is kept while it streams, from its last batch (a writer gone silent is reaped long
+# Milliseconds a reply's stream is kept while it streams, from its last heartbeat (a writer gone silent is reaped long
 # before), and after its end entry: time for followers to read the end; after that the database has the reply.
 STREAM_TTL_MS = 3_600_000
 ENDED_TTL_MS = 60_000
-# Entries kept per reply stream (approximate trimming): a bound on memory. A batch goes out every ~20-50 ms, so
+# Entries kept per reply stream (approximate trimming): a bound on memory. A batch goes out every ~80 ms or more, so
 # this holds hours of streaming; a reader that finds the start trimmed away is told (LiveGap) and uses the database.
 MAX_ENTRIES = 100_000
 

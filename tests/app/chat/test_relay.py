@@ -76,7 +76,7 @@ async def test_a_paced_reply_reaches_the_views_after_redis_one_round_trip_a_batc
     assert sent == [6]  # the end: its entry, TTL, lease and in-flight set in one MULTI (with MULTI and EXEC)
 
 
-async def test_the_first_delta_goes_at_once_and_the_rest_is_drained_at_the_end(link: Link) -> None:
+async def test_a_lone_first_delta_is_flushed_and_the_rest_drained_at_the_end(link: Link) -> None:
     writer = ReplyWriter(link, 'drained', heartbeat=3600)
     batches = Batches(writer, len('Hello, world'))
     relay = Relay(writer, batches)
@@ -91,6 +91,22 @@ async def test_the_first_delta_goes_at_once_and_the_rest_is_drained_at_the_end(l
     assert len(batches.times) == relay.flushes == 2
     await relay.end('complete', None, {})
     assert await link.redis.exists(keys.lease('drained')) == 0
+
+
+async def test_while_redis_is_down_the_batches_still_reach_the_views(link: Link) -> None:
+    writer = ReplyWriter(link, 'outage', heartbeat=3600)
+    batches = Batches(writer, len('Hello, world'))
+    relay = Relay(writer, batches)
+    await relay.start()
+    link.up = False  # as after a failed command (tests/app/live/test_outage.py restarts a real server)
+    with round_trips() as sent:
+        relay.add('content', 'Hello')
+        await asyncio.wait_for(batches.grew.wait(), WITHIN)
+        relay.add('content', ', world')
+        await relay.drain()
+    assert batches.text == 'Hello, world' and sent == []  # the reply goes on locally, with no wait on Redis
+    assert not any(batches.acknowledged) and writer.sent == {'c': 0, 'r': 0}  # published again once Redis is back
+    link.up = True
 
 
 @pytest.mark.parametrize('lag', [0.0, 0.005, 0.03], ids=['idle loop', 'busy loop', 'widest'])
