@@ -7,6 +7,8 @@ from typing import Any
 
 from nicegui import events, ui
 
+from .upload import Upload
+
 # Largest upload the browser sends at all; the server checks MAX_IMAGE_BYTES itself, with a clear message.
 UPLOAD_CAP_BYTES = 50_000_000
 # Images one prompt may carry.
@@ -24,9 +26,9 @@ class Attachments:
     def __init__(self, save: Callable[[bytes, str], Awaitable[dict[str, Any]]]) -> None:
         self._save = save
         self.images: list[dict[str, Any]] = []
-        self.uploader = ui.upload(multiple=True, auto_upload=True, on_upload=self._received,
-                                  max_file_size=UPLOAD_CAP_BYTES).props('accept="image/png,image/jpeg,image/webp,'
-                                                                        'image/gif"').classes('hidden')
+        self.uploader = Upload(multiple=True, auto_upload=True, on_upload=self._received,
+                               max_file_size=UPLOAD_CAP_BYTES).props('accept="image/png,image/jpeg,image/webp,'
+                                                                     'image/gif"').classes('hidden')
         self.row = ui.row().classes('w-full gap-2 items-center').mark('attachments')
         self.row.set_visibility(False)
 

@@ -68,7 +68,7 @@ class ChatPage:
             # A finished reply is announced once to screen readers; the streaming text itself is not live.
             self.announcer = ui.element('div').props('aria-live=polite role=status').classes('sr-only') \
                 .mark('announcer')
-        with ui.footer().classes('nc-footer border-t py-2'):
+        with ui.footer().classes('nc-footer border-t py-2') as self.footer:
             with ui.column().classes('w-full max-w-3xl mx-auto gap-1') as self.above_prompt:
                 self.notice = ui.label().props('role=alert').classes('text-sm text-orange-9').mark('notice')
                 self.notice.set_visibility(False)
@@ -134,9 +134,8 @@ class ChatPage:
         conversation = self.conversation
 
         async def save(**values: Any) -> None:
-            await conversation.configure(**values)
+            await conversation.configure(**values)  # every page showing it updates its model badge (on_details)
             self.person.save_choices(values)
-            self.model_badge.text = conversation.model
 
         chat_settings.open_dialog(models=self.models, model=conversation.model,
                                   system_prompt=conversation.system_prompt or '',
@@ -191,8 +190,21 @@ class ChatPage:
         self._set_busy(False)
         self.prompt.run_method('focus')
 
+    def on_details(self) -> None:
+        self.model_badge.text = self.conversation.model
+
     def on_deleted(self) -> None:
-        ui.navigate.to('/')
+        """Close the conversation with a note (deleted in a drawer, in another tab or on another instance). Called
+        from whichever task deleted it: everything here goes through this page's own elements, not that task's
+        context (ui.navigate would send the deleting tab away, or fail with no page at all)."""
+        self.conversation.detach(self)
+        self.views.clear()
+        self.log.clear()
+        self.earlier.set_visibility(False)
+        self.footer.set_visibility(False)
+        with self.log, ui.card().classes('w-full items-center').props('flat bordered').mark('deleted'):
+            ui.label('This conversation was deleted.').props('role=alert').classes('font-semibold')
+            ui.link('Start a new chat', '/')
 
     async def _run(self, action: Awaitable[Any], *, raise_errors: bool = False) -> bool:
         """Run a conversation action with the busy state shown; a refusal is a notification, nothing is lost."""

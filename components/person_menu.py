@@ -11,6 +11,7 @@ import orjson
 from nicegui import events, ui
 
 from . import api_keys
+from .upload import Upload
 
 if TYPE_CHECKING:
     from app.chat.conversation import Conversation
@@ -75,7 +76,7 @@ def _ask_import(person: Person) -> None:
             dialog.close()
             ui.navigate.to(f'/c/{conversation_id}')
 
-        ui.upload(on_upload=received, auto_upload=True, max_file_size=MAX_IMPORT_BYTES) \
+        Upload(on_upload=received, auto_upload=True, max_file_size=MAX_IMPORT_BYTES) \
             .props('accept=.json,application/json').classes('w-full').mark('import-file')
     dialog.open()
 

@@ -20,9 +20,9 @@ def add_routes(router: APIRouter, settings: Settings, upstream: Upstream, access
     Added to the API's own router (not included as a sub-router) so the dispatcher in front of the app serves them
     directly like `/api/chat`, skipping the app's layers for every streamed chunk.
     """
-    # With chats: X-Conversation-Id.
+    # With chats: X-Conversation-Id on both.
     openai_compat.add_routes(router, settings, upstream, access, chats=chats, metering=metering)
-    ui_chat.add_routes(router, settings, upstream, access, metering)
+    ui_chat.add_routes(router, settings, upstream, access, metering, chats=chats)
     # The router's catch-all for unknown /api paths (a JSON 404/405) matches /api/ui-chat too: routes are tried in
     # order, so fixed paths go before any path with parameters (a stable sort keeps the rest in order).
     router.routes.sort(key=lambda route: '{' in getattr(route, 'path', ''))

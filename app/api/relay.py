@@ -21,7 +21,9 @@ from starlette.types import Receive, Scope, Send
 
 from ..config import DEFAULT_PING_INTERVAL
 from ..errors import ChatError
+from ..server.protocol import body_writer
 from ..upstream import Upstream
+from ..upstream.reply import Batch
 from . import protocol
 from .metering import Meter
 from .validation import ChatRequest
@@ -35,13 +37,27 @@ log = logging.getLogger(__name__)
 HEADER_WAIT = 1.0
 
 
+class Outlet:
+    """Where a reply's groups can also go without being yielded: set by ReplyResponse once its status line is out,
+    when the server can write the response's chunks from any callback (app/server/protocol.py: body_writer)."""
+
+    __slots__ = ('encode', 'write')
+
+    def __init__(self) -> None:
+        self.write: Callable[[bytes], bool] | None = None
+        self.encode: Callable[[dict[str, Any]], bytes] = protocol.ndjson
+
+
 async def reply_events(upstream: Upstream, request: ChatRequest, ping_interval: float = DEFAULT_PING_INTERVAL,
-                       meter: Meter | None = None) -> AsyncIterator[list[dict[str, Any]]]:
+                       meter: Meter | None = None, outlet: Outlet | None = None
+                       ) -> AsyncIterator[list[dict[str, Any]]]:
     """The stream's objects, in groups to write at once: start, pings until the first token, deltas, then done.
 
     Deltas that arrived in one upstream read form one group. A group ending in a ping or a delta commits the status
     line (see ReplyResponse). Raises ChatError for a failure (a refusal by the limits first of all, before anything
-    reaches the model server); the caller turns it into an HTTP error or a final error line.
+    reaches the model server); the caller turns it into an HTTP error or a final error line. With an `outlet` that
+    can write, the deltas after the first go straight to it from the upstream's network callback (Reply.relay);
+    only what it refuses (a full socket) is yielded.
     """
     start = protocol.start(f'chat-{uuid.uuid4().hex}', request.model)
     async with meter or Meter() as meter, AsyncExitStack() as stack:
@@ -72,6 +88,22 @@ async def reply_events(upstream: Upstream, request: ChatRequest, ping_interval: 
             first.cancel()
             await asyncio.gather(first, return_exceptions=True)
         chunk, reasoning = protocol.chunk, protocol.reasoning
+
+        def deliver(batch: Batch) -> bool:
+            """Write a batch through the outlet, at once; False, with nothing counted, when it cannot take it."""
+            encode = outlet.encode  # type: ignore[union-attr]
+            if len(batch) == 1:  # the paced case: one token per read
+                kind, text = batch[0]
+                body = encode(chunk(text) if kind == 'content' else reasoning(text))
+            else:
+                body = b''.join([encode(chunk(text) if kind == 'content' else reasoning(text))
+                                 for kind, text in batch])
+            if not outlet.write(body):  # type: ignore[union-attr, misc]
+                return False
+            meter.add(batch)
+            parts.extend([text for kind, text in batch if kind == 'content'])
+            return True
+
         while batch is not None:
             meter.add(batch)
             events = []
@@ -82,7 +114,10 @@ async def reply_events(upstream: Upstream, request: ChatRequest, ping_interval: 
                 else:
                     events.append(reasoning(text))
             yield events
-            batch = await reply.next_batch()
+            if outlet is not None and outlet.write is not None:
+                batch = await reply.relay(deliver)
+            else:
+                batch = await reply.next_batch()
         end = time.perf_counter()
         ttft = None if reply.first_delta_at is None else round(reply.first_delta_at - reply.started, 4)
         yield [protocol.done(''.join(parts), finish_reason=reply.finish_reason, usage=reply.usage,
@@ -92,13 +127,15 @@ async def reply_events(upstream: Upstream, request: ChatRequest, ping_interval: 
 class ReplyResponse(WatchedResponse):
     """ASGI response that streams groups of events to the client, one write per group."""
 
-    def __init__(self, events: AsyncIterator[list[dict[str, Any]]], *, sse: bool = False) -> None:
+    def __init__(self, events: AsyncIterator[list[dict[str, Any]]], *, sse: bool = False,
+                 outlet: Outlet | None = None) -> None:
         # Response.__init__ is skipped on purpose: this class renders its own status, headers and body.
         self.status_code = 200
         self.background = None
         self.events = events
         self.encode: Callable[[dict[str, Any]], bytes] = protocol.sse if sse else protocol.ndjson
         self.stream_type = protocol.SSE if sse else protocol.NDJSON
+        self.outlet = outlet  # given to `events` too, which then writes through it when the server allows
 
     async def _relay(self, scope: Scope, receive: Receive, send: Send) -> None:
         events, encode = self.events, self.encode
@@ -118,6 +155,8 @@ class ReplyResponse(WatchedResponse):
         await send({'type': 'http.response.start', 'status': 200, 'headers': headers})
         self.started = True
         await send({'type': 'http.response.body', 'body': b''.join(held), 'more_body': True})
+        if self.outlet is not None:
+            self.outlet.encode, self.outlet.write = encode, body_writer(send)
         ended = False
         try:
             async for group in events:

@@ -21,7 +21,7 @@ from .conversations import routes as conversation_routes
 from .conversations.lines import reply_lines
 from .conversations.turns import counted_frames, metered_append
 from .metering import Metering
-from .relay import ReplyResponse, reply_events
+from .relay import Outlet, ReplyResponse, reply_events
 from .validation import parse_request, request_schema
 
 DESCRIPTION = """Streams the reply as NDJSON: one JSON object per line, each with a `type`.
@@ -113,8 +113,9 @@ def create_router(settings: Settings, upstream: Upstream, access: Access | None 
         if chat_request.conversation_id is not None:
             return ReplyResponse(counted_frames(reply_lines(follower, settings.ping_interval), meter, follower),
                                  sse=wants_sse)
-        return ReplyResponse(reply_events(upstream, chat_request, settings.ping_interval, metering.meter(caller)),
-                             sse=wants_sse)
+        outlet = Outlet()
+        return ReplyResponse(reply_events(upstream, chat_request, settings.ping_interval, metering.meter(caller),
+                                          outlet), sse=wants_sse, outlet=outlet)
 
     if chats is not None:  # before the catch-all below, which would answer their paths with a 404
         conversation_routes.add_routes(router, settings, chats, access)

@@ -17,6 +17,7 @@ from typing import Any
 from ..errors import ChatError
 from ..limits import Lease, Limits
 from ..live.hub import Live
+from ..live.notices import ALL, Kind, Notice
 from ..store import ConversationSummary, NewTurn, Store, new_id
 from ..store.images import ImageFiles
 from ..upstream import Upstream
@@ -57,7 +58,8 @@ class Chats:
                  spawn: Spawn = _spawn,
                  images_root: str | Path = 'data/images', max_image_bytes: int = MAX_IMAGE_BYTES,
                  max_held_chars: int = MAX_HELD_CHARS, checkpoint_interval: float = CHECKPOINT_INTERVAL,
-                 limits: Limits | None = None, shared: Live | None = None) -> None:
+                 limits: Limits | None = None, shared: Live | None = None,
+                 batch_gap: Callable[[], float] | None = None) -> None:
         self.store: Store  # given to start(): the database opens with the event loop
         self.upstream = upstream
         self.model, self.models, self.system_prompt = model, tuple(models) or (model,), system_prompt
@@ -70,6 +72,7 @@ class Chats:
         self.checkpoint_interval = checkpoint_interval
         self.limits = limits  # CHAT_RATE_LIMIT and MAX_STREAMS; None: no limits
         self.shared = shared  # with REDIS_URL: replies published to, followed from and stopped through Redis
+        self.batch_gap = batch_gap  # with REDIS_URL: how far apart the pages want batches (relay.py; None: PAGE_GAP)
         self.closing = False
         self.live: dict[str, Conversation] = {}
         self.dirty: set[Message] = set()  # streaming replies changed since the last checkpoint
@@ -90,7 +93,7 @@ class Chats:
             recovered = await self.store.recover_interrupted()
         else:  # a reply left streaming may be streaming on another instance: leases tell (see adopt)
             recovered = 0
-            self.shared.start(on_stop=self._stop_reply, on_interrupted=self._interrupted, on_changed=self._changed)
+            self.shared.start(on_stop=self._stop_reply, on_interrupted=self._interrupted, on_notice=self._noticed)
         self._checkpoints = self.spawn(self._checkpoint_loop(), name='checkpoints')
         self._started.set()
         return recovered
@@ -178,6 +181,7 @@ class Chats:
                                                  settings=conversation.settings, id=conversation.id)
         conversation.stored, conversation.title = True, title
         self.lists_changed(owner_id)
+        self.announce('created', owner_id, conversation.id)
         return conversation
 
     async def open(self, owner_id: str, conversation_id: str) -> Conversation | None:
@@ -185,8 +189,8 @@ class Chats:
         if (live := self.live.get(conversation_id)) is not None:
             if live.owner_id != owner_id:
                 return None
-            if self.shared is not None and not live.busy:  # another instance may have added a turn (a missed notice)
-                await live.sync()
+            if self.shared is not None:  # another instance may have added a turn (a missed notice); a catch-up under
+                await live.sync()  # way (a notice's) is waited for, so the reply it brings is there (sync() says when)
             return live
         if (loading := self._loading.get(conversation_id)) is None:  # two tabs opening it at once share one load
             loading = self._loading[conversation_id] = asyncio.ensure_future(self._load(owner_id, conversation_id))
@@ -217,24 +221,68 @@ class Chats:
         (`catch_up`: see Conversation.follow)."""
         assert self.shared is not None
         known = await self.shared.known(message.id)
-        if known is not False:  # streaming or just ended elsewhere, or Redis is down (the follower waits for it)
+        # Streaming or just ended elsewhere, or Redis is down (the follower waits for it); or claimed here just now:
+        # in flight, but its holder died before its first batch (no stream yet): its end entry `interrupted` is
+        # there now, and following reads it (else it stayed streaming here, and the API refused to follow it).
+        if known is not False or await self.shared.reap(message.id):
             await conversation.follow(message, catch_up=catch_up)
-        elif not await self.shared.reap(message.id):  # no lease and not in flight: e.g. every instance restarted
+        else:  # no lease and not in flight: e.g. every instance restarted
             message.status = INTERRUPTED
             async with self._writes:
                 await self.store.interrupt_reply(message.id, message.content, message.reasoning)
 
-    def _changed(self, conversation_id: str, reply_id: str) -> None:
-        """A reply of the conversation started streaming on another instance: if it is held here, catch up."""
-        if not self.closing and (conversation := self.live.get(conversation_id)) is not None:
-            self.background(self._sync(conversation, reply_id), name='sync conversation')
+    def announce(self, kind: Kind, owner_id: str, conversation_id: str = ALL, reply_id: str = '') -> None:
+        """With REDIS_URL: tell the other instances what changed here (app/live/notices.py), in the background."""
+        if self.shared is not None:
+            self.background(self.shared.announce(kind, owner_id, conversation_id, reply_id), name='live notice')
 
-    async def _sync(self, conversation: Conversation, reply_id: str) -> None:
+    def _noticed(self, notice: Notice) -> None:
+        """Another instance changed one of a person's conversations: catch up in what this one holds and shows."""
+        if self.closing:
+            return
+        conversation = self.live.get(notice.conversation_id)
+        if conversation is not None and conversation.owner_id != notice.owner_id:
+            conversation = None  # ids are unguessable, so only a forged notice gets here: act on nothing of it
+        if notice.kind == 'reply':
+            if conversation is not None:
+                self.background(self._catch_up(conversation, conversation.sync(notice.reply_id)),
+                                name='sync conversation')
+            self._moved_to_top(notice.owner_id, notice.conversation_id)
+        elif notice.kind in ('renamed', 'branch', 'settings'):
+            if conversation is not None:
+                self.background(self._catch_up(conversation, conversation.refresh()), name='refresh conversation')
+            if notice.kind == 'renamed':
+                self.lists_changed(notice.owner_id)
+        else:  # deleted, deleted_all, created
+            gone = [conversation] if conversation is not None else [] if notice.kind != 'deleted_all' else [
+                c for c in self.live.values() if c.owner_id == notice.owner_id]
+            for held in gone:
+                self._gone(held)
+            self.lists_changed(notice.owner_id)
+
+    async def _catch_up(self, conversation: Conversation, catching_up: Awaitable[None]) -> None:
         try:
-            await conversation.sync(reply_id)
+            await catching_up
         except Exception as exc:  # the database is down: the next open of the conversation tries again
             log.error('could not reload conversation %s: %s', conversation.id, type(exc).__name__)
         self.release(conversation)
+
+    def _gone(self, conversation: Conversation) -> None:
+        """A conversation held here was deleted on another instance: stop its reply (one streaming here is cancelled,
+        one followed from elsewhere is asked to stop and followed to its end, `stopped`, as on one instance), forget
+        it, and close its pages."""
+        conversation.stop()
+        if self.live.get(conversation.id) is conversation:
+            del self.live[conversation.id]
+        conversation.views.notify(lambda view: view.on_deleted())
+
+    def _moved_to_top(self, owner_id: str, conversation_id: str) -> None:
+        """A turn on another instance moved a conversation to the top of the person's list: refresh the lists shown
+        here when it was not there already (as save_turn does for a turn made here)."""
+        top = (conversation_id, datetime.now(UTC).date())
+        if owner_id in self._list_watchers and self._latest.get(owner_id) != top:
+            self._latest[owner_id] = top
+            self.lists_changed(owner_id)
 
     def _stop_reply(self, reply_id: str) -> None:
         """Stop requested on some instance: if the reply streams here, stop it."""
@@ -396,7 +444,10 @@ class Chats:
             done = await self.store.rename_conversation(owner_id, conversation_id, title)
         if done and (live := self.live.get(conversation_id)) is not None:
             live.title = title
+            live.views.notify(lambda view: view.on_details())
         self.lists_changed(owner_id)
+        if done:
+            self.announce('renamed', owner_id, conversation_id)
         return done
 
     async def delete(self, owner_id: str, conversation_id: str) -> bool:
@@ -417,6 +468,8 @@ class Chats:
             self.live.pop(conversation_id, None)
             live.views.notify(lambda view: view.on_deleted())
         self.lists_changed(owner_id)
+        if done:
+            self.announce('deleted', owner_id, conversation_id)
         return done
 
     async def delete_all(self, owner_id: str) -> int:
@@ -433,6 +486,7 @@ class Chats:
             self.live.pop(conversation.id, None)
             conversation.views.notify(lambda view: view.on_deleted())
         self.lists_changed(owner_id)
+        self.announce('deleted_all', owner_id)
         return count
 
     async def import_conversation(self, owner_id: str, data: Any, models: Sequence[str]) -> str:
@@ -448,6 +502,7 @@ class Chats:
             await self.store.add_messages(record.id, [message.to_new() for message in messages])
             await self.store.save_messages([message.to_update() for message in messages if message.role != 'user'])
         self.lists_changed(owner_id)
+        self.announce('created', owner_id, record.id)
         return record.id
 
     def watch_lists(self, owner_id: str, callback: Callable[[], object]) -> Callable[[], None]:

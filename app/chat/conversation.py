@@ -40,6 +40,9 @@ MAX_CONVERSATION_CHARS = 2_000_000
 TITLE_CHARS = 80
 # Settings that go upstream with every request, as the conversation's settings panel sets them.
 PARAMS = ('temperature', 'max_tokens')
+# Seconds Stop of a reply streaming on another instance waits for its end before asking its holder again: a request
+# published while the holder's listener was reconnecting to Redis is lost (pub/sub keeps nothing).
+STOP_AGAIN_S = 1.0
 
 
 class Conversation:
@@ -162,6 +165,7 @@ class Conversation:
         self.leaf = self.tree.latest_leaf(versions[index]).id
         self.settings['leaf'] = self.leaf
         await self.chats.save_settings(self)
+        self.chats.announce('branch', self.owner_id, self.id)
         self.views.notify(lambda view: view.on_branch())
 
     async def configure(self, *, model: str, system_prompt: str, temperature: float | None,
@@ -172,6 +176,8 @@ class Conversation:
         self.settings.update(temperature=temperature, max_tokens=max_tokens)
         if self.stored:
             await self.chats.save_settings(self)
+            self.chats.announce('settings', self.owner_id, self.id)
+        self.views.notify(lambda view: view.on_details())
 
     def export_markdown(self) -> str:
         """The branch shown, as Markdown."""
@@ -229,6 +235,28 @@ class Conversation:
             for message in continued:
                 self.views.notify(lambda view, message=message: view.on_message(message))  # type: ignore[misc]
 
+    async def refresh(self) -> None:
+        """With REDIS_URL: take the title, model, system prompt and settings another instance stored (a rename, new
+        settings, or another version of a message shown), and show them. The row is read afresh, not carried in
+        the notice, so notices that cross each other still leave the newest state."""
+        record = await self.chats.store.conversation(self.owner_id, self.id)
+        if record is None or self.chats.closing:  # deleted meanwhile: its own notice closes it
+            return
+        before = (self.title, self.model, self.system_prompt, _details(self.settings))
+        self.title, self.model, self.system_prompt = record.title, record.model, record.system_prompt or None
+        self.settings = dict(record.settings)
+        shown = self.leaf
+        if not self.busy:  # a reply streaming (here or followed) is at the end of the branch shown: that stays
+            leaf = record.settings.get('leaf')
+            if leaf is not None and leaf not in self.tree.by_id:  # a version this copy lacks (a missed notice)
+                await self.sync()
+            newest = self.tree.newest
+            self.leaf = leaf if leaf in self.tree.by_id else newest.id if newest else None
+        if (self.title, self.model, self.system_prompt, _details(self.settings)) != before:
+            self.views.notify(lambda view: view.on_details())
+        if self.leaf != shown:
+            self.views.notify(lambda view: view.on_branch())
+
     async def follow(self, reply: Message, *, catch_up: bool = False) -> None:
         """Show `reply`, streaming on another instance, as it goes on there (from Redis; see remote.py). With
         `catch_up` (a conversation being loaded, no page yet), first what Redis has now, awaited, so the page built
@@ -241,13 +269,20 @@ class Conversation:
         `elsewhere` False, a reply streaming on another instance goes on there and is only no longer followed)."""
         if self._following is not None and not self._following[1].done():
             if elsewhere and self.chats.shared is not None:
-                self.chats.background(self.chats.shared.stop(self._following[0]), name='stop elsewhere')
+                self.chats.background(self._stop_elsewhere(*self._following), name='stop elsewhere')
             else:
                 self._following[1].cancel()
         if self._starting:
             self._stop_requested = True
         if self._task is not None and not self._task.done():
             self._task.cancel()
+
+    async def _stop_elsewhere(self, reply_id: str, following: asyncio.Task[None]) -> None:
+        """Ask the instance holding the reply to stop it, again each STOP_AGAIN_S until it has ended here, or no
+        instance holds it (its end is on its way, or its holder died and the reaper ends it)."""
+        assert self.chats.shared is not None
+        while not following.done() and await self.chats.shared.stop(reply_id):
+            await asyncio.wait({following}, timeout=STOP_AGAIN_S)
 
     async def wait(self) -> None:
         """Wait until the running reply, if any, has ended (or stopped being followed)."""
@@ -348,7 +383,8 @@ class Conversation:
         """With REDIS_URL: take the reply's lease and start publishing it (relay.py)."""
         if self.chats.shared is None:
             return None
-        relay = Relay(self.chats.shared.writer(reply.id, reply.content, reply.reasoning), partial(self._append, reply))
+        relay = Relay(self.chats.shared.writer(reply.id, reply.content, reply.reasoning), partial(self._append, reply),
+                      self.chats.batch_gap)
         await relay.start()
         return relay
 
@@ -373,8 +409,8 @@ class Conversation:
     def _announce(self, reply: Message) -> None:
         """With REDIS_URL, once `reply` is saved as streaming: tell the instances that hold this conversation too
         (their copy lacks it; see sync)."""
-        if self._relay is not None and self.chats.shared is not None:
-            self.chats.background(self.chats.shared.changed(self.id, reply.id), name='live changed')
+        if self._relay is not None:
+            self.chats.announce('reply', self.owner_id, self.id, reply.id)
 
     def _abandon_relay(self) -> None:
         """The turn was refused after its lease was taken: give the lease up (the reply never existed)."""
@@ -402,6 +438,11 @@ class Conversation:
         self.views.notify(lambda view: view.on_finish(reply))
         # Held until saved: a reload in between (here or, with REDIS_URL, on another instance) finds the final reply.
         saving.add_done_callback(lambda _: self.chats.release(self))
+
+
+def _details(settings: dict[str, Any]) -> dict[str, Any]:
+    """Settings that are the conversation's details (the version shown aside)."""
+    return {name: value for name, value in settings.items() if name != 'leaf'}
 
 
 def _sent(branch: list[Message]) -> list[Message]:

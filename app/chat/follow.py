@@ -44,10 +44,12 @@ class Follower:
 
     def __init__(self, conversation: Conversation, message: Message, offset: int = 0) -> None:
         if message.streaming and not conversation.busy:
-            # Stored as streaming, but no reply runs here: another server instance is streaming it (a crash would
-            # have been recovered at start). It would never end for this follower.
-            raise ChatError('streaming_elsewhere', 'This reply is being streamed by another instance of the server; '
-                            'follow it there, or read it when it has ended.', 409)
+            # Stored as streaming, but no reply runs here and none is followed from Redis: another instance streams
+            # it and nothing is shared (several instances on one database without REDIS_URL; with it, opening the
+            # conversation followed the reply: app/chat/remote.py). It would never end for this follower.
+            raise ChatError('streaming_elsewhere', 'This reply is being streamed by another instance of the server, '
+                            'which shares nothing with this one (no REDIS_URL); follow it there, or read it when it '
+                            'has ended.', 409)
         if not 0 <= offset <= len(message.content):
             raise ChatError('offset_out_of_range', f'The offset {offset} is outside the reply, which has '
                             f'{len(message.content)} characters so far.', 416)
@@ -115,6 +117,9 @@ class Follower:
             self._changed.set()
 
     def on_branch(self) -> None:
+        pass
+
+    def on_details(self) -> None:
         pass
 
     def on_deleted(self) -> None:

@@ -29,8 +29,12 @@ class View(Protocol):
     def on_branch(self) -> None:
         """The branch shown changed (a new version, or another version chosen): show `messages` again."""
 
+    def on_details(self) -> None:
+        """The conversation's title, model, system prompt or settings changed (in another tab, or on another
+        instance)."""
+
     def on_deleted(self) -> None:
-        """The conversation was deleted."""
+        """The conversation was deleted (here, or on another instance)."""
 
 
 class Views:

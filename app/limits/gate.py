@@ -59,7 +59,7 @@ class Limits:
                             'streaming, the most it may at once; wait for one to end.', 429,
                             retry_after=str(STREAMS_RETRY_AFTER))
         lease = Lease([(self.api_streams, caller_id)])
-        try:
+        async with _given_back_on_refusal(lease):
             # Slots first: a request refused because the server is full is not counted against the caller's rate.
             lease.add(self._take_stream())
             if self.api_rate is not None and (wait := await self._hit(self.api_rate, 'api', caller_id)):
@@ -68,22 +68,16 @@ class Limits:
             if self.api_quota is not None and (wait := await self._spent(self.api_quota, caller_id)):
                 raise ChatError('quota_exceeded', f'This API key has used its quota of {_per(self.api_quota)} '
                                 f'completion tokens. Try again in {wait} s.', 429, retry_after=str(wait))
-        except BaseException:
-            lease.release()
-            raise
         return lease
 
     async def admit_page(self, person_id: str) -> Lease:
         """Let one reply on the page start for `person_id`, or raise ChatError 429/503 (nothing is taken)."""
         lease = Lease()
-        try:
+        async with _given_back_on_refusal(lease):
             lease.add(self._take_stream())
             if self.chat_rate is not None and (wait := await self._hit(self.chat_rate, 'chat', person_id)):
                 raise ChatError('rate_limited', f'You are sending messages faster than this server allows '
                                 f'({_per(self.chat_rate)}). Send again in {wait} s.', 429, retry_after=str(wait))
-        except BaseException:
-            lease.release()
-            raise
         return lease
 
     async def count_tokens(self, caller: HasId, completion_tokens: int) -> None:
@@ -147,6 +141,16 @@ class Limits:
         """Whole seconds until the window frees room (Retry-After), at least 1."""
         stats = await limiter.get_window_stats(item, *keys)
         return max(1, math.ceil(stats.reset_time - time.time()))
+
+
+@asynccontextmanager
+async def _given_back_on_refusal(lease: Lease) -> AsyncIterator[None]:
+    """Whatever `lease` holds goes back if admission fails (a refusal, a storage error, a cancelled request)."""
+    try:
+        yield
+    except BaseException:
+        lease.release()
+        raise
 
 
 def _kind(error: Exception) -> str:

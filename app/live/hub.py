@@ -9,6 +9,7 @@ from . import keys
 from .channel import Channel
 from .lease import Interrupted, Reaper
 from .link import DOWN_ERRORS, Link
+from .notices import ALL, Kind, Notice
 from .stop import StopChannel
 from .stream import ReplyReader, ReplyWriter
 
@@ -26,10 +27,11 @@ class Live:
         self.reaper: Reaper | None = None
 
     def start(self, *, on_stop: Callable[[str], object], on_interrupted: Interrupted,
-              on_changed: Callable[[str, str], object] = lambda conversation_id, reply_id: None) -> None:
-        """Act on Stop requests and change notices from any instance, and sweep for replies whose instance died."""
+              on_notice: Callable[[Notice], object] = lambda notice: None) -> None:
+        """Act on Stop requests and on the other instances' change notices, and sweep for replies whose instance
+        died."""
         self.stops.start(on_stop)
-        self.changes.start(lambda text: self._changed(text, on_changed))
+        self.changes.start(lambda text: self._noticed(text, on_notice))
         self.reaper = Reaper(self.link, on_interrupted, interval=self.lease_ttl_ms / 2000)
         self.reaper.start()
 
@@ -63,15 +65,15 @@ class Live:
             self.link.failed(error)
             return False
 
-    async def changed(self, conversation_id: str, reply_id: str) -> None:
-        """Tell the other instances that `reply_id` of the conversation started streaming here (they may hold an
-        older copy of it in memory); skipped while Redis is down."""
-        await self.changes.publish(f'{self.link.instance_id} {conversation_id} {reply_id}')
+    async def announce(self, kind: Kind, owner_id: str, conversation_id: str = ALL, reply_id: str = '') -> None:
+        """Tell the other instances what changed here in the owner's conversation (they may hold an older copy of it
+        in memory, or show the owner's list); see notices.py. Skipped while Redis is down."""
+        await self.changes.publish(Notice(kind, self.link.instance_id, owner_id, conversation_id, reply_id).encode())
 
-    def _changed(self, text: str, on_changed: Callable[[str, str], object]) -> None:
-        instance_id, conversation_id, reply_id = [*text.split(' '), '', ''][:3]
-        if reply_id and instance_id != self.link.instance_id:  # this instance's own notice: it has the change already
-            on_changed(conversation_id, reply_id)
+    def _noticed(self, text: str, on_notice: Callable[[Notice], object]) -> None:
+        notice = Notice.decode(text)
+        if notice is not None and notice.instance_id != self.link.instance_id:  # its own: it has the change already
+            on_notice(notice)
 
     async def stop(self, reply_id: str) -> bool:
         """Ask the instance holding the reply to stop it; False if none does."""

@@ -26,11 +26,16 @@ log = logging.getLogger(__name__)
 
 Interrupted = Callable[[str, str, str], Awaitable[None]]  # (reply id, content, reasoning)
 
-# KEYS: lease, inflight, stream. ARGV: instance id, ttl ms, reply id, now ms.
-# 1 renewed; 0 taken again (Redis lost it: a restart); -1 another instance holds it; -2 reaped (ended as interrupted).
+# KEYS: lease, inflight, stream. ARGV: instance id, ttl ms, reply id, now ms, stream ttl ms.
+# 1 renewed (the lease, and the stream's TTL: batches do not set it each time); 0 taken again (Redis lost it: a
+# restart); -1 another instance holds it; -2 reaped (ended as interrupted).
 RENEW = """
 local holder = redis.call('GET', KEYS[1])
-if holder == ARGV[1] then redis.call('PEXPIRE', KEYS[1], ARGV[2]) return 1 end
+if holder == ARGV[1] then
+  redis.call('PEXPIRE', KEYS[1], ARGV[2])
+  redis.call('PEXPIRE', KEYS[3], ARGV[5])
+  return 1
+end
 if holder then return -1 end
 local last = redis.call('XREVRANGE', KEYS[3], '+', '-', 'COUNT', 1)
 if #last > 0 and last[1][2][2] == 'end' then return -2 end
@@ -52,7 +57,8 @@ return 1
 async def renew(link: Link, reply_id: str, ttl_ms: int = keys.LEASE_TTL_MS) -> int:
     """Renew (or take again) the lease of a reply this instance streams; see RENEW for the answers."""
     return int(await link.redis.eval(RENEW, 3, keys.lease(reply_id), keys.INFLIGHT, keys.stream(reply_id),
-                                     link.instance_id, ttl_ms, reply_id, int(time.time() * 1000)))
+                                     link.instance_id, ttl_ms, reply_id, int(time.time() * 1000),
+                                     keys.STREAM_TTL_MS))
 
 
 class Reaper:

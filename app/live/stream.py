@@ -5,9 +5,11 @@ Entries: `k=c|r, o=<offset>, t=<text>` (content or reasoning, `o` = characters o
 skips what it has already, so a writer may publish the same text again (after Redis restarted empty it publishes
 everything from 0) and nothing is shown twice, and a reader can start at any character offset.
 
-The writer buffers deltas (`add`) and `flush()` sends every buffered kind as one entry each, with the stream's TTL,
-in one pipelined round trip: one per batch, whatever the number of deltas in it. The runtime flushes before it
-hands the batch to any browser, so what a browser saw is in Redis first.
+The writer buffers deltas (`add`) and `flush()` sends every buffered kind as one entry each in one round trip: one
+per batch, whatever the number of deltas in it (a lone XADD, the usual batch, or a pipeline when reasoning and
+content both grew). The stream's TTL goes with the first batch; after that the lease's heartbeats renew it (RENEW in
+lease.py), not every batch. The runtime flushes before it hands the batch to any browser, so what a browser saw is
+in Redis first.
 """
 
 from __future__ import annotations
@@ -58,6 +60,7 @@ class ReplyWriter:
         # All of it (republished after an outage), from the text the reply had already (a Continue's partial text).
         self.text = {'c': content, 'r': reasoning}
         self.sent = {'c': 0, 'r': 0}  # how much Redis has acknowledged
+        self.ttl_due = True  # the stream has no TTL yet (new, or Redis came back): the next flush sets it
         self.ended: tuple[str, str, str] | None = None
         self.end_sent = False
         self.reaped = False  # another instance declared this reply interrupted (this one froze past its lease)
@@ -76,6 +79,7 @@ class ReplyWriter:
                 pipe.delete(self.stream)
                 pipe.zadd(keys.INFLIGHT, {self.reply_id: int(time.time() * 1000)})
                 await pipe.execute()
+            self.ttl_due = True
         except DOWN_ERRORS as error:
             self.link.failed(error)  # streams on locally; taken when Redis is back (see _republish)
         self._beats = asyncio.get_running_loop().create_task(self._beating(), name='live heartbeat')
@@ -92,15 +96,22 @@ class ReplyWriter:
         if not pending:
             return True
         try:
-            async with self.link.redis.pipeline(transaction=False) as pipe:
-                for kind, offset, text in pending:
-                    pipe.xadd(self.stream, _text_fields(kind, offset, text[offset:]), maxlen=keys.MAX_ENTRIES,
-                              approximate=True)
-                pipe.pexpire(self.stream, keys.STREAM_TTL_MS)
-                await pipe.execute()
+            if len(pending) == 1 and not self.ttl_due:  # the usual batch: one command, no pipeline to build
+                kind, offset, text = pending[0]
+                await self.link.redis.xadd(self.stream, _text_fields(kind, offset, text[offset:]),
+                                           maxlen=keys.MAX_ENTRIES, approximate=True)
+            else:
+                async with self.link.redis.pipeline(transaction=False) as pipe:
+                    for kind, offset, text in pending:
+                        pipe.xadd(self.stream, _text_fields(kind, offset, text[offset:]), maxlen=keys.MAX_ENTRIES,
+                                  approximate=True)
+                    if self.ttl_due:
+                        pipe.pexpire(self.stream, keys.STREAM_TTL_MS)
+                    await pipe.execute()
         except DOWN_ERRORS as error:
             self.link.failed(error)
             return False
+        self.ttl_due = False
         for kind, _offset, text in pending:
             self.sent[kind] = len(text)
         return True
@@ -138,6 +149,7 @@ class ReplyWriter:
             return
         await self._renew()
         self.sent = {'c': 0, 'r': 0}
+        self.ttl_due = True
         if await self.flush():
             await self._send_end()
 

@@ -6,7 +6,7 @@ import time
 from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from time import monotonic
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 
 import httpx2
 import orjson
@@ -21,7 +21,17 @@ MAX_EVENT_BYTES = 4 * 1024 * 1024
 # 'tool_calls' deltas come only from a reply whose `with_tool_calls` is set: their text is the JSON of the upstream's
 # `delta.tool_calls` list, as a relay can pass it on verbatim (consumers that know only the other two never see it).
 DeltaKind = Literal['content', 'reasoning', 'tool_calls']
+Batch = list[tuple[DeltaKind, str]]
 _CR, _LF = 13, 10  # line-end bytes, as indexing bytes gives them
+
+
+class Tap(Protocol):
+    """Hands a reply's batches over in the network callback that brought their bytes (raw_body.py has one)."""
+
+    async def run(self, deliver: Callable[[Batch], bool]) -> Batch | None:
+        """Deliver each batch as it is parsed until one is refused (returned) or the reply needs its reader (None:
+        its end, a failure, a silence); a failure in the reply's own events is raised."""
+        ...
 
 
 @dataclass(slots=True)
@@ -45,6 +55,8 @@ class Reply:
     complete: bool = False  # `[DONE]` arrived
     with_tool_calls: bool = False  # also yield ('tool_calls', JSON of the delta's list); set before iterating
     read: Callable[[], Awaitable[bytes]] | None = field(repr=False, default=None)
+    # Set when the body's transport can hand the bytes over as they arrive (see `relay`).
+    tap: Tap | None = field(repr=False, default=None)
     # What reading the body raises when the upstream goes silent or the connection breaks: httpx2's errors for the
     # SDK's response stream, the transport's own when the client reads the body beneath it (see client.py).
     timeout_errors: tuple[type[BaseException], ...] = field(repr=False, default=(httpx2.TimeoutException,))
@@ -118,6 +130,31 @@ class Reply:
                             502) from None
         self._ended = True
         return self._finish()
+
+    async def relay(self, deliver: Callable[[Batch], bool]) -> Batch | None:
+        """Like `next_batch`, but first hands batches to `deliver` as they are parsed, for as long as it takes them.
+
+        With a tap, parsing and `deliver` run in the network callback that brought the bytes: no task wakes up per
+        read, which at a paced token per read is most of what relaying a token costs. `deliver` returns False for a
+        batch it cannot take now (the client's socket is full): that batch is returned, to be sent the slow way.
+        Returns None after the last batch and raises failures, as `next_batch` does; without a tap it is
+        `next_batch`.
+        """
+        if self.tap is not None and self._failure is None and not self._ended:
+            refused = await self.tap.run(deliver)
+            if refused is not None:
+                return refused
+        return await self.next_batch()
+
+    def feed(self, chunk: bytes) -> Batch:
+        """Parse one piece of the body that arrived just now (for a tap); ChatError as `next_batch` raises it."""
+        self.last_read_at = monotonic()
+        return self._feed(chunk)
+
+    @property
+    def stopped(self) -> bool:
+        """No batch is left to parse: the reply ended, or a failure waits to be raised by `next_batch`."""
+        return self._ended or self._failure is not None
 
     def _feed(self, chunk: bytes) -> list[tuple[DeltaKind, str]]:
         """Parse one read; return its deltas. Lines may end in LF, CRLF or CR (the SSE spec allows all three);

@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
+from functools import partial
+
 from fastapi import HTTPException
 from fastapi.responses import HTMLResponse, Response
 from nicegui import app, background_tasks, ui
 from starlette.requests import Request
 
-from components import api_keys, chat, person_menu, sidebar, sign_in
+from components import api_keys, chat, person_menu, sidebar, sign_in, upload
 
 from ..chat.chats import Chats
 from ..chat.conversation import Conversation
 from ..config import Settings
 from ..store.images import sniff
+from . import page_timeout
 from .identity import Refused, person_key
 
 
@@ -45,14 +48,18 @@ def register(chats: Chats, settings: Settings) -> None:
         return Response(data, media_type=sniff(data), headers={'Cache-Control': 'private, max-age=31536000',
                                                                 'X-Content-Type-Options': 'nosniff'})
 
-    @ui.page('/', title='NiceChat')
+    upload.add_route()  # the attachments' and Import's uploads, every tab's through one route
+
+    page_timeout.release_connection_waits()  # a page past its response_timeout leaves no task behind
+
+    @ui.page('/', title='NiceChat', response_timeout=page_timeout.RESPONSE_TIMEOUT)
     async def new_chat(request: Request) -> HTMLResponse | None:
         owner = await owner_of(request)
         if isinstance(owner, str):
             await _build(chats, settings, chats.draft(owner, app.storage.user.get('chat_defaults')))
         return owner if isinstance(owner, HTMLResponse) else None
 
-    @ui.page('/c/{conversation_id}', title='NiceChat')
+    @ui.page('/c/{conversation_id}', title='NiceChat', response_timeout=page_timeout.RESPONSE_TIMEOUT)
     async def open_chat(request: Request, conversation_id: str) -> HTMLResponse | None:
         owner = await owner_of(request)
         if isinstance(owner, str):
@@ -65,6 +72,14 @@ def register(chats: Chats, settings: Settings) -> None:
 
 async def _saved(chats: Chats, owner: str, data: bytes, name: str) -> dict[str, object]:
     return (await chats.images(owner).save(data, f'“{name}”')).to_dict()
+
+
+async def _delete(chats: Chats, owner: str, shown: str, conversation_id: str) -> None:
+    """Delete a conversation from the drawer; deleting the one this tab shows goes on to a new chat (other tabs
+    showing it, here or on another instance, get a note: ChatPage.on_deleted)."""
+    await chats.delete(owner, conversation_id)
+    if conversation_id == shown:
+        ui.navigate.to('/')
 
 
 def _signed_in(settings: Settings) -> None:
@@ -90,7 +105,7 @@ async def _build(chats: Chats, settings: Settings, conversation: Conversation) -
         bar = sidebar.Sidebar(
             load=lambda query, before: chats.conversations(owner, query=query, limit=sidebar.PAGE_SIZE, before=before),
             rename=lambda cid, title: chats.rename(owner, cid, title),
-            delete=lambda cid: chats.delete(owner, cid),
+            delete=partial(_delete, chats, owner, conversation.id),
             current_id=conversation.id)
     await bar.refresh()
     unwatch = chats.watch_lists(owner, lambda: background_tasks.create(bar.refresh(), name='refresh sidebar'))

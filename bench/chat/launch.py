@@ -8,8 +8,8 @@ both pay the same probes. The probes only count and time; they change nothing th
 - `NICECHAT_BENCH_FIRST_SCREEN`, `NICECHAT_BENCH_SEARCH_DEBOUNCE_MS` and `NICECHAT_BENCH_CHECKPOINT_INTERVAL`, if
   set, replace components/chat.py's FIRST_SCREEN, components/sidebar.py's SEARCH_DEBOUNCE_MS and the chat runtime's
   checkpoint interval (seconds), to compare other values or to tell what a cost comes from;
-  `NICECHAT_BENCH_RELAY_INTERVAL` replaces app/chat/relay.py's RELAY_INTERVAL (seconds between a reply's Redis
-  flushes, with REDIS_URL).
+  `NICECHAT_BENCH_RELAY_INTERVAL` replaces the page's pace the relay follows (the chat runtime's `batch_gap`: fewest
+  seconds between a reply's Redis flushes, with REDIS_URL), or app/chat/relay.py's RELAY_INTERVAL in trees before it.
 
 `GET /bench/stats` answers the figures so far, and the process's CPU time (all threads, to the microsecond).
 Standalone on purpose: it must import the app from APP_DIR, not bench.
@@ -79,6 +79,8 @@ def _probe_store() -> None:
         held['chats'] = self
         if interval := os.environ.get('NICECHAT_BENCH_CHECKPOINT_INTERVAL'):
             self.checkpoint_interval = float(interval)
+        if (gap := os.environ.get('NICECHAT_BENCH_RELAY_INTERVAL')) and hasattr(self, 'batch_gap'):
+            self.batch_gap = lambda: float(gap)
 
     chats.Chats.__init__ = keep
     chats.Chats.save_turn = _timed('save_turn', chats.Chats.save_turn)  # a prompt and its empty reply inserted

@@ -1,12 +1,15 @@
 """Cross-instance latency of a streamed reply: from a delta reaching instance A to the same text on instance B.
 
-    python -m bench.live [--replies 5] [--tokens 300] [--delay 0.01] [--interval 0.0333]
+    python -m bench.live [--replies 5] [--tokens 300] [--delay 0.01] [--interval 0.08]
 
 Two chat runtimes in one process (A streams, B follows from Redis), a throwaway redis-server and the tests' fake
 upstream, all on loopback. Each delta's time is taken when A's stream hands it on (Relay.add), when A's own views get
-it (after the Redis round trip: what a browser on A waits) and when B's views get it (read from Redis). Prints p50
-and p99 of both, and the Redis round trips per reply. Both instances share one core here, so B's times include
-waiting for A's work and vice versa.
+it (after the Redis round trip: what a browser on A waits) and when B's views get it (read from Redis), and when a
+page on A and on B would send it to its browser: each view feeds the page's own coalescer (components/coalescer.py,
+with the loop-load widening, timed as components/streaming_markdown.py times it), so that figure is the server's part
+of "delta on A to the screen of a tab on B" (loopback and a frame to render come on top). Prints p50 and p99 of each,
+and per reply the Redis round trips and the sends to one browser. Both instances share one core here, so B's times
+include waiting for A's work and vice versa.
 """
 
 from __future__ import annotations
@@ -18,7 +21,6 @@ import tempfile
 import time
 from pathlib import Path
 
-from app.chat import relay
 from app.chat.chats import Chats
 from app.chat.message import Message
 from app.chat.relay import Relay
@@ -27,6 +29,8 @@ from app.live.hub import Live
 from app.live.stream import ReplyWriter
 from app.store import open_store
 from app.upstream import Upstream
+from components.coalescer import Coalescer
+from components.loop_load import loop_load
 from tests.conftest import app_env
 from tests.fake_upstream import FakeUpstream, Script
 from tests.services.redis import running_redis
@@ -39,6 +43,7 @@ class Arrivals:
         self.times: list[tuple[int, float]] = []
         self.length = 0
         self.done = asyncio.Event()
+        self.page = PageSends()
 
     def on_message(self, message: Message) -> None:
         pass
@@ -46,6 +51,7 @@ class Arrivals:
     def on_delta(self, message: Message, text: str) -> None:
         self.length += len(text)
         self.times.append((self.length, time.perf_counter()))
+        self.page.append(text)
 
     def on_reasoning(self, message: Message, text: str) -> None:
         pass
@@ -56,8 +62,38 @@ class Arrivals:
     def on_branch(self) -> None:
         pass
 
+    def on_details(self) -> None:
+        pass
+
     def on_deleted(self) -> None:
         pass
+
+
+class PageSends:
+    """When a page would send the text to its browser: StreamingMarkdown.append's coalescing and timer, without
+    NiceGUI (`times` as Arrivals', one entry per send)."""
+
+    def __init__(self) -> None:
+        self.coalescer = Coalescer()
+        self.times: list[tuple[int, float]] = []
+        self.length = 0
+        self.timer: asyncio.TimerHandle | None = None
+        self.timer_due = 0.0
+
+    def append(self, text: str) -> None:
+        loop = asyncio.get_running_loop()
+        due = self.coalescer.add(text, loop.time(), loop_load.max_age())
+        if due is None or (self.timer is not None and self.timer_due <= due):
+            return
+        if self.timer is not None:
+            self.timer.cancel()
+        self.timer, self.timer_due = loop.call_at(due, self.send), due
+
+    def send(self) -> None:
+        loop_load.timer_ran(self.timer_due, asyncio.get_running_loop().time())
+        self.timer = None
+        self.length += len(self.coalescer.take(asyncio.get_running_loop().time()))
+        self.times.append((self.length, time.perf_counter()))
 
 
 def delays(sent: list[tuple[int, float]], seen: list[tuple[int, float]]) -> list[float]:
@@ -71,8 +107,7 @@ def delays(sent: list[tuple[int, float]], seen: list[tuple[int, float]]) -> list
 
 
 async def run(replies: int, tokens: int, delay: float, interval: float | None) -> None:
-    if interval is not None:
-        relay.RELAY_INTERVAL = interval
+    pace = loop_load.max_age if interval is None else lambda: interval  # the pages' own pace, as main.py passes it
     upstream = FakeUpstream().start()
     sent: list[tuple[int, float]] = []
     flushes = [0]
@@ -92,14 +127,18 @@ async def run(replies: int, tokens: int, delay: float, interval: float | None) -
         runtimes, clients = [], []
         for name in ('a', 'b'):
             clients.append(Upstream(load_settings(app_env(upstream), env_file=None)))
-            runtime = Chats(clients[-1], model='fake-model', shared=Live(redis.url(), instance_id=name))
+            runtime = Chats(clients[-1], model='fake-model', shared=Live(redis.url(), instance_id=name),
+                            batch_gap=pace)
             await runtime.start(await open_store(f'sqlite:///{Path(folder)}/bench.db'))
             runtimes.append(runtime)
         a, b = runtimes
         owner = await a.store.user_id('browser:bench')
         local: list[float] = []
         remote: list[float] = []
+        sent_a: list[float] = []
+        sent_b: list[float] = []
         per_reply: list[int] = []
+        sends: list[int] = []
         for _ in range(replies):
             sent.clear()
             flushes[0] = 0
@@ -113,9 +152,13 @@ async def run(replies: int, tokens: int, delay: float, interval: float | None) -
             on_b = Arrivals()
             followed.attach(on_b)
             await asyncio.wait_for(asyncio.gather(on_a.done.wait(), on_b.done.wait()), 120)
+            await asyncio.sleep(loop_load.max_age() * 2)  # the pages' last sends
             local += delays(sent, on_a.times)
             remote += delays(sent, on_b.times)
+            sent_a += delays(sent, on_a.page.times)
+            sent_b += delays(sent, on_b.page.times)
             per_reply.append(flushes[0])
+            sends.append(len(on_a.page.times))
             await a.settle()
         for runtime, client in zip(runtimes, clients, strict=True):
             await runtime.shutdown()
@@ -126,11 +169,15 @@ async def run(replies: int, tokens: int, delay: float, interval: float | None) -
         cuts = statistics.quantiles(values, n=100)
         return f'p50 {statistics.median(values) * 1000:.1f} ms, p99 {cuts[98] * 1000:.1f} ms'
 
-    print(f'{replies} replies of {tokens} deltas {delay * 1000:.0f} ms apart, relay interval '
-          f'{relay.RELAY_INTERVAL * 1000:.0f} ms, {len(remote)} deltas measured')
+    gap = 'the pages\' (loop_load.max_age)' if interval is None else f'{interval * 1000:.0f} ms'
+    print(f'{replies} replies of {tokens} deltas {delay * 1000:.0f} ms apart, relay gap {gap}, {len(remote)} deltas '
+          'measured')
     print(f'delta -> views on A (after the Redis round trip): {quantiles(local)}')
     print(f'delta -> views on B (read from Redis):            {quantiles(remote)}')
-    print(f'Redis flushes per reply: {statistics.median(per_reply):.0f} (median), {tokens} deltas each')
+    print(f'delta -> page on A sends it to its browser:       {quantiles(sent_a)}')
+    print(f'delta -> page on B sends it to its browser:       {quantiles(sent_b)}')
+    print(f'Redis flushes per reply: {statistics.median(per_reply):.0f} (median), {tokens} deltas each; sends to one '
+          f'browser per reply: {statistics.median(sends):.0f} (median)')
 
 
 def main() -> None:
@@ -138,7 +185,8 @@ def main() -> None:
     parser.add_argument('--replies', type=int, default=5)
     parser.add_argument('--tokens', type=int, default=300)
     parser.add_argument('--delay', type=float, default=0.01)
-    parser.add_argument('--interval', type=float, default=None, help='seconds between flushes (RELAY_INTERVAL)')
+    parser.add_argument('--interval', type=float, default=None,
+                        help="fewest seconds between a reply's flushes (default: the pages' pace)")
     args = parser.parse_args()
     asyncio.run(run(args.replies, args.tokens, args.delay, args.interval))
 

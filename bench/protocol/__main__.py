@@ -1,5 +1,6 @@
-"""A/B/C: server CPU per streamed chunk and per small request, for uvicorn's stock h11 protocol, the guarded one
-(app/server/protocol.py: deadlines, lingering close, security headers) and the guarded one without the headers.
+"""Server CPU per streamed chunk and per small request, for uvicorn's stock httptools protocol, its stock h11 one,
+the guarded one (app/server/protocol.py, on httptools: deadlines, lingering close, security headers) and the
+guarded one without the headers.
 
 `python3 dev.py bench protocol [chunks-per-stream]` (default 200; 2000 isolates the per-chunk cost). Three bare
 uvicorn servers on loopback, a trivial ASGI app (drains the body, streams N small chunks), the same load on each in
@@ -18,11 +19,12 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent.parent
-KINDS = ('stock', 'guarded', 'bare')
+KINDS = ('stock', 'h11', 'guarded', 'bare')
 ROUNDS = 7
 SERVER = r'''
 import sys, uvicorn
 from uvicorn.protocols.http.h11_impl import H11Protocol
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 import app.server.protocol as guarded
 CHUNKS = int(sys.argv[3])
 async def app(scope, receive, send):
@@ -36,7 +38,7 @@ async def app(scope, receive, send):
     await send({'type': 'http.response.body', 'body': b''})
 if sys.argv[2] == 'bare':
     guarded.headers_for = lambda path: ()
-http = H11Protocol if sys.argv[2] == 'stock' else guarded.guarded_protocol(10, 60)
+http = {'stock': HttpToolsProtocol, 'h11': H11Protocol}.get(sys.argv[2]) or guarded.guarded_protocol(10, 60)
 uvicorn.run(app, host='127.0.0.1', port=int(sys.argv[1]), http=http, log_level='warning', access_log=False)
 '''
 

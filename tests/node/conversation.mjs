@@ -2,7 +2,10 @@
 // 1. The `openai` npm package continues the conversation with the X-Conversation-Id header (streamed).
 // 2. fetch() posts the next turn to /api/chat with conversation_id, reads NDJSON lines until the reply's `offset`
 //    passes 20 characters, aborts (a real disconnect), then resumes at /api/conversations/{id}/stream with the
-//    last `offset` and the `reply_id` from the start line. Prints what each got as one JSON object.
+//    last `offset` and the `reply_id` from the start line.
+// 3. The `ai` package's transport (what useChat posts, with its own made-up chat id) sends the next turn to
+//    /api/ui-chat with the header, and readUIMessageStream reads the reply. Prints what each got as one JSON object.
+import { DefaultChatTransport, readUIMessageStream } from 'ai';
 import OpenAI from 'openai';
 
 const [url, key, conversationId] = process.argv.slice(2);
@@ -59,4 +62,14 @@ for await (const line of lines(again)) {
   if (line.type === 'done' || line.type === 'error') last = line;
 }
 out.last = last;
+
+const transport = new DefaultChatTransport({
+  api: `${url}/api/ui-chat`, headers: { ...auth, 'X-Conversation-Id': conversationId } });
+const chunks = await transport.sendMessages({
+  chatId: 'made-up-by-useChat', trigger: 'submit-message', messageId: undefined, abortSignal: undefined,
+  messages: [{ id: 'u1', role: 'user', parts: [{ type: 'text', text: 'third, from useChat' }] }],
+});
+let message = null;
+for await (const snapshot of readUIMessageStream({ stream: chunks, terminateOnError: true })) message = snapshot;
+out.ui = { id: message.id, text: message.parts.filter((p) => p.type === 'text').map((p) => p.text).join('') };
 console.log(JSON.stringify(out));

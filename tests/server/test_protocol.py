@@ -1,4 +1,4 @@
-"""The guarded h11 protocol on a live server: a 413 reaches every client, uploads and trickles are bounded."""
+"""The guarded protocol on a live server: a 413 reaches every client, uploads and trickles are bounded."""
 
 from __future__ import annotations
 

@@ -31,7 +31,8 @@ STREAM_DESCRIPTION = """NDJSON lines (SSE events with `Accept: text/event-stream
 `reply_id`, the reply on the end of the conversation (the one streaming, if any). The lines are those of
 `POST /api/chat`; `chunk` lines also carry `offset` (the reply's length once that chunk is added). A client that
 drops reconnects with the last `offset` it received (and the `reply_id` from the `start` line) and misses nothing
-and gets nothing twice. `reasoning` lines come live only. Following never stops the reply."""
+and gets nothing twice, on any server instance (with REDIS_URL: one that does not stream the reply follows it from
+Redis, with the same offsets). `reasoning` lines come live only. Following never stops the reply."""
 
 
 def _query(name: str, description: str, kind: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -116,8 +117,9 @@ def add_routes(router: APIRouter, settings: Settings, chats: Chats, access: Acce
                 response_model=None,
                 responses=schema.responses('The reply as NDJSON lines or SSE events.', schema.STREAM_LINES,
                                            {**schema.NOT_FOUND, **schema.INVALID,
-                                            409: 'Another server instance is streaming that reply '
-                                                 '(`streaming_elsewhere`).',
+                                            409: 'Only with several server instances on one database and no '
+                                                 'REDIS_URL: another instance is streaming that reply '
+                                                 '(`streaming_elsewhere`). With REDIS_URL any instance follows it.',
                                             416: 'The offset is past the reply\'s text (`offset_out_of_range`).'},
                                            streamed=True),
                 openapi_extra={'parameters': [
@@ -143,8 +145,8 @@ def add_routes(router: APIRouter, settings: Settings, chats: Chats, access: Acce
 
     @router.post('/api/conversations/{conversation_id}/stop', summary='Stop the reply being streamed', tags=TAGS,
                  dependencies=auth, description='As the page\'s Stop button: the reply ends as `stopped`, its text '
-                 'so far kept, and the model server\'s request is closed. (A client that disconnects does not stop '
-                 'a conversation\'s reply.)',
+                 'so far kept, and the model server\'s request is closed, by whichever server instance streams it '
+                 '(with REDIS_URL). (A client that disconnects does not stop a conversation\'s reply.)',
                  responses=schema.responses('Whether a reply was streaming (and is now stopped).', schema.STOPPED,
                                             schema.NOT_FOUND))
     async def stop_reply(request: Request, conversation_id: str) -> Response:

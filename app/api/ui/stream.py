@@ -44,8 +44,8 @@ class PartWriter:
     """Writes one reply as UI message chunks: a text or reasoning part opens when its kind of delta starts and ends
     when the other kind begins or the reply ends."""
 
-    def __init__(self) -> None:
-        self.message_id = f'msg-{uuid.uuid4().hex}'
+    def __init__(self, message_id: str | None = None) -> None:
+        self.message_id = message_id or f'msg-{uuid.uuid4().hex}'  # a stored reply's own id, else a new one
         self._kind: str | None = None  # the delta kind of the open part
         self._delta_head = b''  # the encoded start of that part's delta chunks
         self._tail = b''  # its end chunk

@@ -44,6 +44,7 @@ class Recorder:
     finished: asyncio.Event = field(default_factory=asyncio.Event)
     grew: asyncio.Event = field(default_factory=asyncio.Event)
     deleted: bool = False
+    details: int = 0  # times told the title, model, system prompt or settings changed
     wanted: int = 1  # `grew` is set once this many characters have arrived
 
     def on_message(self, message: Message) -> None:
@@ -62,6 +63,9 @@ class Recorder:
 
     def on_branch(self) -> None:
         pass
+
+    def on_details(self) -> None:
+        self.details += 1
 
     def on_deleted(self) -> None:
         self.deleted = True

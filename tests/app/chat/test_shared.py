@@ -42,7 +42,9 @@ class Screen:
         self.shown: dict[str, list[str]] = {}
         self.live = ''
         self.grew, self.finished = asyncio.Event(), asyncio.Event()
+        self.changed, self.deleted, self.redrawn = asyncio.Event(), asyncio.Event(), asyncio.Event()
         self.on_branch()
+        self.redrawn.clear()  # set each time the branch is drawn again after this
         conversation.attach(self)
 
     @property
@@ -51,6 +53,7 @@ class Screen:
 
     def on_branch(self) -> None:
         self.shown = {m.id: [m.role, m.content] for m in self.conversation.messages}
+        self.redrawn.set()
 
     def on_message(self, message: Message) -> None:
         self.shown[message.id] = [message.role, message.content]
@@ -67,8 +70,11 @@ class Screen:
     def on_finish(self, message: Message) -> None:
         self.finished.set()
 
+    def on_details(self) -> None:
+        self.changed.set()
+
     def on_deleted(self) -> None:
-        pass
+        self.deleted.set()
 
 
 def texts(conversation: Conversation) -> list[tuple[str, str]]:
@@ -328,3 +334,164 @@ async def test_a_continue_on_a_reaches_b_that_holds_the_conversation_live(
     assert screen.text == texts(on_b) == texts(on_a) == [('user', 'q'), ('assistant', expected)]
     assert screen.live == expected.removeprefix('Once upon a ti')
     assert on_b.messages[-1].status == COMPLETE
+
+
+async def held_on_both(a: Chats, b: Chats, upstream: FakeUpstream) -> tuple[Conversation, Conversation]:
+    """A conversation with one finished turn, made on A and held (shown) on B too."""
+    owner = await a.store.user_id('browser:a')
+    on_a = a.draft(owner)
+    seen = Recorder()
+    on_a.attach(seen)
+    upstream.queue(Script(tokens=['one']))
+    await on_a.send('first')
+    await wait(seen.finished)
+    await a.settle()
+    on_b = await b.open(owner, on_a.id)
+    assert on_b is not None and not on_b.busy
+    return on_a, on_b
+
+
+async def test_a_rename_on_a_reaches_the_copy_and_the_lists_b_shows(instances: tuple[Chats, Chats]) -> None:
+    a, b = instances
+    owner = await a.store.user_id('browser:a')
+    record = await a.store.create_conversation(owner, title='t', model='fake-model')  # no notice of its own
+    on_b = await b.open(owner, record.id)
+    assert on_b is not None
+    screen = Screen(on_b)
+    listed = asyncio.Event()
+    b.watch_lists(owner, listed.set)  # a sidebar of the person's open on B
+    assert await a.rename(owner, record.id, 'Garden  plans')
+    await wait(screen.changed)
+    await wait(listed)
+    assert on_b.title == 'Garden plans'
+    assert [c.title for c in await b.conversations(owner)] == ['Garden plans']  # what the sidebar reloads
+
+
+async def test_a_delete_on_a_stops_the_reply_b_streams_and_closes_b_s_pages(
+        instances: tuple[Chats, Chats], upstream: FakeUpstream) -> None:
+    a, b = instances
+    on_a, on_b = await held_on_both(a, b, upstream)
+    screen = Screen(on_b, wanted=3)
+    listed = asyncio.Event()
+    b.watch_lists(on_b.owner_id, listed.set)
+    upstream.queue(Script(tokens=['tick '] * 1000, delay=0.01))
+    await on_b.send('count')  # streaming on B; A's copy follows it (and A's drawer deletes it)
+    await wait(screen.grew)
+    assert await a.delete(on_a.owner_id, on_a.id)
+    await wait(screen.deleted)
+    await wait(listed)
+    assert await asyncio.to_thread(upstream.records[-1].disconnected.wait, EVENT_TIMEOUT), 'B kept generating'
+    assert on_a.id not in b.live and on_a.id not in a.live
+    assert await b.open(on_a.owner_id, on_a.id) is None and await a.store.messages(on_a.id) == []
+
+
+async def test_a_version_switch_and_new_settings_on_a_reach_b_and_b_s_next_turn_uses_them(
+        instances: tuple[Chats, Chats], upstream: FakeUpstream) -> None:
+    a, b = instances
+    on_a, on_b = await held_on_both(a, b, upstream)
+    seen_a = Recorder()
+    on_a.attach(seen_a)
+    upstream.queue(Script(tokens=['two']))
+    await on_a.regenerate(on_a.messages[-1])  # a second version of the answer, shown on both
+    await wait(seen_a.finished)
+    await a.settle()
+    screen = Screen(on_b)
+    for _ in range(100):  # B learns of the new version from its notice (sync), then follows it to its end
+        if texts(on_b) == [('user', 'first'), ('assistant', 'two')] and not on_b.busy:
+            break
+        await asyncio.sleep(0.02)
+    assert texts(on_b) == [('user', 'first'), ('assistant', 'two')] and not on_b.busy
+    screen.redrawn.clear()
+    await on_a.switch(on_a.messages[-1], -1)  # back to the first version on A
+    await wait(screen.redrawn)
+    assert on_b.leaf == on_a.leaf and texts(on_b) == screen.text == [('user', 'first'), ('assistant', 'one')]
+    assert not screen.changed.is_set()  # the title, model and settings are as they were
+    await on_a.configure(model='other-model', system_prompt='Be brief.', temperature=0.5, max_tokens=64)
+    await wait(screen.changed)
+    assert (on_b.model, on_b.system_prompt, on_b.params) == ('other-model', 'Be brief.',
+                                                             {'temperature': 0.5, 'max_tokens': 64})
+    seen_b = Recorder()
+    on_b.attach(seen_b)
+    upstream.queue(Script(tokens=['three']))
+    await on_b.send('second')  # a turn from a tab on B: on the version and with the settings chosen on A
+    await wait(seen_b.finished)
+    sent = upstream.records[-1].body
+    assert (sent['model'], sent['temperature'], sent['max_tokens']) == ('other-model', 0.5, 64)
+    assert [(m['role'], m['content']) for m in sent['messages']] == [
+        ('system', 'Be brief.'), ('user', 'first'), ('assistant', 'one'), ('user', 'second')]
+
+
+async def test_opening_a_conversation_while_a_catch_up_is_under_way_waits_for_it(
+        instances: tuple[Chats, Chats]) -> None:
+    """What an API request on B does (`/stream?reply_id=`) just as B catches up with a notice: it must find the new
+    turn, not the copy from before it (a 404 for the reply, or the previous reply followed instead)."""
+    a, b = instances
+    owner = await a.store.user_id('browser:a')
+    record = await a.store.create_conversation(owner, title='t', model='fake-model')
+    prompt = new_id()
+    await a.store.add_messages(record.id, [NewMessage('user', 'q', id=prompt),
+                                           NewMessage('assistant', 'a', parent_id=prompt)])
+    on_b = await b.open(owner, record.id)
+    assert on_b is not None
+    Screen(on_b)  # shown on B, so B holds it
+    later = new_id()  # a turn made on another instance
+    await a.store.add_messages(record.id, [NewMessage('user', 'q2', parent_id=on_b.messages[-1].id, id=later),
+                                           NewMessage('assistant', 'a2', parent_id=later)])
+    catching_up = asyncio.create_task(on_b.sync())  # as its notice does
+    await asyncio.sleep(0)  # the catch-up holds its lock and reads the database
+    opened = await b.open(owner, record.id)
+    assert opened is on_b and texts(on_b) == [('user', 'q'), ('assistant', 'a'), ('user', 'q2'), ('assistant', 'a2')]
+    await catching_up
+
+
+async def test_stop_on_b_is_asked_again_when_the_holder_s_listener_missed_it(
+        instances: tuple[Chats, Chats], upstream: FakeUpstream, redis_server: RedisServer) -> None:
+    a, b = instances
+    upstream.queue(Script(tokens=['tick '] * 2000, delay=0.01))
+    owner = await a.store.user_id('browser:a')
+    on_a = a.draft(owner)
+    seen_a = Recorder(wanted=20)
+    on_a.attach(seen_a)
+    await on_a.send('count')
+    await wait(seen_a.grew)
+    on_b = await b.open(owner, on_a.id)
+    assert on_b is not None and on_b.busy
+    assert a.shared is not None
+    await a.shared.stops.aclose()  # A's Stop listener is away (reconnecting to Redis): the first request is lost
+    on_b.stop()
+    a.shared.stops.start(a._stop_reply)  # back
+    with redis_server.client(SHARED_DB) as client:
+        for _ in range(500):
+            if client.pubsub_numsub(keys.STOP_CHANNEL)[0][1] == 2:
+                break
+            await asyncio.sleep(0.01)  # a subscription in Redis: no event to await
+    assert await asyncio.to_thread(upstream.records[0].disconnected.wait, EVENT_TIMEOUT), 'A kept generating'
+    await wait(seen_a.finished)
+    assert on_a.messages[-1].status == STOPPED
+
+
+async def test_a_reply_whose_holder_died_before_its_first_batch_is_claimed_at_open_and_ends_interrupted(
+        instances: tuple[Chats, Chats], redis_server: RedisServer) -> None:
+    """In flight with no stream yet (the model had not answered): the open that claims it must end it too, not keep
+    it streaming with nobody to end it (the API answered its followers 409 streaming_elsewhere)."""
+    a, b = instances
+    owner = await a.store.user_id('browser:a')
+    record = await a.store.create_conversation(owner, title='t', model='fake-model')
+    prompt, reply = new_id(), new_id()
+    await a.store.add_messages(record.id, [NewMessage('user', 'q', id=prompt),
+                                           NewMessage('assistant', '', parent_id=prompt, id=reply, status=STREAMING)])
+    dead = Live(redis_server.url(SHARED_DB), instance_id='dead', lease_ttl_ms=60_000)
+    writer = dead.writer(reply)
+    await writer.start()  # the lease taken and the reply listed in flight, then killed before any text
+    writer._beats.cancel()  # type: ignore[union-attr]
+    await dead.link.redis.delete(keys.lease(reply))  # its lease expired
+    on_b = await b.open(owner, record.id)  # before the next sweep (every 0.3 s here), B's open claims it
+    assert on_b is not None
+    if on_b.busy:  # following it to its end entry
+        seen = Recorder()
+        on_b.attach(seen)
+        await wait(seen.finished)
+    assert on_b.messages[-1].status == INTERRUPTED and not on_b.busy
+    await a.settle()
+    assert (await b.store.messages(record.id))[-1].status == INTERRUPTED
+    await dead.aclose()

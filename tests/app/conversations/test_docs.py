@@ -34,8 +34,10 @@ def test_openapi_describes_the_conversation_routes(conv_app: KeyedApp) -> None:
         assert operation['tags'] == ['Conversations'] and operation['security'] == [{'HTTPBearer': []}]
     body = paths['/api/chat']['post']['requestBody']['content']['application/json']['schema']
     assert 'conversation_id' in body['properties'] and '404' in paths['/api/chat']['post']['responses']
-    header = paths['/v1/chat/completions']['post']['parameters']
-    assert [(p['name'], p['in']) for p in header] == [('X-Conversation-Id', 'header')]
+    for path in ('/v1/chat/completions', '/api/ui-chat'):
+        header = paths[path]['post']['parameters']
+        assert [(p['name'], p['in']) for p in header] == [('X-Conversation-Id', 'header')]
+    assert {'403', '404', '409'} <= set(paths['/api/ui-chat']['post']['responses'])
 
 
 def test_the_docs_python_follower_prints_a_reply_and_returns_its_last_line(

@@ -1,5 +1,6 @@
-"""A stored conversation from JavaScript under Node: the `openai` npm package with X-Conversation-Id, and a fetch()
-client that drops mid-reply and resumes from the `offset` the server sent (tests/node/conversation.mjs)."""
+"""A stored conversation from JavaScript under Node: the `openai` npm package with X-Conversation-Id, a fetch()
+client that drops mid-reply and resumes from the `offset` the server sent, and the `ai` package's useChat transport
+with X-Conversation-Id on /api/ui-chat (tests/node/conversation.mjs)."""
 
 from __future__ import annotations
 
@@ -17,7 +18,7 @@ TOKENS = [f'{i:02d}🙂 ' for i in range(40)]
 
 def test_javascript_clients_continue_and_resume_a_conversation(
         node: str, conv_app: KeyedApp, upstream: FakeUpstream) -> None:  # noqa: F811
-    upstream.queue(Script(tokens=['From', ' npm']), Script(tokens=TOKENS, delay=0.03))
+    upstream.queue(Script(tokens=['From', ' npm']), Script(tokens=TOKENS, delay=0.03), Script(tokens=['From', ' ai']))
     conversation = create(conv_app)
     done = subprocess.run([node, 'conversation.mjs', conv_app.url, conv_app.keys[ALICE], conversation],
                           cwd=NODE_DIR, capture_output=True, text=True, timeout=SCRIPT_TIMEOUT)
@@ -28,4 +29,6 @@ def test_javascript_clients_continue_and_resume_a_conversation(
     assert 20 < out['before']['offset'] < len(full) and out['before']['text'] == full[:out['before']['offset']]
     assert out['before']['text'] + out['after'] == full and out['last']['full_content'] == full
     messages = read(conv_app, conversation).json()['messages']
-    assert [m['content'] for m in messages] == ['first, from npm', 'From npm', 'second', full]
+    assert [m['content'] for m in messages] == ['first, from npm', 'From npm', 'second', full,
+                                                'third, from useChat', 'From ai']
+    assert out['ui'] == {'id': messages[-1]['id'], 'text': 'From ai'}

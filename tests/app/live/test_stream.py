@@ -3,8 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import re
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
 
 import pytest
+from redis.asyncio.connection import AbstractConnection
 
 from app.live import keys
 from app.live.link import Link
@@ -22,6 +27,22 @@ async def read_all(reader: ReplyReader) -> tuple[str, str]:
         for piece in pieces:
             (content if piece.kind == 'content' else reasoning).append(piece.text)
     return ''.join(content), ''.join(reasoning)
+
+
+@contextmanager
+def round_trips() -> Iterator[list[int]]:
+    """Every round trip any Redis client makes meanwhile, as the number of commands it sent (a pipeline: several)."""
+    sent: list[int] = []
+    send = AbstractConnection.send_packed_command
+
+    async def counting(connection: AbstractConnection, command: Any, *args: Any, **kwargs: Any) -> None:
+        packed = b''.join(command) if isinstance(command, list) else command
+        sent.append(len(re.findall(rb'(?:^|\r\n)\*\d+\r\n\$', packed)))  # a command: a RESP array of bulk strings
+        await send(connection, command, *args, **kwargs)
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(AbstractConnection, 'send_packed_command', counting)
+        yield sent
 
 
 async def test_a_late_joiner_reads_the_whole_text_exactly_once_then_follows_to_the_end(
@@ -86,23 +107,37 @@ async def test_each_batch_is_one_round_trip_whatever_its_deltas(links: tuple[Lin
     a, _ = links
     writer = ReplyWriter(a, 'r4', heartbeat=3600)
     await writer.start()
-    sent: list[int] = []
-    execute = type(a.redis.pipeline()).execute
-
-    async def counting(pipe: object, *args: object, **kwargs: object) -> object:
-        sent.append(len(pipe.command_stack))  # type: ignore[attr-defined]
-        return await execute(pipe, *args, **kwargs)  # type: ignore[arg-type]
-
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(type(a.redis.pipeline()), 'execute', counting)
+    with round_trips() as sent:
         for _ in range(3):
             for _ in range(50):
                 writer.add('content', 'x')
             writer.add('reasoning', 'y')
             await writer.flush()
-    assert sent == [3, 3, 3]  # per batch: two XADDs (content, reasoning) and the TTL, in one pipeline
-    assert await a.redis.xlen(keys.stream('r4')) == 6
+        for _ in range(3):
+            for _ in range(50):
+                writer.add('content', 'x')
+            await writer.flush()
+    # Per batch: an XADD per kind that grew, the first with the stream's TTL, in one pipeline; then a lone XADD.
+    assert sent == [3, 2, 2, 1, 1, 1]
+    assert await a.redis.xlen(keys.stream('r4')) == 9
+    assert 0 < await a.redis.pttl(keys.stream('r4')) <= keys.STREAM_TTL_MS
     await writer.end('complete')
+
+
+async def test_heartbeats_renew_the_streams_ttl_which_batches_do_not(links: tuple[Link, Link]) -> None:
+    a, _ = links
+    writer = ReplyWriter(a, 'r5', heartbeat=3600)
+    await writer.start()
+    writer.add('content', 'Hello')
+    await writer.flush()
+    await a.redis.pexpire(keys.stream('r5'), 10_000)
+    writer.add('content', ', world')
+    await writer.flush()
+    assert await a.redis.pttl(keys.stream('r5')) <= 10_000  # a batch leaves the TTL alone
+    await writer._renew()  # a heartbeat
+    assert await a.redis.pttl(keys.stream('r5')) > keys.STREAM_TTL_MS - 60_000
+    await writer.end('complete')
+    assert await a.redis.pttl(keys.stream('r5')) <= keys.ENDED_TTL_MS
 
 
 async def test_a_reply_is_published_by_one_instance_only_and_unknown_replies_are_gone(
