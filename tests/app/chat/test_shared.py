@@ -81,6 +81,19 @@ def texts(conversation: Conversation) -> list[tuple[str, str]]:
     return [(m.role, m.content) for m in conversation.messages]
 
 
+async def streaming_on_a(a: Chats, upstream: FakeUpstream, script: Script,
+                         wanted: int) -> tuple[str, Conversation, Recorder]:
+    """A person's prompt on A whose reply (`script`) streams there; returns once A's view has `wanted` deltas."""
+    upstream.queue(script)
+    owner = await a.store.user_id('browser:a')
+    on_a = a.draft(owner)
+    seen_a = Recorder(wanted=wanted)
+    on_a.attach(seen_a)
+    await on_a.send('count')
+    await wait(seen_a.grew)
+    return owner, on_a, seen_a
+
+
 @pytest.fixture
 async def instances(tmp_path: Path, upstream: FakeUpstream,
                     redis_server: RedisServer) -> AsyncIterator[tuple[Chats, Chats]]:
@@ -104,13 +117,9 @@ async def instances(tmp_path: Path, upstream: FakeUpstream,
 async def test_a_reply_streamed_on_a_is_followed_live_on_b_to_the_same_end(
         instances: tuple[Chats, Chats], upstream: FakeUpstream) -> None:
     a, b = instances
-    upstream.queue(Script(tokens=[f'w{n} ' for n in range(60)], delay=0.01, reasoning=['Hmm. ']))
-    owner = await a.store.user_id('browser:a')
-    on_a = a.draft(owner)
-    seen_a = Recorder(wanted=30)
-    on_a.attach(seen_a)
-    await on_a.send('count')
-    await wait(seen_a.grew)  # mid-reply, B opens the conversation (a reload through another instance)
+    script = Script(tokens=[f'w{n} ' for n in range(60)], delay=0.01, reasoning=['Hmm. '])
+    owner, on_a, seen_a = await streaming_on_a(a, upstream, script, 30)
+    # mid-reply, B opens the conversation (a reload through another instance)
     on_b = await b.open(owner, on_a.id)
     assert on_b is not None and on_b is not on_a and on_b.busy
     reply_b = on_b.messages[-1]
@@ -131,13 +140,7 @@ async def test_a_reply_streamed_on_a_is_followed_live_on_b_to_the_same_end(
 async def test_stop_on_b_closes_the_upstream_request_on_a(
         instances: tuple[Chats, Chats], upstream: FakeUpstream) -> None:
     a, b = instances
-    upstream.queue(Script(tokens=['tick '] * 1000, delay=0.01))
-    owner = await a.store.user_id('browser:a')
-    on_a = a.draft(owner)
-    seen_a = Recorder(wanted=20)
-    on_a.attach(seen_a)
-    await on_a.send('count')
-    await wait(seen_a.grew)
+    owner, on_a, _ = await streaming_on_a(a, upstream, Script(tokens=['tick '] * 1000, delay=0.01), 20)
     on_b = await b.open(owner, on_a.id)
     assert on_b is not None
     seen_b = Recorder()
@@ -447,13 +450,7 @@ async def test_opening_a_conversation_while_a_catch_up_is_under_way_waits_for_it
 async def test_stop_on_b_is_asked_again_when_the_holder_s_listener_missed_it(
         instances: tuple[Chats, Chats], upstream: FakeUpstream, redis_server: RedisServer) -> None:
     a, b = instances
-    upstream.queue(Script(tokens=['tick '] * 2000, delay=0.01))
-    owner = await a.store.user_id('browser:a')
-    on_a = a.draft(owner)
-    seen_a = Recorder(wanted=20)
-    on_a.attach(seen_a)
-    await on_a.send('count')
-    await wait(seen_a.grew)
+    owner, on_a, seen_a = await streaming_on_a(a, upstream, Script(tokens=['tick '] * 2000, delay=0.01), 20)
     on_b = await b.open(owner, on_a.id)
     assert on_b is not None and on_b.busy
     assert a.shared is not None
