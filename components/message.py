@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Protocol
 from nicegui import ui
 
 from .attachments import image_url
+from .message_toolbar import Button, MessageToolbar, version
 from .reply_stats import describe
 from .streaming_markdown import StreamingMarkdown
 
@@ -52,7 +53,7 @@ class MessageView:
         self.waiting: ui.spinner | None = None
         self.status: ui.label | None = None
         self.stats: ui.label | None = None
-        self.toolbar: ui.row | None = None
+        self.toolbar: MessageToolbar | None = None
         with ui.column().classes('nc-message w-full gap-1 ' + ('items-end' if mine else 'items-start')) \
                 as self.container:
             ui.label('You' if mine else 'Assistant').classes('text-xs text-gray-500')
@@ -137,39 +138,48 @@ class MessageView:
         return self.status
 
     def _show_actions(self) -> None:
-        """The buttons under a finished message: versions, Copy, and Regenerate / Retry or Edit."""
+        """The buttons under a finished message: versions, Copy, and Regenerate / Retry or Edit (one element)."""
         actions, message = self.actions, self.message
         if actions is None or message.streaming:
             if self.toolbar is not None:
-                self.toolbar.clear()
+                self.toolbar.show([])
             return
+        buttons: list[Button] = []
+        index, count = actions.versions(message)
+        if count > 1:
+            buttons += [Button('previous-version', 'chevron_left', 'Previous version', disabled=index <= 1),
+                        version(f'{index} / {count}'),
+                        Button('next-version', 'chevron_right', 'Next version', disabled=index >= count)]
+        buttons.append(Button('copy', 'content_copy', 'Copy'))
+        if message.interrupted:  # the server stopped mid-reply: one click asks for the rest
+            buttons.append(Button('continue', 'play_arrow', 'Continue', 'Continue'))
+        if message.role == 'assistant':
+            if message.status == 'failed':  # a failed turn is resent as it was
+                buttons.append(Button('retry', 'refresh', 'Retry', 'Retry'))
+            else:
+                buttons.append(Button('regenerate', 'refresh', 'Regenerate'))
+        else:
+            buttons.append(Button('edit', 'edit', 'Edit'))
         if self.toolbar is None:
             with self.container:
-                self.toolbar = ui.row().classes('nc-actions items-center gap-0')
-        self.toolbar.clear()
-        with self.toolbar:
-            index, count = actions.versions(message)
-            if count > 1:
-                ui.button(icon='chevron_left', on_click=lambda: actions.switch(message, -1)) \
-                    .props('flat dense round size=sm aria-label="Previous version"').mark('previous-version') \
-                    .set_enabled(index > 1)
-                ui.label(f'{index} / {count}').classes('text-xs text-gray-600').mark('version')
-                ui.button(icon='chevron_right', on_click=lambda: actions.switch(message, 1)) \
-                    .props('flat dense round size=sm aria-label="Next version"').mark('next-version') \
-                    .set_enabled(index < count)
-            ui.button(icon='content_copy', on_click=self._copy).props('flat dense round size=sm aria-label=Copy') \
-                .mark('copy')
-            if message.interrupted:  # the server stopped mid-reply: one click asks for the rest
-                ui.button('Continue', icon='play_arrow', on_click=lambda: actions.continue_reply(message)) \
-                    .props('flat dense no-caps size=sm aria-label=Continue').mark('continue')
-            if message.role == 'assistant':
-                name = 'Retry' if message.status == 'failed' else 'Regenerate'  # a failed turn is resent as it was
-                button = ui.button(name if name == 'Retry' else '', icon='refresh',
-                                   on_click=lambda: actions.regenerate(message))
-                button.props(f'flat dense no-caps size=sm aria-label={name}').mark(name.lower())
-            else:
-                ui.button(icon='edit', on_click=self._open_editor).props('flat dense round size=sm aria-label=Edit') \
-                    .mark('edit')
+                self.toolbar = MessageToolbar(self._press)
+        self.toolbar.show(buttons)
+
+    def _press(self, name: str) -> Awaitable[None] | None:
+        """What a toolbar button does (the toolbar passes only presses of buttons it shows, enabled)."""
+        actions, message = self.actions, self.message
+        assert actions is not None
+        if name == 'copy':
+            self._copy()
+        elif name == 'edit':
+            self._open_editor()
+        elif name in ('previous-version', 'next-version'):
+            return actions.switch(message, -1 if name == 'previous-version' else 1)
+        elif name == 'continue':
+            return actions.continue_reply(message)
+        elif name in ('regenerate', 'retry'):
+            return actions.regenerate(message)
+        return None
 
     def _copy(self) -> None:
         ui.clipboard.write(self.message.content)

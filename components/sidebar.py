@@ -7,7 +7,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from functools import partial
 from typing import Any, Protocol
 
-from nicegui import ui
+from nicegui import background_tasks, ui
 
 # Conversations fetched per page of the list: 10,000 must not reach the browser at once.
 PAGE_SIZE = 50
@@ -55,6 +55,23 @@ class Sidebar:
         if query == self._query():  # else the box changed meanwhile, and the refresh for its new text shows that
             self._items = items
             self._render()
+
+    def moved_to_top(self, item: Summary) -> None:
+        """`item` is now the person's newest conversation: put it first, without loading the list again.
+
+        A new conversation made by a turn, or an older one with a new turn, both common while many people chat (a
+        drawer reload is a database read and a diff of the whole list). Loaded again instead when the list is
+        searched (whether `item` matches is the database's to say), or when `item` was not in a full first page
+        (it may have been beyond what is loaded, and "Load more" counts on whole pages).
+        """
+        if self.list.is_deleted:
+            return
+        rest = [shown for shown in self._items if shown.id != item.id]
+        if self._query() is not None or (len(rest) == len(self._items) and len(self._items) >= PAGE_SIZE):
+            background_tasks.create(self.refresh(), name='refresh sidebar')
+            return
+        self._items = [item, *rest]
+        self._render()
 
     async def load_more(self) -> None:
         """Append the next page of older conversations."""

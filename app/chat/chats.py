@@ -82,6 +82,8 @@ class Chats:
         self._saves: set[asyncio.Task[Any]] = set()
         self._checkpoints: asyncio.Task[None] | None = None
         self._list_watchers: dict[str, set[Callable[[], object]]] = {}
+        # Watchers that can take "this conversation is now at the top" without reloading the list (the drawers).
+        self._top_watchers: dict[Callable[[], object], Callable[[ConversationSummary], object]] = {}
         self._latest: dict[str, tuple[str, date]] = {}  # per person: the top of their list (conversation, day)
         self._started = asyncio.Event()
         self._opening: asyncio.Task[Any] | None = None
@@ -321,10 +323,11 @@ class Chats:
             raise turn.error
         # A turn moves its conversation to the top of the person's list (and into Today): a change for their drawers
         # only when it was not there already (a drawer refresh costs 40-80 ms of server time; bench.chat).
-        top = (conversation.id, datetime.now(UTC).date())
+        now = datetime.now(UTC)
+        top = (conversation.id, now.date())
         if self._latest.get(conversation.owner_id) != top:
             self._latest[conversation.owner_id] = top
-            self.lists_changed(conversation.owner_id)
+            self.lists_changed(conversation.owner_id, ConversationSummary(conversation.id, conversation.title, now))
 
     async def _write_turns(self, turns: list[_Turn]) -> None:
         """Write `turns` in one transaction; if that fails, each on its own, so a bad one fails alone."""
@@ -505,22 +508,30 @@ class Chats:
         self.announce('created', owner_id, record.id)
         return record.id
 
-    def watch_lists(self, owner_id: str, callback: Callable[[], object]) -> Callable[[], None]:
-        """Call `callback` whenever the person's list of conversations changes; returns the function that stops it."""
+    def watch_lists(self, owner_id: str, callback: Callable[[], object], *,
+                    on_top: Callable[[ConversationSummary], object] | None = None) -> Callable[[], None]:
+        """Call `callback` whenever the person's list of conversations changes, or `on_top` (when given) with the
+        conversation a turn made here just put at the top of it; returns the function that stops it."""
         watchers = self._list_watchers.setdefault(owner_id, set())
         watchers.add(callback)
+        if on_top is not None:
+            self._top_watchers[callback] = on_top
 
         def unwatch() -> None:
             watchers.discard(callback)
+            self._top_watchers.pop(callback, None)
             if not watchers:
                 self._list_watchers.pop(owner_id, None)
         return unwatch
 
-    def lists_changed(self, owner_id: str) -> None:
-        """Tell every open sidebar of the person that their list changed."""
+    def lists_changed(self, owner_id: str, top: ConversationSummary | None = None) -> None:
+        """Tell every open sidebar of the person that their list changed (`top`: only that it is now first)."""
         for callback in list(self._list_watchers.get(owner_id, ())):
             try:
-                callback()
+                if top is not None and (on_top := self._top_watchers.get(callback)) is not None:
+                    on_top(top)
+                else:
+                    callback()
             except Exception:
                 log.exception('a conversation list watcher failed')
 

@@ -108,7 +108,9 @@ async def _build(chats: Chats, settings: Settings, conversation: Conversation) -
             delete=partial(_delete, chats, owner, conversation.id),
             current_id=conversation.id)
     await bar.refresh()
-    unwatch = chats.watch_lists(owner, lambda: background_tasks.create(bar.refresh(), name='refresh sidebar'))
+    # A turn here that put a conversation at the top: moved (or added) in place, without reading the list again.
+    unwatch = chats.watch_lists(owner, lambda: background_tasks.create(bar.refresh(), name='refresh sidebar'),
+                                on_top=bar.moved_to_top)
     ui.context.client.on_delete(unwatch)
     person = person_menu.Person(import_json=lambda data: chats.import_conversation(owner, data, settings.models),
                          delete_all=lambda: chats.delete_all(owner), max_tokens_limit=settings.max_tokens_limit,

@@ -59,3 +59,13 @@ async def notified(user: User, text: str) -> None:
             return
         await asyncio.sleep(0.1)  # polled like should_see: the simulated user offers no event for notifications
     raise AssertionError(f'no notification with {text!r}')
+
+
+def press(user: User, name: str) -> None:
+    """Press the button `name` on a message's toolbar (the first message's that has one, as `click` picks the first).
+
+    The toolbar is one element (components/message_toolbar.py): a press is its `act` event with the button's name.
+    """
+    found = user.find(marker=name)
+    found.elements = {min(found.elements, key=lambda element: element.id)}
+    found.trigger('act', name)

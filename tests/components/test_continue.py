@@ -14,7 +14,7 @@ from nicegui.testing import User
 from app.config import load_settings
 from app.store import NewMessage, new_id, open_store
 from components.streaming_markdown import StreamingMarkdown
-from tests.components.chat_helpers import STREAM_RETRIES, open_chat
+from tests.components.chat_helpers import STREAM_RETRIES, open_chat, press
 from tests.fake_upstream import FakeUpstream, Script
 
 PARTIAL = 'Once upon a ti'
@@ -70,7 +70,7 @@ async def test_continue_shows_on_interrupted_replies_only_and_streams_into_the_s
     conversation_id = await open_interrupted(user)
     assert len(user.find(marker='continue').elements) == 1  # not on 'Hello there!', which is complete
     assert len(user.find(marker='regenerate').elements) == 2
-    user.find(marker='continue').click()
+    press(user, 'continue')
     await user.should_see('Once upon a time there was a fox.', retries=STREAM_RETRIES)
     await user.should_see(marker='send', retries=STREAM_RETRIES)
     await user.should_not_see('Interrupted')
@@ -83,7 +83,7 @@ async def test_continue_shows_on_interrupted_replies_only_and_streams_into_the_s
 async def test_stop_works_while_a_reply_continues(configured: FakeUpstream, user: User) -> None:
     configured.queue(Script(tokens=['tick '] * 500, delay=0.02))
     await open_interrupted(user)
-    user.find(marker='continue').click()
+    press(user, 'continue')
     await user.should_see('ti' + 'tick', retries=STREAM_RETRIES)
     await user.should_see(marker='stop')
     user.find(marker='stop').click()

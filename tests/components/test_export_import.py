@@ -10,7 +10,7 @@ from nicegui import ui
 from nicegui.elements.upload_files import SmallFileUpload
 from nicegui.testing import User
 
-from tests.components.chat_helpers import STREAM_RETRIES, conversation_link, notified, open_chat, send
+from tests.components.chat_helpers import STREAM_RETRIES, conversation_link, notified, open_chat, press, send
 from tests.fake_upstream import FakeUpstream, Script
 
 COMPARED = ('role', 'content', 'reasoning', 'status', 'error', 'finish_reason', 'usage', 'model')
@@ -29,7 +29,7 @@ async def test_export_import_round_trip_and_markdown(configured: FakeUpstream, u
     await send(user, 'Round trip')
     await user.should_see('One', retries=STREAM_RETRIES)
     await user.should_not_see(marker='stop', retries=STREAM_RETRIES)
-    user.find(marker='regenerate').click()  # two versions: the JSON keeps the whole tree
+    press(user, 'regenerate')  # two versions: the JSON keeps the whole tree
     await user.should_see('Two', retries=STREAM_RETRIES)
     await user.should_not_see(marker='stop', retries=STREAM_RETRIES)
     original = await conversation_link(user)

@@ -6,7 +6,8 @@ import asyncio
 
 from nicegui.testing import User
 
-from tests.components.chat_helpers import STREAM_RETRIES, conversation_link, open_chat, send
+from components.message_toolbar import MessageToolbar
+from tests.components.chat_helpers import STREAM_RETRIES, conversation_link, notified, open_chat, press, send
 from tests.fake_upstream import FakeUpstream, Script
 
 
@@ -24,7 +25,7 @@ async def test_regenerate_keeps_both_answers_and_the_one_shown_goes_upstream(
     await send(user, 'question')
     await user.should_see('First answer', retries=STREAM_RETRIES)
     await idle(user)
-    user.find(marker='regenerate').click()
+    press(user, 'regenerate')
     await user.should_see('Second answer', retries=STREAM_RETRIES)
     await idle(user)
     await user.should_not_see('First answer')
@@ -39,7 +40,7 @@ async def test_regenerate_keeps_both_answers_and_the_one_shown_goes_upstream(
     await user.open(await conversation_link(user))  # all stored: a reload shows the same branch and versions
     await user.should_see('Follow up')
     await user.should_see(marker='version', content='2 / 2')
-    user.find(marker='previous-version').click()
+    press(user, 'previous-version')
     await user.should_see('First answer', retries=STREAM_RETRIES)
     await user.should_not_see('Follow up')  # that turn belongs to the other version
     await user.should_see(marker='version', content='1 / 2')
@@ -55,14 +56,14 @@ async def test_edit_sends_a_new_version_and_cancel_restores(configured: FakeUpst
     await send(user, 'tell me about cats')
     await user.should_see('About cats', retries=STREAM_RETRIES)
     await idle(user)
-    user.find(marker='edit').click()
+    press(user, 'edit')
     user.find(marker='edit-box').clear().type('something else')
     user.find(marker='edit-cancel').click()
     await user.should_see('tell me about cats')
     await user.should_not_see(marker='edit-box')
     assert len(configured.records) == 1
 
-    user.find(marker='edit').click()
+    press(user, 'edit')
     user.find(marker='edit-box').clear().type('tell me about dogs')
     user.find(marker='edit-save').click()
     await user.should_see('About dogs', retries=STREAM_RETRIES)
@@ -70,7 +71,7 @@ async def test_edit_sends_a_new_version_and_cancel_restores(configured: FakeUpst
     await user.should_not_see('About cats')
     assert configured.records[1].messages == [{'role': 'user', 'content': 'tell me about dogs'}]
     await user.should_see(marker='version', content='2 / 2')
-    user.find(marker='previous-version').click()  # the old prompt and its answer are still there
+    press(user, 'previous-version')  # the old prompt and its answer are still there
     await user.should_see('tell me about cats', retries=STREAM_RETRIES)
     await user.should_see('About cats')
 
@@ -81,7 +82,7 @@ async def test_retry_resends_a_failed_turn_without_retyping(configured: FakeUpst
     await send(user, 'flaky question')
     await user.should_see('failed', retries=STREAM_RETRIES)
     await idle(user)
-    user.find(marker='retry').click()
+    press(user, 'retry')
     await user.should_see('Worked now', retries=STREAM_RETRIES)
     assert configured.records[1].messages == [{'role': 'user', 'content': 'flaky question'}]
 
@@ -100,3 +101,30 @@ async def test_a_finished_reply_shows_its_stats_and_escape_stops(configured: Fak
     await user.should_see('Stopped', retries=STREAM_RETRIES)
     assert await asyncio.to_thread(configured.records[1].disconnected.wait, 5), 'Escape did not stop the upstream'
     await user.should_see(marker='stats', content='before it was stopped', retries=STREAM_RETRIES)
+
+
+
+async def test_toolbar_presses_only_what_it_shows_enabled(configured: FakeUpstream, user: User) -> None:
+    """The toolbar is one element with one event (components/message_toolbar.py): a press naming a button it does not
+    show, or the version text, does nothing (a page could send any name); disabled arrows are marked so."""
+    configured.queue(Script(tokens=['One']), Script(tokens=['Two']))
+    await open_chat(user)
+    await send(user, 'question')
+    await user.should_see('One', retries=STREAM_RETRIES)
+    await idle(user)
+    reply = min(user.find(marker='regenerate').elements, key=lambda element: element.id)
+    assert isinstance(reply, MessageToolbar) and reply.names == ['copy', 'regenerate']
+    for junk in ('edit', 'next-version', 'version', 'nonsense', None, 3):
+        user.find(marker='regenerate').trigger('act', junk)
+    await user.should_not_see(marker='edit-box')
+    press(user, 'regenerate')  # handled after the junk: had any of it asked the model, there would be 3 requests
+    await user.should_see('Two', retries=STREAM_RETRIES)
+    await idle(user)
+    assert len(configured.records) == 2
+    await user.should_see(marker='version', content='2 / 2')
+    toolbar = min(user.find(marker='version').elements, key=lambda element: element.id)
+    assert [(b['name'], b['disabled']) for b in toolbar.props['buttons']] == [
+        ('previous-version', False), ('version', False), ('next-version', True), ('copy', False),
+        ('regenerate', False)]
+    press(user, 'copy')
+    await notified(user, 'Copied')

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 from pathlib import Path
 
 import pytest
@@ -11,7 +12,7 @@ from app.chat.chats import Chats
 from app.chat.message import COMPLETE, FAILED, INTERRUPTED, STOPPED, STREAMING
 from app.config import load_settings
 from app.errors import ChatError
-from app.store import NewMessage, Store, open_store
+from app.store import ConversationSummary, NewMessage, Store, open_store
 from app.upstream import Upstream
 from tests.app.chat.conftest import Recorder
 from tests.conftest import app_env
@@ -258,6 +259,28 @@ async def test_drawers_are_told_of_a_turn_only_when_it_moves_a_conversation_to_t
         conversation.detach(view)
         assert len(changes) == expected
 
+
+
+async def test_a_drawer_that_takes_the_top_gets_the_conversation_and_reloads_for_anything_else(
+        chats: Chats, store: Store, upstream: FakeUpstream) -> None:
+    owner = await store.user_id('browser:b')
+    reloads: list[int] = []
+    tops: list[ConversationSummary] = []
+    unwatch = chats.watch_lists(owner, lambda: reloads.append(1), on_top=tops.append)
+    conversation = chats.draft(owner)
+    view = Recorder()
+    conversation.attach(view)
+    await conversation.send('hello there')
+    await wait(view.finished)
+    conversation.detach(view)
+    listed = await chats.conversations(owner, query=None, limit=10, before=None)
+    assert [(top.id, top.title) for top in tops] == [(listed[0].id, listed[0].title)] and reloads == []
+    assert abs(tops[0].updated_at - listed[0].updated_at) < dt.timedelta(seconds=5)
+    await chats.rename(owner, conversation.id, 'Renamed')  # not a move to the top: the list is read again
+    assert reloads == [1] and len(tops) == 1
+    unwatch()
+    await chats.rename(owner, conversation.id, 'Again')
+    assert reloads == [1]
 
 async def test_a_second_start_up_waits_for_the_first_and_opens_the_database_once(
         tmp_path: Path, upstream: FakeUpstream) -> None:
