@@ -61,5 +61,5 @@ async def _send(self: Any, message: str | bytes) -> None:
 
 def install() -> None:
     """Make engine.io's ASGI websocket send its frames with the server's own `send` (when `front` kept it)."""
-    eio_asgi.WebSocket.__call__ = _call
-    eio_asgi.WebSocket.send = _send
+    eio_asgi.WebSocket.__call__ = _call  # type: ignore[method-assign]
+    eio_asgi.WebSocket.send = _send  # type: ignore[method-assign]
