@@ -33,7 +33,7 @@ from app.server.headers import SecureCookies
 from app.server.protocol import guarded_protocol
 from app.store import Store, StoreError, open_store
 from app.upstream import Upstream, demo
-from app.web import pages, signatures, socket_path, socket_send
+from app.web import pages, signatures, socket_path
 from components.loop_load import loop_load
 
 try:
@@ -45,7 +45,6 @@ if not settings.storage_secret_set:  # a secret that changed on restart would gi
 
 socket_path.install()  # a shorter path per message to the tabs (app/web/socket_path.py)
 signatures.install()  # NiceGUI's handler signature check, cached (app/web/signatures.py)
-socket_send.install()  # the tabs' websocket frames beneath the middlewares (app/web/socket_send.py, with front)
 upstream = Upstream(settings)
 limits = Limits(settings)  # rate limits, token quotas, concurrent streams (in Redis when REDIS_URL is set)
 usage = Usage()  # where each finished API reply's completion tokens go
@@ -139,8 +138,8 @@ else:
         # X-Forwarded-Proto/-For are believed only from TRUSTED_PROXIES, unless uvicorn's own FORWARDED_ALLOW_IPS is
         # set (deploy/compose.yaml sets it to * for instances only nginx can reach); None lets uvicorn read it.
         # On SIGTERM the server ends the API's open streams with a last error line first (app/api/shutdown.py).
-        config = uvicorn.Config(socket_send.front(Dispatcher(server, api_router)), ws='wsproto',
-                                host=settings.host, port=settings.port, access_log=False, log_level='warning',
+        config = uvicorn.Config(Dispatcher(server, api_router), host=settings.host, port=settings.port, ws='wsproto',
+                                access_log=False, log_level='warning',
                                 http=guarded_protocol(settings.header_timeout, settings.body_timeout),
                                 forwarded_allow_ips=None if 'FORWARDED_ALLOW_IPS' in os.environ
                                 else list(settings.trusted_proxies),
