@@ -96,13 +96,29 @@ class PageSends:
         self.times.append((self.length, time.perf_counter()))
 
 
+Stages = tuple[float, float, float, float]
+
+
 def delays(sent: list[tuple[int, float]], seen: list[tuple[int, float]]) -> list[float]:
     """For each delta sent (offset reached, time), how long until `seen` reached that offset."""
+    return [reached - at for (_, at), reached in zip(sent, _reached(sent, seen), strict=True)]
+
+
+def breakdown(sent: list[tuple[int, float]], *seen: list[tuple[int, float]]) -> list[Stages]:
+    """Per delta sent, the seconds spent in each stage on its way to B's page send (`seen`: when A's flush carrying
+    it began, when Redis answered it, when B's views had it, when B's page sent it): waiting in A's relay, the round
+    trip to Redis, B's XREAD waking, B's page."""
+    marks = [[at for _, at in sent]] + [_reached(sent, times) for times in seen]
+    return [(b - a, c - b, d - c, e - d) for a, b, c, d, e in zip(*marks, strict=True)]
+
+
+def _reached(sent: list[tuple[int, float]], seen: list[tuple[int, float]]) -> list[float]:
+    """For each delta sent (offset reached), when `seen` first reached that offset."""
     out, index = [], 0
-    for offset, at in sent:
+    for offset, _at in sent:
         while seen[index][0] < offset:
             index += 1
-        out.append(seen[index][1] - at)
+        out.append(seen[index][1])
     return out
 
 
@@ -111,6 +127,8 @@ async def run(replies: int, tokens: int, delay: float, interval: float | None) -
     upstream = FakeUpstream().start()
     sent: list[tuple[int, float]] = []
     flushes = [0]
+    flush_started: list[tuple[int, float]] = []  # (content length the flush carries, when it began)
+    flush_ended: list[tuple[int, float]] = []  # (same, when Redis answered)
     add, flush = Relay.add, ReplyWriter.flush
 
     def timed_add(publisher: Relay, kind: str, text: str) -> None:
@@ -119,7 +137,12 @@ async def run(replies: int, tokens: int, delay: float, interval: float | None) -
 
     async def counted_flush(writer: ReplyWriter) -> bool:
         flushes[0] += 1
-        return await flush(writer)
+        length = len(writer.text['c'])
+        flush_started.append((length, time.perf_counter()))
+        try:
+            return await flush(writer)
+        finally:
+            flush_ended.append((length, time.perf_counter()))
 
     Relay.add = timed_add  # type: ignore[method-assign]
     ReplyWriter.flush = counted_flush  # type: ignore[method-assign]
@@ -139,8 +162,11 @@ async def run(replies: int, tokens: int, delay: float, interval: float | None) -
         sent_b: list[float] = []
         per_reply: list[int] = []
         sends: list[int] = []
+        stages: list[Stages] = []  # per delta: A's relay, Redis, B's read, B's page
         for _ in range(replies):
             sent.clear()
+            flush_started.clear()
+            flush_ended.clear()
             flushes[0] = 0
             upstream.queue(Script(tokens=['word '] * tokens, delay=delay, first_delay=0.3))
             conversation = a.draft(owner)
@@ -157,6 +183,7 @@ async def run(replies: int, tokens: int, delay: float, interval: float | None) -
             remote += delays(sent, on_b.times)
             sent_a += delays(sent, on_a.page.times)
             sent_b += delays(sent, on_b.page.times)
+            stages += breakdown(sent, flush_started, flush_ended, on_b.times, on_b.page.times)
             per_reply.append(flushes[0])
             sends.append(len(on_a.page.times))
             await a.settle()
@@ -176,6 +203,12 @@ async def run(replies: int, tokens: int, delay: float, interval: float | None) -
     print(f'delta -> views on B (read from Redis):            {quantiles(remote)}')
     print(f'delta -> page on A sends it to its browser:       {quantiles(sent_a)}')
     print(f'delta -> page on B sends it to its browser:       {quantiles(sent_b)}')
+    print('where the time to B\'s page send goes (A\'s relay wait / Redis round trip / B\'s read / B\'s page), ms:')
+    totals = sorted(range(len(stages)), key=lambda i: sum(stages[i]))
+    for label, chosen in (('median delta', totals[len(totals) // 2: len(totals) // 2 + 1]),
+                          ('slowest 1% (mean)', totals[-max(1, len(totals) // 100):])):
+        means = [statistics.fmean(stages[i][stage] for i in chosen) * 1000 for stage in range(4)]
+        print(f'  {label:18} ' + ' / '.join(f'{value:.1f}' for value in means))
     print(f'Redis flushes per reply: {statistics.median(per_reply):.0f} (median), {tokens} deltas each; sends to one '
           f'browser per reply: {statistics.median(sends):.0f} (median)')
 
