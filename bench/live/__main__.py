@@ -7,9 +7,11 @@ upstream, all on loopback. Each delta's time is taken when A's stream hands it o
 it (after the Redis round trip: what a browser on A waits) and when B's views get it (read from Redis), and when a
 page on A and on B would send it to its browser: each view feeds the page's own coalescer (components/coalescer.py,
 with the loop-load widening, timed as components/streaming_markdown.py times it), so that figure is the server's part
-of "delta on A to the screen of a tab on B" (loopback and a frame to render come on top). Prints p50 and p99 of each,
-and per reply the Redis round trips and the sends to one browser. Both instances share one core here, so B's times
-include waiting for A's work and vice versa.
+of "delta on A to the screen of a tab on B" (loopback and a frame to render come on top; the end of a reply is sent
+at once, as StreamingMarkdown.finish does). Prints p50 and p99 of each, where the time to B's page send goes (A's
+relay, the round trip to Redis, B's read, B's page: for the median delta and the slowest 1%), and per reply the
+Redis round trips and the sends to one browser. Both instances share one core here, so B's times include waiting
+for A's work and vice versa (B's read is below zero when B's XREAD wakes before A's flush does).
 """
 
 from __future__ import annotations
@@ -57,6 +59,7 @@ class Arrivals:
         pass
 
     def on_finish(self, message: Message) -> None:
+        self.page.finish()
         self.done.set()
 
     def on_branch(self) -> None:
@@ -91,9 +94,16 @@ class PageSends:
 
     def send(self) -> None:
         loop_load.timer_ran(self.timer_due, asyncio.get_running_loop().time())
-        self.timer = None
-        self.length += len(self.coalescer.take(asyncio.get_running_loop().time()))
-        self.times.append((self.length, time.perf_counter()))
+        self.finish()
+
+    def finish(self) -> None:
+        """Send what is buffered now (as StreamingMarkdown.finish does when the reply ends)."""
+        if self.timer is not None:
+            self.timer.cancel()
+            self.timer = None
+        if text := self.coalescer.take(asyncio.get_running_loop().time()):
+            self.length += len(text)
+            self.times.append((self.length, time.perf_counter()))
 
 
 Stages = tuple[float, float, float, float]
