@@ -82,10 +82,13 @@ class PageSends:
         self.length = 0
         self.timer: asyncio.TimerHandle | None = None
         self.timer_due = 0.0
+        self.held = 0  # batches the page held for company (came sooner than its slow gap after the last)
 
     def append(self, text: str) -> None:
         loop = asyncio.get_running_loop()
-        due = self.coalescer.add(text, loop.time(), loop_load.max_age())
+        starts_batch, now = not self.coalescer.peek(), loop.time()
+        due = self.coalescer.add(text, now, loop_load.max_age())
+        self.held += starts_batch and due is not None and due > now
         if due is None or (self.timer is not None and self.timer_due <= due):
             return
         if self.timer is not None:
@@ -172,6 +175,7 @@ async def run(replies: int, tokens: int, delay: float, interval: float | None) -
         sent_b: list[float] = []
         per_reply: list[int] = []
         sends: list[int] = []
+        held: list[int] = []
         stages: list[Stages] = []  # per delta: A's relay, Redis, B's read, B's page
         for _ in range(replies):
             sent.clear()
@@ -196,6 +200,7 @@ async def run(replies: int, tokens: int, delay: float, interval: float | None) -
             stages += breakdown(sent, flush_started, flush_ended, on_b.times, on_b.page.times)
             per_reply.append(flushes[0])
             sends.append(len(on_a.page.times))
+            held.append(on_b.page.held)
             await a.settle()
         for runtime, client in zip(runtimes, clients, strict=True):
             await runtime.shutdown()
@@ -220,7 +225,8 @@ async def run(replies: int, tokens: int, delay: float, interval: float | None) -
         means = [statistics.fmean(stages[i][stage] for i in chosen) * 1000 for stage in range(4)]
         print(f'  {label:18} ' + ' / '.join(f'{value:.1f}' for value in means))
     print(f'Redis flushes per reply: {statistics.median(per_reply):.0f} (median), {tokens} deltas each; sends to one '
-          f'browser per reply: {statistics.median(sends):.0f} (median)')
+          f'browser per reply: {statistics.median(sends):.0f} (median); batches B\'s page held for company: '
+          f'{sum(held)} in all')
 
 
 def main() -> None:
