@@ -1,9 +1,15 @@
 """When to ship buffered stream text to the browser: pure timing logic, with the clock passed in.
 
 A fast stream (deltas closer together than SLOW_GAP) is batched by size and age, so each websocket frame carries
-enough text to be worth its framing; a slow stream, whose deltas could not share a send anyway, is sent one frame
-after each delta, so nobody waits on a batch. The age may be given per batch (components/loop_load.py widens it
-while the event loop lags); the size of a full batch and the gap of a slow stream scale with it.
+enough text to be worth its framing; a slow stream, whose deltas could not share a send anyway, is sent as each delta
+comes, so nobody waits on a batch. The age may be given per batch (components/loop_load.py widens it while the
+event loop lags); the size of a full batch and the gap of a slow stream scale with it.
+
+"As it comes" is the send timer's next turn of the event loop, not a frame later: the deltas of one network read
+reach the page in one turn (app/upstream/reply.py's next_batch; a relayed batch with REDIS_URL, app/chat/relay.py, is
+one call; the entries of one XREAD on another instance are one turn), so they still leave in one send, and anything
+that comes later could only have shared it by waiting. A frame's wait (1/60 s) there was ~17 ms on every slow delta
+and on every relayed batch, for company that a slow stream does not have (bench/live, docs/live.md).
 """
 
 from __future__ import annotations
@@ -12,14 +18,13 @@ import math
 
 # Fewest seconds between two sends for one message: more than ~30 updates a second is more than a reader can use.
 MIN_INTERVAL = 1 / 30
-# One frame at 60 fps: a delta in a slow stream waits this long for company, no longer.
-IDLE = 1 / 60
 # While a fast stream keeps coming, text older than this is sent anyway (plus network and a frame to render,
 # a reader sees it within ~100 ms; at LLM pace this, not MIN_BATCH, sets the batch size).
 MAX_AGE = 0.08
 # Deltas that arrive further apart than this count as a slow stream, sent on their own: they could not share a send
 # without waiting longer than MAX_AGE. Closer ones are batched by age: at 40-80 ms a delta that halves the sends, and
 # the ~55-byte socket envelope each one costs. (The first delta of a reply has no gap before it: it goes at once.)
+# With REDIS_URL every batch reaches the page at least this far apart (app/chat/relay.py), so each goes at once.
 SLOW_GAP = MAX_AGE
 # Characters that make a send worth its ~55 bytes of socket envelope (at most ~1.6x the text) in a fast stream.
 MIN_BATCH = 96
@@ -66,7 +71,7 @@ class Coalescer:
         if self._size >= MIN_BATCH * widened:
             wanted = self._last_at
         elif self._gap >= SLOW_GAP * widened:
-            wanted = self._last_at + IDLE
+            wanted = self._last_at  # a slow stream: sent on the loop's next turn, with whatever came in this one
         else:
             wanted = self._first_at + age
         return min(max(wanted, self._sent_at + MIN_INTERVAL), self._first_at + age)

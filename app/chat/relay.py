@@ -7,9 +7,10 @@ crash shows exactly what was shown.
 A flush costs the server about as much as a send to a browser (on this machine ~0.5 ms of CPU, most of it the loop
 waking for Redis's answer, whatever the client library does), so there is one per batch a browser gets, not more.
 The page sends a streaming message at most every ~80 ms (components/coalescer.py, MAX_AGE), and sends a batch that
-arrives SLOW_GAP or more after the one before it on its own within a frame (both widen while the event loop lags).
+arrives SLOW_GAP or more after the one before it on its own, as it comes (both widen while the event loop lags).
 So a flush goes out at least that gap (`gap()`, PAGE_GAP by default) after the previous batch reached the views:
-each batch then reaches the browser as one send of its own, not held back another 80 ms for company. The first
+each batch then reaches the browser as one send of its own, with no wait added, not held back another 80 ms for
+company (on this instance's pages, and on another instance's, which read it from Redis in one piece). The first
 delta of a reply (or after a pause) goes at once. A flush rides on the wake-up of the delta that makes the batch
 due: the loop is awake then anyway, where a timer of its own would wake it once more per batch; the timer (the gap
 plus CARRY_GRACE) is for the text left when the deltas pause.
@@ -35,7 +36,8 @@ Kind = Literal['content', 'reasoning']
 # that each batch so paced is one send of the page's).
 PAGE_GAP = 0.08
 # Seconds added to that gap: the page measures it at its own add, a round trip later, on a clock that may count whole
-# milliseconds (uvloop's), and its widening may have moved a little meanwhile.
+# milliseconds (uvloop's), and its widening may have moved a little meanwhile. A batch that reads 1 ms short of the
+# gap is held a whole batch age (80 ms) for company, so 5 ms of every batch's wait buys that off (docs/live.md).
 GAP_MARGIN = 0.005
 # Seconds past the gap a batch waits for the next delta to carry its flush before a timer sends it: longer than
 # the gap between deltas at LLM pace (~10-30 ms), short against the page's own batching (80 ms).

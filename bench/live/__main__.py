@@ -7,9 +7,11 @@ upstream, all on loopback. Each delta's time is taken when A's stream hands it o
 it (after the Redis round trip: what a browser on A waits) and when B's views get it (read from Redis), and when a
 page on A and on B would send it to its browser: each view feeds the page's own coalescer (components/coalescer.py,
 with the loop-load widening, timed as components/streaming_markdown.py times it), so that figure is the server's part
-of "delta on A to the screen of a tab on B" (loopback and a frame to render come on top). Prints p50 and p99 of each,
-and per reply the Redis round trips and the sends to one browser. Both instances share one core here, so B's times
-include waiting for A's work and vice versa.
+of "delta on A to the screen of a tab on B" (loopback and a frame to render come on top; the end of a reply is sent
+at once, as StreamingMarkdown.finish does). Prints p50 and p99 of each, where the time to B's page send goes (A's
+relay, the round trip to Redis, B's read, B's page: for the median delta and the slowest 1%), and per reply the
+Redis round trips and the sends to one browser. Both instances share one core here, so B's times include waiting
+for A's work and vice versa (B's read is below zero when B's XREAD wakes before A's flush does).
 """
 
 from __future__ import annotations
@@ -57,6 +59,7 @@ class Arrivals:
         pass
 
     def on_finish(self, message: Message) -> None:
+        self.page.finish()
         self.done.set()
 
     def on_branch(self) -> None:
@@ -79,10 +82,13 @@ class PageSends:
         self.length = 0
         self.timer: asyncio.TimerHandle | None = None
         self.timer_due = 0.0
+        self.held = 0  # batches the page held for company (came sooner than its slow gap after the last)
 
     def append(self, text: str) -> None:
         loop = asyncio.get_running_loop()
-        due = self.coalescer.add(text, loop.time(), loop_load.max_age())
+        starts_batch, now = not self.coalescer.peek(), loop.time()
+        due = self.coalescer.add(text, now, loop_load.max_age())
+        self.held += starts_batch and due is not None and due > now
         if due is None or (self.timer is not None and self.timer_due <= due):
             return
         if self.timer is not None:
@@ -91,18 +97,41 @@ class PageSends:
 
     def send(self) -> None:
         loop_load.timer_ran(self.timer_due, asyncio.get_running_loop().time())
-        self.timer = None
-        self.length += len(self.coalescer.take(asyncio.get_running_loop().time()))
-        self.times.append((self.length, time.perf_counter()))
+        self.finish()
+
+    def finish(self) -> None:
+        """Send what is buffered now (as StreamingMarkdown.finish does when the reply ends)."""
+        if self.timer is not None:
+            self.timer.cancel()
+            self.timer = None
+        if text := self.coalescer.take(asyncio.get_running_loop().time()):
+            self.length += len(text)
+            self.times.append((self.length, time.perf_counter()))
+
+
+Stages = tuple[float, float, float, float]
 
 
 def delays(sent: list[tuple[int, float]], seen: list[tuple[int, float]]) -> list[float]:
     """For each delta sent (offset reached, time), how long until `seen` reached that offset."""
+    return [reached - at for (_, at), reached in zip(sent, _reached(sent, seen), strict=True)]
+
+
+def breakdown(sent: list[tuple[int, float]], *seen: list[tuple[int, float]]) -> list[Stages]:
+    """Per delta sent, the seconds spent in each stage on its way to B's page send (`seen`: when A's flush carrying
+    it began, when Redis answered it, when B's views had it, when B's page sent it): waiting in A's relay, the round
+    trip to Redis, B's XREAD waking, B's page."""
+    marks = [[at for _, at in sent]] + [_reached(sent, times) for times in seen]
+    return [(b - a, c - b, d - c, e - d) for a, b, c, d, e in zip(*marks, strict=True)]
+
+
+def _reached(sent: list[tuple[int, float]], seen: list[tuple[int, float]]) -> list[float]:
+    """For each delta sent (offset reached), when `seen` first reached that offset."""
     out, index = [], 0
-    for offset, at in sent:
+    for offset, _at in sent:
         while seen[index][0] < offset:
             index += 1
-        out.append(seen[index][1] - at)
+        out.append(seen[index][1])
     return out
 
 
@@ -111,6 +140,8 @@ async def run(replies: int, tokens: int, delay: float, interval: float | None) -
     upstream = FakeUpstream().start()
     sent: list[tuple[int, float]] = []
     flushes = [0]
+    flush_started: list[tuple[int, float]] = []  # (content length the flush carries, when it began)
+    flush_ended: list[tuple[int, float]] = []  # (same, when Redis answered)
     add, flush = Relay.add, ReplyWriter.flush
 
     def timed_add(publisher: Relay, kind: str, text: str) -> None:
@@ -119,7 +150,12 @@ async def run(replies: int, tokens: int, delay: float, interval: float | None) -
 
     async def counted_flush(writer: ReplyWriter) -> bool:
         flushes[0] += 1
-        return await flush(writer)
+        length = len(writer.text['c'])
+        flush_started.append((length, time.perf_counter()))
+        try:
+            return await flush(writer)
+        finally:
+            flush_ended.append((length, time.perf_counter()))
 
     Relay.add = timed_add  # type: ignore[method-assign]
     ReplyWriter.flush = counted_flush  # type: ignore[method-assign]
@@ -139,8 +175,12 @@ async def run(replies: int, tokens: int, delay: float, interval: float | None) -
         sent_b: list[float] = []
         per_reply: list[int] = []
         sends: list[int] = []
+        held: list[int] = []
+        stages: list[Stages] = []  # per delta: A's relay, Redis, B's read, B's page
         for _ in range(replies):
             sent.clear()
+            flush_started.clear()
+            flush_ended.clear()
             flushes[0] = 0
             upstream.queue(Script(tokens=['word '] * tokens, delay=delay, first_delay=0.3))
             conversation = a.draft(owner)
@@ -157,8 +197,10 @@ async def run(replies: int, tokens: int, delay: float, interval: float | None) -
             remote += delays(sent, on_b.times)
             sent_a += delays(sent, on_a.page.times)
             sent_b += delays(sent, on_b.page.times)
+            stages += breakdown(sent, flush_started, flush_ended, on_b.times, on_b.page.times)
             per_reply.append(flushes[0])
             sends.append(len(on_a.page.times))
+            held.append(on_b.page.held)
             await a.settle()
         for runtime, client in zip(runtimes, clients, strict=True):
             await runtime.shutdown()
@@ -176,8 +218,15 @@ async def run(replies: int, tokens: int, delay: float, interval: float | None) -
     print(f'delta -> views on B (read from Redis):            {quantiles(remote)}')
     print(f'delta -> page on A sends it to its browser:       {quantiles(sent_a)}')
     print(f'delta -> page on B sends it to its browser:       {quantiles(sent_b)}')
+    print('where the time to B\'s page send goes (A\'s relay wait / Redis round trip / B\'s read / B\'s page), ms:')
+    totals = sorted(range(len(stages)), key=lambda i: sum(stages[i]))
+    for label, chosen in (('median delta', totals[len(totals) // 2: len(totals) // 2 + 1]),
+                          ('slowest 1% (mean)', totals[-max(1, len(totals) // 100):])):
+        means = [statistics.fmean(stages[i][stage] for i in chosen) * 1000 for stage in range(4)]
+        print(f'  {label:18} ' + ' / '.join(f'{value:.1f}' for value in means))
     print(f'Redis flushes per reply: {statistics.median(per_reply):.0f} (median), {tokens} deltas each; sends to one '
-          f'browser per reply: {statistics.median(sends):.0f} (median)')
+          f'browser per reply: {statistics.median(sends):.0f} (median); batches B\'s page held for company: '
+          f'{sum(held)} in all')
 
 
 def main() -> None:

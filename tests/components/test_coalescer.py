@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from components.coalescer import IDLE, MAX_AGE, MIN_BATCH, MIN_INTERVAL, Coalescer
+from components.coalescer import MAX_AGE, MIN_BATCH, MIN_INTERVAL, Coalescer
 from components.loop_load import WIDEST_AGE, LoopLoad
 
 # Float slack for comparing simulated times.
@@ -16,15 +16,21 @@ EPS = 1e-9
 
 
 def simulate(arrivals: list[tuple[float, str]], max_age: float = MAX_AGE) -> list[tuple[float, str]]:
-    """Feed (time, text) deltas in order, sending whenever the buffer is due, as the element's timer does."""
+    """Feed (time, text) deltas in order, sending whenever the buffer is due, as the element's timer does.
+
+    A delta at the same time as the one before it came in the same turn of the event loop (one network read): a send
+    due then runs after both.
+    """
     coalescer = Coalescer()
     sends: list[tuple[float, str]] = []
     due: float | None = None
+    previous = None
     for at, text in arrivals:
-        while due is not None and due <= at:
+        while due is not None and due <= at and at != previous:
             sends.append((due, coalescer.take(due)))
             due = coalescer.due()
         due = coalescer.add(text, at, max_age)
+        previous = at
     while due is not None:
         sends.append((due, coalescer.take(due)))
         due = coalescer.due()
@@ -35,22 +41,30 @@ def paced(count: int, gap: float, text: str = 'abcd') -> list[tuple[float, str]]
     return [(i * gap, text) for i in range(count)]
 
 
-def test_a_slow_delta_goes_out_one_frame_later() -> None:
+def test_a_slow_delta_goes_out_as_it_comes() -> None:
     sends = simulate([(0.0, 'Hello'), (0.5, ' world')])
-    assert sends == [(IDLE, 'Hello'), (0.5 + IDLE, ' world')]
+    assert sends == [(0.0, 'Hello'), (0.5, ' world')]  # no wait for company (the timer's next turn of the loop)
+
+
+def test_a_batch_that_comes_a_slow_gap_after_the_last_goes_out_with_no_wait() -> None:
+    """With REDIS_URL a page gets the reply in batches at least SLOW_GAP apart (app/chat/relay.py): each is one send,
+    on the loop's next turn, however widened the page's batching is."""
+    for max_age in (MAX_AGE, 0.13, WIDEST_AGE):
+        arrivals = [(i * (max_age + 0.005), 'a batch of words ') for i in range(10)]
+        assert simulate(arrivals, max_age) == arrivals
 
 
 def test_deltas_that_can_share_a_send_within_max_age_do() -> None:
     arrivals = paced(21, 0.05)  # 50 ms apart: two fit in MAX_AGE
     sends = simulate(arrivals)
-    assert sends[0] == (IDLE, 'abcd')  # the reply's first delta goes at once
+    assert sends[0] == (0.0, 'abcd')  # the reply's first delta goes at once
     assert [len(text) for _, text in sends[1:]] == [8] * 10  # then every send carries two
     assert [sent for sent, _ in sends[1:]] == pytest.approx([at + MAX_AGE for at, _ in arrivals[1::2]])
 
 
-def test_deltas_in_one_burst_go_out_together() -> None:
-    sends = simulate([(1.0, 'a'), (1.0, 'b'), (1.001, 'c')])
-    assert [text for _, text in sends] == ['abc']
+def test_deltas_of_one_read_go_out_together() -> None:
+    sends = simulate([(1.0, 'a'), (1.0, 'b'), (1.001, 'c')])  # 'c' came with the next read: the stream is fast now
+    assert sends == [(1.0, 'ab'), (pytest.approx(1.001 + MAX_AGE), 'c')]
 
 
 def test_fast_small_deltas_wait_for_age_not_longer() -> None:

@@ -13,7 +13,7 @@ from app.live import keys
 from app.live.lease import read_text
 from app.live.link import Link
 from app.live.stream import ReplyWriter
-from components.coalescer import IDLE, MAX_AGE, SLOW_GAP, Coalescer
+from components.coalescer import MAX_AGE, SLOW_GAP, Coalescer
 from components.loop_load import WIDEST_AGE, LoopLoad
 from tests.app.live.test_stream import round_trips
 from tests.services.redis import RedisServer
@@ -24,19 +24,27 @@ DELTA_GAP = 0.01  # seconds between two deltas: an LLM's pace
 
 
 class Batches:
-    """The relay's `apply`: each batch with the loop time it came, and how much of it Redis had acknowledged then."""
+    """The relay's `apply`: each batch with the loop time it came, and how much of it Redis had acknowledged then;
+    also fed to a page's coalescer (widened to `page_age`), with how long past its arrival each batch was due."""
 
-    def __init__(self, writer: ReplyWriter, wanted: int) -> None:
-        self.writer, self.wanted = writer, wanted
+    def __init__(self, writer: ReplyWriter, wanted: int, page_age: float = MAX_AGE) -> None:
+        self.writer, self.wanted, self.page_age = writer, wanted, page_age
         self.text = ''
         self.times: list[float] = []
         self.acknowledged: list[bool] = []
+        self.page = Coalescer()
+        self.page_waits: list[float] = []
         self.whole = asyncio.Event()
         self.grew = asyncio.Event()
 
     def __call__(self, kind: Kind, text: str) -> None:
+        now = asyncio.get_running_loop().time()
         self.text += text
-        self.times.append(asyncio.get_running_loop().time())
+        self.times.append(now)
+        due = self.page.add(text, now, self.page_age)
+        assert due is not None
+        self.page_waits.append(due - now)
+        self.page.take(now)  # sent (the page's timer would run on the loop's next turn)
         self.acknowledged.append(self.writer.sent['c'] >= len(self.text))
         self.grew.set()
         if len(self.text) >= self.wanted:
@@ -56,7 +64,7 @@ async def test_a_paced_reply_reaches_the_views_after_redis_one_round_trip_a_batc
         link: Link, page_gap: float | None) -> None:
     writer = ReplyWriter(link, 'paced', heartbeat=3600)
     words = [f'w{n} ' for n in range(40)]
-    batches = Batches(writer, len(''.join(words)))
+    batches = Batches(writer, len(''.join(words)), page_gap or MAX_AGE)
     relay = Relay(writer, batches, None if page_gap is None else lambda: page_gap)
     await relay.start()
     with round_trips() as sent:
@@ -70,6 +78,7 @@ async def test_a_paced_reply_reaches_the_views_after_redis_one_round_trip_a_batc
     assert sent == [2] + [1] * (len(sent) - 1)  # the first with the stream's TTL, then a lone XADD
     gaps = [later - earlier for earlier, later in zip(batches.times, batches.times[1:], strict=False)]
     assert min(gaps) >= (page_gap or PAGE_GAP) + GAP_MARGIN - 0.001  # (a loop clock may count whole milliseconds)
+    assert batches.page_waits == [0.0] * len(sent)  # and a page sends each batch as it comes: no wait added there
     assert (await read_text(link, 'paced'))[0] == batches.text
     with round_trips() as sent:
         await relay.end('complete', None, {})
@@ -111,8 +120,8 @@ async def test_while_redis_is_down_the_batches_still_reach_the_views(link: Link)
 
 @pytest.mark.parametrize('lag', [0.0, 0.005, 0.03], ids=['idle loop', 'busy loop', 'widest'])
 def test_the_page_sends_each_relay_batch_on_its_own(lag: float) -> None:
-    """main.py paces the relay by loop_load.max_age: a batch that far apart is sent within a frame by the page, not
-    held MAX_AGE (or its widened age) for the next one."""
+    """main.py paces the relay by loop_load.max_age: a batch that far apart is sent by the page as it comes (on the
+    loop's next turn), not held MAX_AGE (or its widened age) for the next one, nor a frame for company."""
     load = LoopLoad()
     load.lag = lag
     assert PAGE_GAP >= SLOW_GAP and load.max_age() <= WIDEST_AGE
@@ -120,7 +129,7 @@ def test_the_page_sends_each_relay_batch_on_its_own(lag: float) -> None:
     now = 100.0
     for _ in range(10):
         due = coalescer.add('some words ', now, load.max_age())
-        assert due is not None and due - now <= IDLE + 1e-9
+        assert due == now
         coalescer.take(due)
         now += load.max_age() + GAP_MARGIN
     assert MAX_AGE <= load.max_age()
