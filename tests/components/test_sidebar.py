@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 import pytest
@@ -23,16 +24,10 @@ class Entry:
 NOW = dt.datetime.now(dt.UTC)
 
 
-@pytest.mark.nicegui_main_file('')
-async def test_a_drawer_whose_page_went_away_while_loading_does_nothing(user: User) -> None:
-    release, started = asyncio.Event(), asyncio.Event()
-    entries = [Entry(f'{i:032x}', f'chat {i}', NOW) for i in range(3)]
+def serve_sidebar(load: Callable[[str | None, object], Awaitable[list[Entry]]]) -> list[Sidebar]:
+    """Serve `/` with a drawer that lists what `load` returns (renames and deletes do nothing); each page's drawer
+    is appended to the list returned."""
     bars: list[Sidebar] = []
-
-    async def load(query: str | None, before: object) -> list[Entry]:
-        started.set()
-        await release.wait()
-        return entries
 
     async def nothing(*_: object) -> None:
         pass
@@ -41,6 +36,20 @@ async def test_a_drawer_whose_page_went_away_while_loading_does_nothing(user: Us
     def page() -> None:
         bars.append(Sidebar(load=load, rename=nothing, delete=nothing, current_id=None))
 
+    return bars
+
+
+@pytest.mark.nicegui_main_file('')
+async def test_a_drawer_whose_page_went_away_while_loading_does_nothing(user: User) -> None:
+    release, started = asyncio.Event(), asyncio.Event()
+    entries = [Entry(f'{i:032x}', f'chat {i}', NOW) for i in range(3)]
+
+    async def load(query: str | None, before: object) -> list[Entry]:
+        started.set()
+        await release.wait()
+        return entries
+
+    bars = serve_sidebar(load)
     await user.open('/')
     refresh = asyncio.ensure_future(bars[0].refresh())
     await asyncio.wait_for(started.wait(), 5)
@@ -55,19 +64,12 @@ async def test_a_drawer_whose_page_went_away_while_loading_does_nothing(user: Us
 async def test_a_conversation_moved_to_the_top_is_put_first_without_loading_again(user: User) -> None:
     entries = [Entry(f'{i:032x}', f'chat {i}', NOW - dt.timedelta(minutes=i)) for i in range(3)]
     loads: list[str | None] = []
-    bars: list[Sidebar] = []
 
     async def load(query: str | None, before: object) -> list[Entry]:
         loads.append(query)
         return [entry for entry in entries if query is None or query in entry.title]
 
-    async def nothing(*_: object) -> None:
-        pass
-
-    @ui.page('/')
-    def page() -> None:
-        bars.append(Sidebar(load=load, rename=nothing, delete=nothing, current_id=None))
-
+    bars = serve_sidebar(load)
     await user.open('/')
     bar = bars[0]
     await bar.refresh()

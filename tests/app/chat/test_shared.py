@@ -263,16 +263,8 @@ async def test_a_reply_continued_on_a_is_followed_on_b_from_its_partial_text(
 async def test_a_turn_sent_on_a_reaches_b_that_holds_the_conversation_live_and_on_reopen(
         instances: tuple[Chats, Chats], upstream: FakeUpstream) -> None:
     a, b = instances
-    owner = await a.store.user_id('browser:a')
-    on_a = a.draft(owner)
-    seen_a = Recorder()
-    on_a.attach(seen_a)
-    upstream.queue(Script(tokens=['one']))
-    await on_a.send('first')
-    await wait(seen_a.finished)
-    await a.settle()
-    on_b = await b.open(owner, on_a.id)  # a tab on B shows the conversation: B holds it in memory
-    assert on_b is not None and not on_b.busy
+    on_a, on_b = await held_on_both(a, b, upstream)  # a tab on B shows the conversation: B holds it in memory
+    owner = on_a.owner_id
     screen = Screen(on_b, wanted=len('t0 t1 t2 '))
     assert screen.text == [('user', 'first'), ('assistant', 'one')]
     second = Script(tokens=[f't{n} ' for n in range(30)], hold_at=3)
