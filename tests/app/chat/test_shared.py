@@ -17,7 +17,7 @@ from app.chat.message import COMPLETE, INTERRUPTED, STOPPED, STREAMING, Message
 from app.config import load_settings
 from app.live import keys
 from app.live.hub import Live
-from app.store import NewMessage, new_id, open_store
+from app.store import ConversationRecord, NewMessage, new_id, open_store
 from app.upstream import Upstream
 from tests.app.chat.conftest import Recorder
 from tests.conftest import app_env
@@ -290,14 +290,7 @@ async def test_a_turn_sent_on_a_reaches_b_that_holds_the_conversation_live_and_o
 async def test_a_turn_whose_notice_b_missed_is_shown_when_b_opens_the_conversation_again(
         instances: tuple[Chats, Chats]) -> None:
     a, b = instances
-    owner = await a.store.user_id('browser:a')
-    record = await a.store.create_conversation(owner, title='t', model='fake-model')
-    prompt = new_id()
-    await a.store.add_messages(record.id, [NewMessage('user', 'q', id=prompt),
-                                           NewMessage('assistant', 'a', parent_id=prompt)])
-    on_b = await b.open(owner, record.id)
-    assert on_b is not None
-    Screen(on_b)  # the old tab, still attached while the reload's page opens
+    owner, record, on_b = await stored_and_shown_on_b(a, b)  # the old tab, still attached while the reload opens
     later = new_id()  # a turn another instance made while B's listener was away (Redis restarting)
     await a.store.add_messages(record.id, [NewMessage('user', 'q2', parent_id=on_b.messages[-1].id, id=later),
                                            NewMessage('assistant', 'a2', parent_id=later)])
@@ -329,6 +322,19 @@ async def test_a_continue_on_a_reaches_b_that_holds_the_conversation_live(
     assert screen.text == texts(on_b) == texts(on_a) == [('user', 'q'), ('assistant', expected)]
     assert screen.live == expected.removeprefix('Once upon a ti')
     assert on_b.messages[-1].status == COMPLETE
+
+
+async def stored_and_shown_on_b(a: Chats, b: Chats) -> tuple[str, ConversationRecord, Conversation]:
+    """A conversation with one turn written straight to the database, opened and shown on B (so B holds it)."""
+    owner = await a.store.user_id('browser:a')
+    record = await a.store.create_conversation(owner, title='t', model='fake-model')
+    prompt = new_id()
+    await a.store.add_messages(record.id, [NewMessage('user', 'q', id=prompt),
+                                           NewMessage('assistant', 'a', parent_id=prompt)])
+    on_b = await b.open(owner, record.id)
+    assert on_b is not None
+    Screen(on_b)
+    return owner, record, on_b
 
 
 async def held_on_both(a: Chats, b: Chats, upstream: FakeUpstream) -> tuple[Conversation, Conversation]:
@@ -421,14 +427,7 @@ async def test_opening_a_conversation_while_a_catch_up_is_under_way_waits_for_it
     """What an API request on B does (`/stream?reply_id=`) just as B catches up with a notice: it must find the new
     turn, not the copy from before it (a 404 for the reply, or the previous reply followed instead)."""
     a, b = instances
-    owner = await a.store.user_id('browser:a')
-    record = await a.store.create_conversation(owner, title='t', model='fake-model')
-    prompt = new_id()
-    await a.store.add_messages(record.id, [NewMessage('user', 'q', id=prompt),
-                                           NewMessage('assistant', 'a', parent_id=prompt)])
-    on_b = await b.open(owner, record.id)
-    assert on_b is not None
-    Screen(on_b)  # shown on B, so B holds it
+    owner, record, on_b = await stored_and_shown_on_b(a, b)  # shown on B, so B holds it
     later = new_id()  # a turn made on another instance
     await a.store.add_messages(record.id, [NewMessage('user', 'q2', parent_id=on_b.messages[-1].id, id=later),
                                            NewMessage('assistant', 'a2', parent_id=later)])
