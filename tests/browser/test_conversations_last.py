@@ -154,4 +154,9 @@ def test_sigterm_saves_the_reply_in_flight_as_interrupted_with_all_its_text(
     log = app.log()
     assert 'Traceback' not in log and 'ERROR' not in log, log
     reopen(apps, driver, page)
-    assert ' '.join(reply_words(driver)) == ''.join(WORDS[:record.tokens_sent]).strip()  # every token that came
+    saved = reply_words(driver)
+    assert saved == [w.strip() for w in WORDS[:len(saved)]], 'what was saved is not the start of the reply'
+    # Every token that came. The fake upstream counts a token as sent once its write succeeds and it has not yet
+    # seen the app hang up; a token written in the same turn of its loop as the app's close (the EOF not read yet)
+    # is counted though the app never got it: so the last one may be missing, no more (seen once in ~10 CI runs).
+    assert record.tokens_sent - 1 <= len(saved) <= record.tokens_sent, (len(saved), record.tokens_sent)
