@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
 from nicegui import ElementFilter, ui
 from nicegui.testing import User
@@ -69,3 +70,17 @@ def press(user: User, name: str) -> None:
     found = user.find(marker=name)
     found.elements = {min(found.elements, key=lambda element: element.id)}
     found.trigger('act', name)
+
+
+def record_websocket(user: User) -> list[Any]:
+    """Every message the page sends to the browser from now on."""
+    assert user.client is not None
+    sent: list[Any] = []
+    emit = user.client.outbox._emit
+
+    async def record(message: Any) -> None:
+        sent.append(message)
+        await emit(message)
+
+    user.client.outbox._emit = record  # type: ignore[method-assign]
+    return sent

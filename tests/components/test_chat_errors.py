@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from nicegui.testing import User
 
-from tests.components.chat_helpers import STREAM_RETRIES, open_chat, send
+from tests.components.chat_helpers import STREAM_RETRIES, open_chat, record_websocket, send
 from tests.conftest import SECRET_KEY
 from tests.fake_upstream import FakeUpstream, Script
 
@@ -31,15 +31,7 @@ async def test_key_never_reaches_the_browser_or_the_log(configured: FakeUpstream
     configured.queue(Script(status=401, error_message=f'Incorrect API key provided: {SECRET_KEY}'),
                      Script(tokens=['ok'], error_after=0, error_message=f'leak {SECRET_KEY}'))
     await open_chat(user)
-    assert user.client is not None
-    sent: list[Any] = []
-    emit = user.client.outbox._emit
-
-    async def record_emit(message: Any) -> None:
-        sent.append(message)
-        await emit(message)
-
-    user.client.outbox._emit = record_emit  # type: ignore[method-assign]
+    sent = record_websocket(user)
     await send(user, 'one')
     await user.should_see("refused this server's credentials", retries=STREAM_RETRIES)
     await user.should_see(marker='send')

@@ -13,7 +13,7 @@ import pytest
 from nicegui.testing import User
 
 from app.store import MessageRecord, open_store
-from tests.components.chat_helpers import STREAM_RETRIES, conversation_link, finished, open_chat, send
+from tests.components.chat_helpers import STREAM_RETRIES, conversation_link, finished, open_chat, record_websocket, send
 from tests.conftest import API_TOKEN, SECRET_KEY
 from tests.fake_address import FakeAddress
 from tests.fake_upstream import FakeUpstream, Script
@@ -70,20 +70,6 @@ async def test_every_fault_on_the_page(fault: Fault, user_factory: Any, upstream
         assert (after.status, after.content) == ('complete', 'Recovered fine')
     finally:
         address.close()
-
-
-def record_websocket(user: User) -> list[Any]:
-    """Every message the page sends to the browser from now on."""
-    assert user.client is not None
-    sent: list[Any] = []
-    emit = user.client.outbox._emit
-
-    async def record(message: Any) -> None:
-        sent.append(message)
-        await emit(message)
-
-    user.client.outbox._emit = record  # type: ignore[method-assign]
-    return sent
 
 
 async def saved_reply(data_dir: Path, link: str) -> MessageRecord:
