@@ -161,12 +161,7 @@ async def test_stop_on_b_closes_the_upstream_request_on_a(
 async def test_a_reply_whose_instance_died_is_interrupted_once_with_what_redis_had(
         instances: tuple[Chats, Chats], redis_server: RedisServer) -> None:
     a, b = instances
-    owner = await a.store.user_id('browser:a')
-    record = await a.store.create_conversation(owner, title='t', model='fake-model')
-    prompt, reply = new_id(), new_id()
-    await a.store.add_messages(record.id, [NewMessage('user', 'q', id=prompt),
-                                           NewMessage('assistant', 'che', parent_id=prompt, id=reply,
-                                                      status=STREAMING)])
+    owner, record, reply = await stored_turn(a, 'che', STREAMING)
     # An instance that died mid-reply: it had published more than its last checkpoint, and its lease is expiring.
     dead = Live(redis_server.url(SHARED_DB), instance_id='dead', lease_ttl_ms=LEASE_MS)
     writer = dead.writer(reply)
@@ -198,12 +193,7 @@ async def test_a_reply_that_just_ended_elsewhere_is_opened_with_its_end_not_inte
         instances: tuple[Chats, Chats], redis_server: RedisServer) -> None:
     """Its holder ended it (end entry, lease gone) but its final save is not in the database yet."""
     a, b = instances
-    owner = await a.store.user_id('browser:a')
-    record = await a.store.create_conversation(owner, title='t', model='fake-model')
-    prompt, reply = new_id(), new_id()
-    await a.store.add_messages(record.id, [NewMessage('user', 'q', id=prompt),
-                                           NewMessage('assistant', 'the wh', parent_id=prompt, id=reply,
-                                                      status=STREAMING)])
+    owner, record, reply = await stored_turn(a, 'the wh', STREAMING)
     other = Live(redis_server.url(SHARED_DB), instance_id='other', lease_ttl_ms=LEASE_MS)
     writer = other.writer(reply)
     await writer.start()
@@ -223,11 +213,7 @@ async def test_a_reply_that_just_ended_elsewhere_is_opened_with_its_end_not_inte
 async def test_a_streaming_reply_nobody_holds_is_interrupted_at_open(
         instances: tuple[Chats, Chats]) -> None:
     a, b = instances
-    owner = await a.store.user_id('browser:a')
-    record = await a.store.create_conversation(owner, title='t', model='fake-model')
-    prompt = new_id()
-    await a.store.add_messages(record.id, [NewMessage('user', 'q', id=prompt),
-                                           NewMessage('assistant', 'half', parent_id=prompt, status=STREAMING)])
+    owner, record, _ = await stored_turn(a, 'half', STREAMING)
     opened = await b.open(owner, record.id)  # every instance restarted (Redis knows nothing of it)
     assert opened is not None and not opened.busy and opened.messages[-1].status == INTERRUPTED
     assert (await b.store.messages(record.id))[-1].status == INTERRUPTED
@@ -236,12 +222,7 @@ async def test_a_streaming_reply_nobody_holds_is_interrupted_at_open(
 async def test_a_reply_continued_on_a_is_followed_on_b_from_its_partial_text(
         instances: tuple[Chats, Chats], upstream: FakeUpstream) -> None:
     a, b = instances
-    owner = await a.store.user_id('browser:a')
-    record = await a.store.create_conversation(owner, title='t', model='fake-model')
-    prompt = new_id()
-    await a.store.add_messages(record.id, [NewMessage('user', 'q', id=prompt),
-                                           NewMessage('assistant', 'Once upon a ti', parent_id=prompt,
-                                                      status=INTERRUPTED)])
+    owner, record, _ = await stored_turn(a, 'Once upon a ti', INTERRUPTED)
     upstream.queue(Script(tokens=['me'] + [' and on'] * 40, delay=0.01))
     on_a = await a.open(owner, record.id)
     assert on_a is not None
@@ -301,12 +282,7 @@ async def test_a_turn_whose_notice_b_missed_is_shown_when_b_opens_the_conversati
 async def test_a_continue_on_a_reaches_b_that_holds_the_conversation_live(
         instances: tuple[Chats, Chats], upstream: FakeUpstream) -> None:
     a, b = instances
-    owner = await a.store.user_id('browser:a')
-    record = await a.store.create_conversation(owner, title='t', model='fake-model')
-    prompt = new_id()
-    await a.store.add_messages(record.id, [NewMessage('user', 'q', id=prompt),
-                                           NewMessage('assistant', 'Once upon a ti', parent_id=prompt,
-                                                      status=INTERRUPTED)])
+    owner, record, _ = await stored_turn(a, 'Once upon a ti', INTERRUPTED)
     on_b = await b.open(owner, record.id)
     assert on_b is not None and on_b.messages[-1].interrupted
     screen = Screen(on_b)
@@ -324,13 +300,21 @@ async def test_a_continue_on_a_reaches_b_that_holds_the_conversation_live(
     assert on_b.messages[-1].status == COMPLETE
 
 
-async def stored_and_shown_on_b(a: Chats, b: Chats) -> tuple[str, ConversationRecord, Conversation]:
-    """A conversation with one turn written straight to the database, opened and shown on B (so B holds it)."""
+async def stored_turn(a: Chats, reply: str, status: str = COMPLETE) -> tuple[str, ConversationRecord, str]:
+    """A person's conversation written straight to the database: prompt 'q' and a reply (`reply`, `status`).
+    Returns the owner, the conversation and the reply's id."""
     owner = await a.store.user_id('browser:a')
     record = await a.store.create_conversation(owner, title='t', model='fake-model')
-    prompt = new_id()
+    prompt, reply_id = new_id(), new_id()
     await a.store.add_messages(record.id, [NewMessage('user', 'q', id=prompt),
-                                           NewMessage('assistant', 'a', parent_id=prompt)])
+                                           NewMessage('assistant', reply, parent_id=prompt, id=reply_id,
+                                                      status=status)])
+    return owner, record, reply_id
+
+
+async def stored_and_shown_on_b(a: Chats, b: Chats) -> tuple[str, ConversationRecord, Conversation]:
+    """A conversation with one turn written straight to the database, opened and shown on B (so B holds it)."""
+    owner, record, _ = await stored_turn(a, 'a')
     on_b = await b.open(owner, record.id)
     assert on_b is not None
     Screen(on_b)
@@ -463,11 +447,7 @@ async def test_a_reply_whose_holder_died_before_its_first_batch_is_claimed_at_op
     """In flight with no stream yet (the model had not answered): the open that claims it must end it too, not keep
     it streaming with nobody to end it (the API answered its followers 409 streaming_elsewhere)."""
     a, b = instances
-    owner = await a.store.user_id('browser:a')
-    record = await a.store.create_conversation(owner, title='t', model='fake-model')
-    prompt, reply = new_id(), new_id()
-    await a.store.add_messages(record.id, [NewMessage('user', 'q', id=prompt),
-                                           NewMessage('assistant', '', parent_id=prompt, id=reply, status=STREAMING)])
+    owner, record, reply = await stored_turn(a, '', STREAMING)
     dead = Live(redis_server.url(SHARED_DB), instance_id='dead', lease_ttl_ms=60_000)
     writer = dead.writer(reply)
     await writer.start()  # the lease taken and the reply listed in flight, then killed before any text
