@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
+from prometheus_client.parser import text_string_to_metric_families
 
 from app.store import open_store
 from tests.services.nginx import NginxServer, free_port, render
@@ -26,6 +27,9 @@ ROOT = Path(__file__).resolve().parents[2]
 SITE_CONF = ROOT / 'deploy' / 'nginx.conf'
 # Seconds an instance may take to answer /healthz after starting (seen over 30 on a loaded 2-core machine).
 START_TIMEOUT_S = 90
+# An instance's gauge of the replies it streams from the model now (app/ops/metrics.py): up from before the instance
+# asks the model until the reply ends, so while a reply is held mid-stream it names the instance holding it.
+STREAMS_IN_FLIGHT = 'nicechat_streams_in_flight'
 
 
 @dataclass
@@ -83,6 +87,17 @@ class Instance:
     def log(self) -> str:
         return self.log_path.read_text(errors='replace') if self.log_path.exists() else ''
 
+    def metric(self, name: str) -> float:
+        """The unlabelled sample `name` of this instance's own /metrics (asked directly: nginx does not pass /metrics
+        on, and each instance counts only itself)."""
+        response = httpx.get(self.url + '/metrics', timeout=10)
+        response.raise_for_status()
+        for family in text_string_to_metric_families(response.text):
+            for sample in family.samples:
+                if sample.name == name and not sample.labels:
+                    return sample.value
+        raise KeyError(f'{self.name} has no metric {name}')
+
 
 class Cluster:
     """N instances and nginx in front of them (`url`); `nginx.root / 'access.log'` says who served what."""
@@ -120,10 +135,29 @@ class Cluster:
         for app in dead:
             app.wait_ready()
 
+    def streams(self) -> dict[str, float]:
+        """Per running instance (by name), how many replies it streams from the model now (its own /metrics)."""
+        return {app.name: app.metric(STREAMS_IN_FLIGHT) for app in self.instances if app.running}
+
+    def streaming(self, before: dict[str, float]) -> Instance:
+        """The instance that streams one more reply than at `before` (`streams()` taken before the reply started).
+
+        Asked of the instances themselves, not of nginx's access log: it names the instance holding the reply (its
+        upstream request, and its lease in Redis) whichever way the browser's requests went. Call it while the reply
+        is held mid-stream (a gated fake upstream, a token shown): the gauge rose before the model was asked, so
+        there is nothing to wait for. AssertionError unless exactly one instance streams one more.
+        """
+        now = self.streams()
+        more = [name for name, count in now.items() if count == before.get(name, 0) + 1]
+        assert len(more) == 1 and all(count <= before.get(name, 0) for name, count in now.items()
+                                      if name not in more), f'replies streamed now {now}, before {before}'
+        return next(app for app in self.instances if app.name == more[0])
+
     def served_by(self, request: str = '', *, count: int = 0) -> list[str]:
         """Per line of nginx's access log whose request line starts with `request` (e.g. 'GET / '): the instance
-        that answered ('' for none). nginx writes a line just after the response (a websocket's when it closes):
-        with `count`, wait up to 5 s for that many lines."""
+        nginx sent it to ('' for none). For nginx's own routing (which instance it picked); to know which instance
+        holds a tab's reply, ask the instances (`streaming`). nginx writes a line just after the response (a
+        websocket's when it closes): with `count`, wait up to 5 s for that many lines."""
         names = {app.url.removeprefix('http://'): app.name for app in self.instances}
         log = self.nginx.root / 'access.log'
         deadline = time.monotonic() + 5
