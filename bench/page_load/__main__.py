@@ -286,7 +286,8 @@ def _ms(seconds: float) -> float:
 COLUMNS = [('app', 'app'), ('tabs', 'tabs'), ('failures', 'fail'), ('resyncs', 'resync'),
            ('latency_p50_ms', 'p50 ms'), ('latency_p99_ms', 'p99 ms'), ('latency_max_ms', 'max ms'),
            ('first_text_p50_ms', '1st p50'), ('first_text_p99_ms', '1st p99'), ('cpu_per_delta_us', 'CPU/delta µs'),
-           ('messages_per_tab', 'msgs/tab'), ('deflate_tabs', 'deflate tabs'), ('window_s', 'window s'), ('client_cpu_s', 'client CPU s'),
+           ('messages_per_tab', 'msgs/tab'), ('deflate_tabs', 'deflate tabs'), ('window_s', 'window s'),
+           ('client_cpu_s', 'client CPU s'),
            ('mb_per_tab', 'MB/tab'), ('mb_per_tab_with_reply', 'MB/tab+reply'),
            ('mb_kept_per_conversation', 'MB kept/conv'), ('build_page_p99_ms', 'page build p99'),
            ('save_turn_p50_ms', 'save turn p50'), ('save_turn_p99_ms', 'save turn p99'), ('load', 'load')]
