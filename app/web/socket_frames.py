@@ -106,6 +106,11 @@ class Frames:
                 or protocol.transport.is_closing() or self.connection.state is not OPEN
                 or self.frames._outbound_opcode is not None):
             return False
+        protocol.transport.write(self.frame(text))
+        return True
+
+    def frame(self, text: str) -> bytes:
+        """The frame of `text` (compressed with the connection's compressor, whose state it advances)."""
         payload = text.encode()
         deflate = self.deflate
         if deflate is None:
@@ -125,8 +130,7 @@ class Frames:
             header = struct.pack('!BBH', first, 126, size)
         else:
             header = struct.pack('!BBQ', first, 127, size)
-        protocol.transport.write(header + payload)
-        return True
+        return header + payload
 
 
 def _compressor(deflate: PerMessageDeflate) -> Any:
