@@ -165,3 +165,27 @@ async def test_without_the_front_packets_take_the_library_path() -> None:
     finally:
         server.should_exit = True
         await task
+
+
+async def test_frames_written_straight_count_as_sent_for_the_writers_wait() -> None:
+    """engine.io's writer closes a websocket nothing was sent to for its ping interval plus timeout; a reply streamed
+    past its queue keeps the socket open as the same packets queued did, and the wait still ends it after."""
+    socket_frames.install()
+    eio = engineio.AsyncServer(async_mode='asgi')
+    server, task, url = await _serve(socket_frames.front(engineio.ASGIApp(eio)))
+    try:
+        async with aiohttp.ClientSession() as http, http.ws_connect(url) as ws:
+            sid = json.loads((await ws.receive_str())[1:])['sid']
+            socket = eio.sockets[sid]
+            eio.ping_interval, eio.ping_timeout = 0.2, 0.1  # the writer's next wait: 0.3 s (the first ping: 25 s)
+            await socket.send(eio_packet.Packet(eio_packet.NOOP))  # the writer wakes and waits again, for 0.3 s
+            assert await ws.receive_str() == '6'
+            for index in range(10):  # a stream, 0.1 s apart, for 1 s: more than three of the writer's waits
+                socket_frames.send(socket, str(index))
+                assert socket.queue.empty() and await ws.receive_str() == f'4{index}'
+                await asyncio.sleep(0.1)
+            assert not socket.closed
+            assert (await ws.receive(timeout=5)).type == aiohttp.WSMsgType.CLOSE  # nothing more: the wait ends it
+    finally:
+        server.should_exit = True
+        await task
