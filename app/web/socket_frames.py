@@ -6,7 +6,8 @@ through the app's layers to uvicorn's protocol, which frames it with wsproto (an
 permessage-deflate through an extension object) and writes it to the transport. With hundreds of tabs streaming,
 that was a fifth of the server's busy time (docs/page_load.md). `send(socket, text)` does the same in one
 synchronous step: the frame, made as wsproto makes it (compressed with the connection's own deflate compressor, so
-its context is the one wsproto's later frames continue), written to the connection's transport.
+its context is the one wsproto's later frames continue; short messages are sent uncompressed, see COMPRESS_FROM),
+written to the connection's transport.
 
 Only when engine.io's order cannot change and the connection is plainly open; otherwise the packet goes on the
 socket's queue for the writer, as engine.io's `send` puts it:
@@ -49,6 +50,13 @@ MESSAGE = str(eio_packet.MESSAGE)  # how an engine.io message packet starts
 # 0.160), as what repeats between them (the call, the ids) is within the last few hundred bytes. A server may use a
 # smaller window than negotiated (RFC 7692, 7.1.2.1): the browser's decompressor reads it unchanged.
 WINDOW_BITS, MEM_LEVEL = 12, 5
+# Messages shorter than this (UTF-8 bytes) go uncompressed even where deflate was negotiated, as RFC 7692 allows
+# (RSV1 clear; the compressor and the browser's decompressor skip them). A streaming append is ~100 bytes: deflate
+# saved ~80 of them, less than the TCP/IP (and TLS) headers each message carries anyway, and cost a zlib call per
+# message (a sync flush, on one of hundreds of compressor states) that was 6.2% of the server's busy samples at
+# 200 tabs, more than the rest of this path. The page's updates (new messages, a loaded conversation) are larger
+# and compressed. 1024 is also Node's `ws` default threshold.
+COMPRESS_FROM = 1024
 
 _library_upgrade = AsyncSocket._upgrade_websocket
 
@@ -113,7 +121,7 @@ class Frames:
         """The frame of `text` (compressed with the connection's compressor, whose state it advances)."""
         payload = text.encode()
         deflate = self.deflate
-        if deflate is None:
+        if deflate is None or len(payload) < COMPRESS_FROM:
             first = TEXT
         else:  # wsproto's PerMessageDeflate.frame_outbound for a whole message, on the same compressor
             compressor = deflate._compressor

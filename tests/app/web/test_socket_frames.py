@@ -1,5 +1,6 @@
-"""engine.io packets written straight to a tab's websocket (app/web/socket_frames.py): the bytes wsproto would send,
-in engine.io's order, in the step that sends them, and the library's path whenever something waits before them."""
+"""engine.io packets written straight to a tab's websocket (app/web/socket_frames.py): the bytes wsproto would send
+(short messages uncompressed), in engine.io's order, in the step that sends them, and the library's path whenever
+something waits before them."""
 
 from __future__ import annotations
 
@@ -71,14 +72,16 @@ def test_frames_are_the_bytes_wsproto_sends_and_continue_its_compression(offer: 
         extension = library.connection._proto.extensions[0]  # type: ignore[union-attr]
         extension._compressor = socket_frames._compressor(extension)  # type: ignore[attr-defined]
     assert (frames.deflate is not None) == bool(offer)
+    plain, _ = _server([])
     received = b''
     for index, text in enumerate(TEXTS * 2):
-        expected = library.send(Message(data=text))
         if index % 3 == 2:  # now and then wsproto frames one on the same connection: the compressor is shared
-            sent = ours.send(Message(data=text))
+            sent, expected = ours.send(Message(data=text)), library.send(Message(data=text))
         else:
             assert frames.write(text)
             sent = transport.writes[-1]
+            short = frames.deflate is not None and len(text.encode()) < socket_frames.COMPRESS_FROM
+            expected = (plain if short else library).send(Message(data=text))  # short ones: not compressed
         assert sent == expected, f'message {index} ({len(text)} characters)'
         received += sent
     client.receive_data(received)
@@ -142,9 +145,15 @@ async def test_a_packet_for_a_waiting_writer_is_on_the_wire_at_once_and_order_is
             protocol.writable.set()
             assert await ws.receive_str() == '4d'
 
-            socket_frames.send(socket, 'e')
-            assert await ws.receive_str() == '4e'
-            assert len(polls) == woken + 2  # 'e' went straight again
+            long = 'L' * socket_frames.COMPRESS_FROM
+            for text in ('e', long, 'f'):  # straight again; the long one compressed (with deflate), the others not
+                socket_frames.send(socket, text)
+                assert transport.writes[-1][0] == (0xC1 if compress and text == long else 0x81)  # RSV1: deflated
+                assert await ws.receive_str() == '4' + text
+            await socket.send(eio_packet.Packet(eio_packet.MESSAGE, 'g'))  # wsproto compresses even a short one
+            socket_frames.send(socket, long)  # behind it
+            assert [await ws.receive_str() for _ in range(2)] == ['4g', '4' + long]
+            assert len(polls) == woken + 3  # the writer woke for 'g' only
     finally:
         server.should_exit = True
         await task
