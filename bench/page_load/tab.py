@@ -110,7 +110,8 @@ class Tab:
         self.client_id = ''
         self.next_message_id = 0
         # Chromium offers `permessage-deflate; client_max_window_bits` on every websocket, and aiohttp's compress=15
-        # offers exactly that (its default offers no extension): the server then compresses every frame it sends.
+        # offers exactly that (its default offers no extension): the server then compresses what it sends, as for a
+        # browser (app/web/socket_frames.py: all but short messages).
         self.sio = socketio.AsyncClient(reconnection=False,
                                         websocket_extra_options={'compress': 15} if deflate else {})
         self.sio.on('*', self._on_message)
