@@ -33,7 +33,7 @@ from app.server.headers import SecureCookies
 from app.server.protocol import guarded_protocol
 from app.store import Store, StoreError, open_store
 from app.upstream import Upstream, demo
-from app.web import pages, signatures, socket_path
+from app.web import pages, signatures, socket_frames, socket_path
 from components.loop_load import loop_load
 
 try:
@@ -138,8 +138,9 @@ else:
         # X-Forwarded-Proto/-For are believed only from TRUSTED_PROXIES, unless uvicorn's own FORWARDED_ALLOW_IPS is
         # set (deploy/compose.yaml sets it to * for instances only nginx can reach); None lets uvicorn read it.
         # On SIGTERM the server ends the API's open streams with a last error line first (app/api/shutdown.py).
-        config = uvicorn.Config(Dispatcher(server, api_router), host=settings.host, port=settings.port, ws='wsproto',
-                                access_log=False, log_level='warning',
+        # The front notes each websocket's protocol, for the tabs' frames to go straight to it (socket_frames.py).
+        config = uvicorn.Config(socket_frames.front(Dispatcher(server, api_router)), ws='wsproto',
+                                host=settings.host, port=settings.port, access_log=False, log_level='warning',
                                 http=guarded_protocol(settings.header_timeout, settings.body_timeout),
                                 forwarded_allow_ips=None if 'FORWARDED_ALLOW_IPS' in os.environ
                                 else list(settings.trusted_proxies),

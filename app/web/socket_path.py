@@ -15,10 +15,8 @@ Anything unusual takes the library's own path, message by message and in order: 
 (engine.io closes it), NiceGUI On Air, a message with binary data, another socket.io manager than the default, and
 an `_emit` replaced on the instance (NiceGUI's `user` test fixture does that to answer JavaScript calls).
 
-engine.io's socket writer waits for each packet with `asyncio.wait_for(queue.get(), timeout)`: a task, a future and
-a timer per packet, and three loop callbacks before the writer runs. `_poll` takes a queued packet at once and
-otherwise waits under `asyncio.timeout` (one timer, the writer woken directly); the packets, the timeout and what it
-raises are the library's.
+The packet then goes to the socket's websocket at once when nothing of engine.io's waits before it
+(app/web/socket_frames.py), else on the socket's queue for engine.io's writer.
 """
 
 from __future__ import annotations
@@ -28,14 +26,13 @@ import time
 from typing import Any
 
 import nicegui.client
-from engineio import exceptions as eio_exceptions
-from engineio import packet as eio_packet
-from engineio.async_socket import AsyncSocket
 from nicegui import core
 from nicegui.dependencies import JsComponent
 from nicegui.outbox import Deleted, Message, Outbox
 from socketio import packet as sio_packet
 from socketio.async_manager import AsyncManager
+
+from . import socket_frames
 
 NAMESPACE = '/'  # NiceGUI's one socket.io namespace
 EVENT = str(sio_packet.EVENT)  # how a socket.io packet of an event starts
@@ -125,9 +122,8 @@ class LeanOutbox(Outbox):
             encoded = EVENT + sio.packet_class.json.dumps([message_type, data], separators=(',', ':'))
         except TypeError:
             return False  # bytes in the data: socket.io sends them as binary attachments, in several packets
-        packet = eio_packet.Packet(eio_packet.MESSAGE, encoded)
         for socket in sockets:
-            socket.queue.put_nowait(packet)
+            socket_frames.send(socket, encoded)
         self._remember(message, now)
         return True
 
@@ -146,33 +142,7 @@ class LeanOutbox(Outbox):
         self.next_message_id += 1
 
 
-async def _poll(self: AsyncSocket) -> list[eio_packet.Packet]:
-    """engine.io's `AsyncSocket.poll` (the packets queued for the socket, waiting up to the ping interval and timeout
-    for the first), without `wait_for`."""
-    queue = self.queue
-    if queue.empty():
-        try:
-            async with asyncio.timeout(self.server.ping_interval + self.server.ping_timeout):
-                first = await queue.get()
-        except (TimeoutError, asyncio.CancelledError):
-            raise eio_exceptions.QueueEmpty() from None
-    else:
-        first = queue.get_nowait()
-    queue.task_done()
-    if first is None:
-        return []
-    packets = [first]
-    while not queue.empty():
-        packet = queue.get_nowait()
-        queue.task_done()
-        if packet is None:
-            queue.put_nowait(None)  # the close marker stays for the next poll, as the library does
-            break
-        packets.append(packet)
-    return packets
-
-
 def install() -> None:
-    """Give every NiceGUI client made from now on a LeanOutbox, and every engine.io socket the shorter poll."""
+    """Give every NiceGUI client made from now on a LeanOutbox, and engine.io's sockets socket_frames' writes."""
     nicegui.client.Outbox = LeanOutbox  # type: ignore[attr-defined]
-    AsyncSocket.poll = _poll
+    socket_frames.install()

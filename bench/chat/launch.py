@@ -53,6 +53,18 @@ def _count_wire() -> None:
         return data
 
     wsproto.WSConnection.send = counting_send  # uvicorn's wsproto server sends every frame here
+    try:  # and the frames the page writes itself, beneath engine.io (trees with app/web/socket_frames.py)
+        from app.web.socket_frames import Frames
+    except ImportError:
+        return
+    frame = Frames.frame
+
+    def counting_frame(self: Any, text: str) -> bytes:
+        data: bytes = frame(self, text)
+        stats['wire_bytes'] += len(data)
+        return data
+
+    Frames.frame = counting_frame  # type: ignore[method-assign]
 
 
 def _probe_store() -> None:

@@ -9,6 +9,9 @@ server CPU per streamed delta, RSS per connected tab, per tab with its reply, an
     python -m bench.page_load                                  # 50 100 200 300 400 tabs against this tree
     python -m bench.page_load --tabs 200,400 --against main    # A/B: this tree and `main`, interleaved
     python -m bench.page_load --tabs 200 --profile             # plus where the server's time goes while streaming
+    python -m bench.page_load --tabs 200 --variant 'sansio={"ws": "websockets-sansio"}'   # this tree, other settings
+
+The tabs offer permessage-deflate as Chromium does (`--client-deflate off`: none, as the bench did before).
 """
 
 from __future__ import annotations
@@ -48,6 +51,11 @@ def main() -> None:
     parser.add_argument('--rounds', type=int, default=1, help='repeat every tab count this often')
     parser.add_argument('--against', help='also run this git commit (A/B, interleaved), e.g. main')
     parser.add_argument('--profile', action='store_true', help='sample the server while it streams')
+    parser.add_argument('--variant', action='append', default=[], metavar='NAME=JSON',
+                        help='also run this tree with these uvicorn.Config settings, e.g. \'plain={"ws_per_message_'
+                             'deflate": false}\' (repeatable; A/B interleaved like --against)')
+    parser.add_argument('--client-deflate', choices=('on', 'off'), default='on',
+                        help='tabs offer permessage-deflate as Chromium does (default on)')
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix='nicechat-bench-page-'))
     started: list[Server] = []
@@ -59,6 +67,11 @@ def main() -> None:
         stamps_url = f'http://127.0.0.1:{port}/stamps'
         apps = {'this tree': _start_app('this', ROOT, port, work, args.profile)}
         started.append(apps['this tree'][0])
+        for variant in args.variant:
+            name, _, settings = variant.partition('=')
+            json.loads(settings)  # fails here, not in the app, when it is not JSON
+            apps[name] = _start_app(name, ROOT, port, work, args.profile, settings)
+            started.append(apps[name][0])
         if args.against:
             tree = _export(args.against, work / 'other')
             apps[args.against] = _start_app('other', tree, port, work, args.profile)
@@ -82,13 +95,15 @@ def main() -> None:
         _save(results, work)
 
 
-def _start_app(name: str, tree: Path, upstream_port: int, work: Path, sample: bool) -> tuple[Server, str]:
+def _start_app(name: str, tree: Path, upstream_port: int, work: Path, sample: bool,
+               uvicorn_settings: str = '') -> tuple[Server, str]:
     port = free_port()
     env = {'OPENAI_API_KEY': 'sk-bench', 'OPENAI_BASE_URL': f'http://127.0.0.1:{upstream_port}/v1',
            'OPENAI_MODEL': 'bench-model', 'UPSTREAM_RETRIES': '0', 'HOST': '127.0.0.1', 'PORT': str(port),
            'STORAGE_SECRET': 'bench-storage-secret', 'APP_PASSWORD': '', 'ALLOWED_MODELS': '', 'DATABASE_URL': '',
            'TRUSTED_USER_HEADER': '', 'DATA_DIR': str(work / f'data-{name}'), 'PYTHONUNBUFFERED': '1',
-           **({'NICECHAT_BENCH_SAMPLE': '1'} if sample else {})}
+           **({'NICECHAT_BENCH_SAMPLE': '1'} if sample else {}),
+           **({'NICECHAT_BENCH_UVICORN': uvicorn_settings} if uvicorn_settings else {})}
     server = Server(name, [sys.executable, str(LAUNCH), str(tree)], env, ROOT, work)
     url = f'http://127.0.0.1:{port}'
     return server.wait_until(f'{url}/bench/stats'), url
@@ -118,7 +133,7 @@ class Swarm:
         shares = [tabs // workers + (i < tabs % workers) for i in range(workers)]
         self.processes = [subprocess.Popen(
             [sys.executable, '-m', 'bench.page_load.swarm', url, str(share), f'w{i}-{time.time_ns()}',
-             str(args.tokens), str(args.delay), str(args.ramp)],
+             str(args.tokens), str(args.delay), str(args.ramp), args.client_deflate],
             cwd=ROOT, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True) for i, share in enumerate(shares)]
 
     def tell(self, line: str) -> None:
@@ -237,7 +252,7 @@ def _figures(name: str, tabs: int, args: argparse.Namespace, results: list[dict[
            'first_text_p50_ms': _ms(_percentile(first_text, 0.5)),
            'first_text_p99_ms': _ms(_percentile(first_text, 0.99)),
            'cpu_s': round(cpu, 2), 'cpu_per_delta_us': round(cpu / deltas * 1e6, 1) if deltas else math.nan,
-           'deltas': deltas,
+           'deltas': deltas, 'deflate_tabs': sum(1 for r in results if r.get('deflate')),
            'messages_per_tab': round(sum(r.get('messages', 0) for r in results) / max(1, len(results))),
            'window_s': round(marks['replied'] - marks['go'], 1), 'client_cpu_s': round(marks['client_cpu_s'], 1),
            'rss_start_mb': round(probes['rss_start'], 1),
@@ -271,7 +286,8 @@ def _ms(seconds: float) -> float:
 COLUMNS = [('app', 'app'), ('tabs', 'tabs'), ('failures', 'fail'), ('resyncs', 'resync'),
            ('latency_p50_ms', 'p50 ms'), ('latency_p99_ms', 'p99 ms'), ('latency_max_ms', 'max ms'),
            ('first_text_p50_ms', '1st p50'), ('first_text_p99_ms', '1st p99'), ('cpu_per_delta_us', 'CPU/delta µs'),
-           ('messages_per_tab', 'msgs/tab'), ('window_s', 'window s'), ('client_cpu_s', 'client CPU s'),
+           ('messages_per_tab', 'msgs/tab'), ('deflate_tabs', 'deflate tabs'), ('window_s', 'window s'),
+           ('client_cpu_s', 'client CPU s'),
            ('mb_per_tab', 'MB/tab'), ('mb_per_tab_with_reply', 'MB/tab+reply'),
            ('mb_kept_per_conversation', 'MB kept/conv'), ('build_page_p99_ms', 'page build p99'),
            ('save_turn_p50_ms', 'save turn p50'), ('save_turn_p99_ms', 'save turn p99'), ('load', 'load')]

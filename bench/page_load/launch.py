@@ -5,12 +5,15 @@
 With `NICECHAT_BENCH_SAMPLE=1`, `POST /bench/profile/start` starts sampling the main thread's stack (the event loop)
 every SAMPLE_INTERVAL of process CPU time (SIGPROF: no py-spy or perf on this machine), and `POST /bench/profile/stop`
 answers what it saw: stacks as `file:function` frames, with counts. Without it nothing is added.
+`NICECHAT_BENCH_UVICORN` (JSON, e.g. `{"ws": "websockets-sansio", "ws_per_message_deflate": false}`) overrides those
+settings of the app's `uvicorn.Config` (the bench's `--variant`).
 Standalone on purpose, like bench/chat/launch.py: APP_DIR may be another commit's tree.
 """
 
 from __future__ import annotations
 
 import collections
+import json
 import os
 import runpy
 import signal
@@ -71,7 +74,20 @@ def _routes(sampler: Sampler) -> None:
         return {'stacks': sampler.stop()}
 
 
+def _uvicorn_settings(settings: dict[str, Any]) -> None:
+    import uvicorn
+
+    init = uvicorn.Config.__init__
+
+    def configured(self: Any, *args: Any, **kwargs: Any) -> None:
+        init(self, *args, **{**kwargs, **settings})
+
+    uvicorn.Config.__init__ = configured  # type: ignore[method-assign]
+
+
 def main() -> None:
+    if settings := os.environ.get('NICECHAT_BENCH_UVICORN'):
+        _uvicorn_settings(json.loads(settings))
     if os.environ.get('NICECHAT_BENCH_SAMPLE'):
         _routes(Sampler())
     sys.argv = [str(CHAT_LAUNCH), *sys.argv[1:]]

@@ -22,6 +22,7 @@ PARTS = (
     ('  of which socket.io emit', ('socketio/async_server.py:emit',)),
     ('engine.io socket send/writer', ('engineio/async_socket.py', 'engineio/async_drivers')),
     ('uvicorn wsproto (frames, deflate)', ('uvicorn/protocols/websockets/', 'wsproto/')),
+    ('frames written straight to the websocket (app/web/socket_frames.py)', ('web/socket_frames.py:send',)),
     ('socket events from tabs (handle_event)', ('nicegui/nicegui.py:_on_event', 'nicegui/client.py:handle_event')),
     ('store (app/store, sqlalchemy)', ('app/store/', 'sqlalchemy/', 'aiosqlite/')),
     ('page builds (app/web, components/chat)', ('app/web/pages.py', 'components/chat.py:__init__')),

@@ -1,4 +1,4 @@
-"""A process full of tabs: `python -m bench.page_load.swarm URL TABS NAME TOKENS DELAY RAMP` (run by __main__).
+"""A process full of tabs: `python -m bench.page_load.swarm URL TABS NAME TOKENS DELAY RAMP DEFLATE` (run by __main__).
 
 The benchmark splits its tabs over a few of these, so the client side has cores' worth of event loops and its own
 lag stays out of the figures as far as it can. Each talks JSON lines with the benchmark, one phase at a time:
@@ -36,9 +36,9 @@ def prompt(tag: str, tokens: int, delay: float) -> str:
     return f'tokens={tokens} delay={delay} tab={tag}'
 
 
-async def _open(url: str, tag: str, tokens: int, delay: float, gate: asyncio.Semaphore) -> Tab | str:
+async def _open(url: str, tag: str, tokens: int, delay: float, gate: asyncio.Semaphore, deflate: bool) -> Tab | str:
     http = aiohttp.ClientSession()
-    tab = Tab(url, http)
+    tab = Tab(url, http, deflate=deflate)
     try:
         async with gate:
             await tab.open()
@@ -76,13 +76,14 @@ async def _reply(tab: Tab, start: float, tokens: int, delay: float) -> dict[str,
         result['error'] = (f'text differs at {cut}: got ...{stream.source[max(0, cut - 20):cut + 20]!r}, '
                            f'expected ...{expected[max(0, cut - 20):cut + 20]!r}')
     growth = [(at, units) for at, element, units in tab.seen.growth if element == ids[-1] and at >= enter]
-    return result | {'growth': growth, 'resyncs': stream.resyncs, 'messages': len(tab.seen.messages)}
+    return result | {'growth': growth, 'resyncs': stream.resyncs, 'messages': len(tab.seen.messages),
+                     'deflate': tab.deflate}
 
 
-async def main(url: str, count: int, name: str, tokens: int, delay: float, ramp: float) -> None:
+async def main(url: str, count: int, name: str, tokens: int, delay: float, ramp: float, deflate: bool) -> None:
     gate = asyncio.Semaphore(OPENING_AT_ONCE)
     tags = [f'{name}-{i}' for i in range(count)]
-    opened = await asyncio.gather(*(_open(url, tag, tokens, delay, gate) for tag in tags))
+    opened = await asyncio.gather(*(_open(url, tag, tokens, delay, gate, deflate) for tag in tags))
     tabs = [(tag, tab) for tag, tab in zip(tags, opened, strict=True) if isinstance(tab, Tab)]
     _say({'opened': len(tabs), 'errors': [error for error in opened if isinstance(error, str)][:5]})
     loop = asyncio.get_running_loop()
@@ -107,5 +108,5 @@ def _say(message: dict[str, Any]) -> None:
 if __name__ == '__main__':
     import uvloop  # the app's loop too (uvicorn picks it): the client should not be the slower side
 
-    url, count, name, tokens, delay, ramp = sys.argv[1:7]
-    uvloop.run(main(url, int(count), name, int(tokens), float(delay), float(ramp)))
+    url, count, name, tokens, delay, ramp, deflate = sys.argv[1:8]
+    uvloop.run(main(url, int(count), name, int(tokens), float(delay), float(ramp), deflate == 'on'))

@@ -101,7 +101,7 @@ class Received:
 class Tab:
     """A browser tab on `url`: `open()`, `send(prompt)`, `wait_reply()`, `close()`."""
 
-    def __init__(self, url: str, http: aiohttp.ClientSession, *, record: bool = False) -> None:
+    def __init__(self, url: str, http: aiohttp.ClientSession, *, record: bool = False, deflate: bool = True) -> None:
         self.url = url.rstrip('/')
         self.http = http  # one session per tab: its own cookie jar, i.e. its own browser (and person)
         self.record = record  # keep every message's payload (for the browser comparison); else only counts
@@ -109,7 +109,11 @@ class Tab:
         self.elements: dict[str, dict[str, Any]] = {}
         self.client_id = ''
         self.next_message_id = 0
-        self.sio = socketio.AsyncClient(reconnection=False)
+        # Chromium offers `permessage-deflate; client_max_window_bits` on every websocket, and aiohttp's compress=15
+        # offers exactly that (its default offers no extension): the server then compresses what it sends, as for a
+        # browser (app/web/socket_frames.py: all but short messages).
+        self.sio = socketio.AsyncClient(reconnection=False,
+                                        websocket_extra_options={'compress': 15} if deflate else {})
         self.sio.on('*', self._on_message)
         self.sio.on('disconnect', self._on_disconnect)
         self.disconnected = False  # the server dropped the socket (a browser would reconnect; this tab does not)
@@ -142,6 +146,12 @@ class Tab:
                                socketio_path='/_nicegui_ws/socket.io', transports=['websocket'],
                                headers={'Cookie': cookies} if cookies else {}, wait_timeout=30)
         self._acker = asyncio.create_task(self._ack_loop())
+
+    @property
+    def deflate(self) -> bool:
+        """Whether the socket's websocket negotiated permessage-deflate."""
+        ws = getattr(self.sio.eio, 'ws', None)
+        return bool(ws is not None and ws.compress)
 
     def listener(self, element_id: str, kind: str, key: str | None = None) -> str:
         """The listener id of element `element_id`'s `kind` event (with `key`, for keydown)."""

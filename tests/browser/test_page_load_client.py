@@ -1,4 +1,6 @@
-"""bench/page_load's simulated tab talks to the app as a Chromium tab does: the same socket messages for a prompt."""
+"""bench/page_load's simulated tab talks to the app as a Chromium tab does: the same socket messages for a prompt,
+over a websocket with the same extension (permessage-deflate: the server compresses every frame it sends, most of
+them written by app/web/socket_frames.py, and both tabs must read them all)."""
 
 from __future__ import annotations
 
@@ -31,6 +33,7 @@ window.socket.onAny((event, data) => window.__frames.push(['in', event, JSON.str
 window.socket.onAnyOutgoing((event, data) => window.__frames.push(['out', event, JSON.stringify(data)]));
 '''
 DONE = '[data-role=assistant] .nicechat-markdown[data-done]'
+EXTENSIONS_JS = 'return window.socket.io.engine.transport.ws.extensions'  # what the browser's websocket negotiated
 # The turn's last message: the prompt box gets the focus back after the reply's finish (ChatPage.on_finish).
 ENDED_JS = '''
 const finish = window.__frames.findIndex(f => f[1] === 'run_javascript' && f[2].includes('finish'));
@@ -75,7 +78,7 @@ def shape(frames: list[tuple[str, str, Any]]) -> tuple[list[tuple[str, ...]], st
     return kinds, text, sent
 
 
-def browser_frames(driver: webdriver.Chrome, url: str) -> list[tuple[str, str, Any]]:
+def browser_frames(driver: webdriver.Chrome, url: str) -> tuple[list[tuple[str, str, Any]], str]:
     driver.get(url + '/')
     driver.delete_all_cookies()  # a new person, as each simulated tab is
     driver.get(url + '/')
@@ -87,10 +90,10 @@ def browser_frames(driver: webdriver.Chrome, url: str) -> list[tuple[str, str, A
     wait.until(lambda d: d.find_elements(By.CSS_SELECTOR, DONE))
     wait.until(lambda d: d.execute_script(ENDED_JS))
     return [(direction, event, json.loads(data)) for direction, event, data in driver.execute_script(
-        'return window.__frames')]
+        'return window.__frames')], driver.execute_script(EXTENSIONS_JS)
 
 
-async def tab_frames(url: str) -> tuple[list[tuple[str, str, Any]], str]:
+async def tab_frames(url: str) -> tuple[list[tuple[str, str, Any]], str, bool]:
     async with aiohttp.ClientSession() as http:
         tab = Tab(url, http, record=True)
         await tab.open()
@@ -99,22 +102,25 @@ async def tab_frames(url: str) -> tuple[list[tuple[str, str, Any]], str]:
         await tab.press_enter()
         await tab.wait_for(lambda: ended([str(data.get('code')) for _, event, data in tab.seen.messages[start:]
                                           if event == 'run_javascript']), 15)
+        deflate = tab.deflate
         await tab.close()
     frames = sorted([(at, 'in', event, data) for at, event, data in tab.seen.messages[start:]]
                     + [(at, 'out', event, data) for at, event, data in tab.seen.sent])
     shown = tab.seen.streams[tab.replies()[-1]].source
-    return [(direction, event, data) for _, direction, event, data in frames], shown
+    return [(direction, event, data) for _, direction, event, data in frames], shown, deflate
 
 
 def test_simulated_tab_sends_and_receives_what_chromium_does(
         live_app: LiveApp, upstream: FakeUpstream, nicegui_driver: webdriver.Chrome) -> None:
     upstream.queue(Script(tokens=TOKENS, delay=DELAY))
-    browser = shape(browser_frames(nicegui_driver, live_app.url))
+    frames, extensions = browser_frames(nicegui_driver, live_app.url)
+    browser = shape(frames)
     upstream.queue(Script(tokens=TOKENS, delay=DELAY))
-    frames, shown = asyncio.run(tab_frames(live_app.url))
+    frames, shown, deflate = asyncio.run(tab_frames(live_app.url))
     simulated = shape(frames)
 
     assert browser[1] == simulated[1] == shown == ''.join(TOKENS)
     assert simulated[0] == browser[0]  # what the server sent, in order
     assert simulated[2] == browser[2]  # what the tab sent, in order
     assert any(args == '[]' for _, _, args in simulated[2]), 'no Enter was sent'
+    assert extensions.startswith('permessage-deflate') and deflate  # both compressed, and both read every frame
