@@ -65,7 +65,6 @@ class Conversation:
         self.stored = stored  # False for a new chat until its first message is saved
         self.views = Views()
         self._task: asyncio.Task[None] | None = None
-        self._pending: asyncio.Task[None] | None = None  # the reply task while its turn is being saved
         self._starting = False  # the turn is being saved; its reply task does not exist yet
         self._stop_requested = False
         self._relay: Relay | None = None  # with REDIS_URL: publishes the reply streaming here
@@ -275,8 +274,6 @@ class Conversation:
                 self._following[1].cancel()
         if self._starting:
             self._stop_requested = True
-            if self._pending is not None:  # its request, made while the turn is saved, is closed at once
-                self._pending.cancel()
         if self._task is not None and not self._task.done():
             self._task.cancel()
 
@@ -321,48 +318,29 @@ class Conversation:
 
     async def _start(self, new: list[Message], branch: list[Message], *, title: str = '',
                      params: dict[str, Any] | None = None) -> Message:
-        """Save `new` (the last is the reply), show it as the branch's end, and stream the reply.
-
-        The reply's request goes upstream while its turn is being saved: the model's first token and the database
-        write overlap instead of adding up (bench/page_load's turn steps). Nothing is shown before the turn is stored:
-        text read meanwhile is held in the reply (its views ignore deltas of a message they do not show yet) and
-        shown with it. A crash before the commit leaves nothing shown and nothing stored, the prompt still in its
-        box; a save that fails cancels the request (its connection closed) before the error is raised, so no reply
-        streams that will never be stored. The reply's checkpoints and final save queue behind the turn's write.
-        """
+        """Save `new` (the last is the reply), show it as the branch's end, and stream the reply."""
         reply = new[-1]
         self._stop_requested = False
-        self.chats.check_room(self)  # a refusal (server busy) must not reach the upstream either
-        # Refused by the limits (too fast, server busy): nothing saved, nothing asked upstream, the page keeps the
-        # prompt. With REDIS_URL the lease is taken here, before the reply is saved as streaming.
+        # Refused by the limits (too fast, server busy): nothing saved, the page keeps the prompt.
         async with self._admitted(reply) as lease:
-            task = self._pending = self.chats.spawn(
-                self._stream(reply, branch, self.params if params is None else params), name='chat reply')
-            if self._stop_requested:  # Stop came while the reply was being admitted: it never starts
-                task.cancel()
-            try:
-                await self.chats.save_turn(self, new, title=title)
-            except BaseException:
-                task.cancel()
-                await asyncio.wait({task})  # its upstream connection is closed (and its relay drained) first
-                self.chats.dirty.discard(reply)  # never stored: nothing to checkpoint
-                raise
-            finally:
-                self._pending = None
+            await self.chats.save_turn(self, new, title=title)
             self._announce(reply)
         branched = bool(self.leaf) and new[0].parent_id != self.leaf
         for message in new:
             self.tree.add(message)
         self.leaf = reply.id
-        self._task = task
         if branched:  # a new version: the branch shown changed above its end
             self.views.notify(lambda view: view.on_branch())
         else:
             for message in new:
                 self.views.notify(lambda view, message=message: view.on_message(message))  # type: ignore[misc]
-        # The end is marked from the task's done callback: it runs even for a task cancelled before its first step,
-        # and (scheduled) for one that ended while its turn was being saved.
-        task.add_done_callback(lambda _: self._finish(reply, lease))
+        if self._stop_requested:  # Stop came while the turn was being saved: end it before it starts
+            self._finish(reply, lease)
+            return reply
+        self._task = self.chats.spawn(self._stream(reply, branch, self.params if params is None else params),
+                                      name='chat reply')
+        # The end is marked from the task's done callback: it runs even for a task cancelled before its first step.
+        self._task.add_done_callback(lambda _: self._finish(reply, lease))
         return reply
 
     async def _stream(self, reply: Message, branch: list[Message], params: dict[str, Any], *,
