@@ -78,7 +78,8 @@ class Chats:
         self.dirty: set[Message] = set()  # streaming replies changed since the last checkpoint
         self._loading: dict[str, asyncio.Future[Conversation | None]] = {}
         self._writes = asyncio.Lock()  # one write at a time, in order: a checkpoint never overwrites a final save
-        self._turns: list[_Turn] = []  # turns waiting for the lock, written together by the first to get it
+        self._turns: list[_Turn] = []  # turns waiting for the lock, written together by one task
+        self._turn_writer: asyncio.Task[None] | None = None  # that task, until it has the lock and took the queue
         self._saves: set[asyncio.Task[Any]] = set()
         self._checkpoints: asyncio.Task[None] | None = None
         self._list_watchers: dict[str, set[Callable[[], object]]] = {}
@@ -302,25 +303,28 @@ class Chats:
         if not len(conversation.views) and not conversation.busy and self.live.get(conversation.id) is conversation:
             del self.live[conversation.id]
 
+    def check_room(self, conversation: Conversation) -> None:
+        """Refuse (server busy) a turn of a conversation not held yet when the memory for held ones is full."""
+        if conversation.size + self.held_chars > self.max_held_chars and conversation.id not in self.live:
+            raise ChatError('server_busy', 'The server is holding too many open conversations right now; try again '
+                            'in a minute.', 503)
+
     async def save_turn(self, conversation: Conversation, new: list[Message], *, title: str) -> None:
         """Insert a turn's new messages (a prompt and its empty, streaming reply, or a reply alone).
 
         A new conversation is created first, with its settings; a stored choice of branch is dropped (the new reply
         is the newest message, which is what is shown by default). Turns that arrive while another write runs are
-        written together, in one transaction, by the first of them to get the lock (many people pressing Enter at
-        once queued seconds behind each other's commits; bench/page_load).
+        written together, in one transaction, by one writer task once it has the lock; each sender waits for its own
+        turn only (many people pressing Enter at once queued seconds behind each other's commits; bench/page_load).
         """
-        if conversation.size + self.held_chars > self.max_held_chars and conversation.id not in self.live:
-            raise ChatError('server_busy', 'The server is holding too many open conversations right now; try again '
-                            'in a minute.', 503)
+        self.check_room(conversation)
         turn = _Turn(conversation, new, title)
         self._turns.append(turn)
-        async with self._writes:
-            if not turn.written:  # else a turn queued before it wrote this one too
-                turns, self._turns = self._turns, []
-                await self._write_turns(turns)
-        if turn.error is not None:
-            raise turn.error
+        if self._turn_writer is None or self._turn_writer.done():  # else the writer waiting for the lock takes it
+            self._turn_writer = self.spawn(self._write_queued_turns(), name='write turns')
+        await asyncio.shield(turn.written)  # a sender that goes away leaves the others' write alone
+        if (error := turn.written.result()) is not None:
+            raise error
         # A turn moves its conversation to the top of the person's list (and into Today): a change for their drawers
         # only when it was not there already (a drawer refresh costs 40-80 ms of server time; bench.chat).
         now = datetime.now(UTC)
@@ -328,6 +332,25 @@ class Chats:
         if self._latest.get(conversation.owner_id) != top:
             self._latest[conversation.owner_id] = top
             self.lists_changed(conversation.owner_id, ConversationSummary(conversation.id, conversation.title, now))
+
+    async def _write_queued_turns(self) -> None:
+        """Take the write lock, then write every turn queued by then, together; their senders wait on their own
+        turn only, not on the lock (turns that were written in a batch used to queue for the lock one by one after
+        it, hundreds of ms under load: bench/page_load's turn steps)."""
+        turns: list[_Turn] = []
+        try:
+            async with self._writes:
+                turns, self._turns = self._turns, []
+                self._turn_writer = None  # turns queued from now on need a writer of their own
+                await self._write_turns(turns)
+        except BaseException as error:  # cancelled (shutdown) or a bug: no sender may wait forever
+            failure = error if isinstance(error, Exception) else ChatError(
+                'not_saved', 'The server stopped before the message was saved.', 503)
+            if not turns:  # cancelled while waiting for the lock: the queue is this writer's to fail
+                turns, self._turns, self._turn_writer = self._turns, [], None
+            for turn in turns:
+                turn.done(failure)
+            raise
 
     async def _write_turns(self, turns: list[_Turn]) -> None:
         """Write `turns` in one transaction; if that fails, each on its own, so a bad one fails alone."""
@@ -541,8 +564,8 @@ class _Turn:
 
     def __init__(self, conversation: Conversation, messages: list[Message], title: str) -> None:
         self.conversation, self.messages, self.title = conversation, messages, title
-        self.written = False
-        self.error: Exception | None = None
+        # Resolved once written (None) or failed (the error its sender gets).
+        self.written: asyncio.Future[Exception | None] = asyncio.get_running_loop().create_future()
 
     def to_new(self) -> NewTurn:
         conversation = self.conversation
@@ -554,4 +577,5 @@ class _Turn:
         return NewTurn(conversation.id, [message.to_new() for message in self.messages], create)
 
     def done(self, error: Exception | None = None) -> None:
-        self.written, self.error = True, error
+        if not self.written.done():
+            self.written.set_result(error)

@@ -102,6 +102,102 @@ def _probe_store() -> None:
     pages._build = _timed('build_page', pages._build)  # sidebar + chat page, elements made (not yet sent)
 
 
+def _probe_turns() -> None:
+    """Wall-clock stamps (time.time(), the clock the tabs stamp Enter with) of each page turn's steps, from the send
+    handler to the first text put in the page's outbox: where the time between Enter and the first text goes.
+
+    Keyed by the `tab=<tag>` of the bench's prompt; each step is stamped once (the first time). Steps: `handler`
+    (ChatPage.send starts), `save` / `saved` (Chats.save_turn called / returned), `write` / `written` (the turn's
+    transaction under the write lock, whoever writes it), `stream` (the reply task starts), `delta` (the first text
+    read from upstream), `view` (the reply's MessageView built), `sent` (its first text put in the outbox).
+    """
+    try:
+        from app.chat import chats, conversation, view
+        from components import chat, message, streaming_markdown
+    except ImportError:
+        return
+    import re
+    by_conversation: dict[int, dict[str, float]] = {}
+    by_message: dict[str, dict[str, float]] = {}
+    by_markdown: dict[int, dict[str, float]] = {}
+    stats['turns'] = {}
+
+    def stamp(record: dict[str, float] | None, step: str) -> None:
+        if record is not None and step not in record:
+            record[step] = time.time()
+
+    send = chat.ChatPage.send
+
+    async def timed_send(self: Any) -> Any:
+        match = re.search(r'tab=(\S+)', self.prompt.value or '')
+        if match and not self.conversation.busy:
+            record = stats['turns'][match.group(1)] = {'handler': time.time()}
+            by_conversation[id(self.conversation)] = record
+        return await send(self)
+    chat.ChatPage.send = timed_send
+
+    save_turn = chats.Chats.save_turn
+
+    async def timed_save_turn(self: Any, conv: Any, new: Any, **kwargs: Any) -> Any:
+        record = by_conversation.get(id(conv))
+        if record is not None:
+            by_message[new[-1].id] = record
+        stamp(record, 'save')
+        try:
+            return await save_turn(self, conv, new, **kwargs)
+        finally:
+            stamp(record, 'saved')
+    chats.Chats.save_turn = timed_save_turn
+
+    write_turns = chats.Chats._write_turns
+
+    async def timed_write_turns(self: Any, turns: Any) -> Any:
+        records = [by_conversation.get(id(turn.conversation)) for turn in turns]
+        for record in records:
+            stamp(record, 'write')
+        try:
+            return await write_turns(self, turns)
+        finally:
+            for record in records:
+                stamp(record, 'written')
+    chats.Chats._write_turns = timed_write_turns
+
+    stream = conversation.Conversation._stream
+
+    def timed_stream(self: Any, reply: Any, *args: Any, **kwargs: Any) -> Any:
+        stamp(by_message.get(reply.id), 'stream')  # called when the task is made: its coroutine is made there
+        return stream(self, reply, *args, **kwargs)
+    conversation.Conversation._stream = timed_stream
+
+    delta = view.Views.delta
+
+    def timed_delta(self: Any, reply: Any, text: str) -> None:
+        stamp(by_message.get(reply.id), 'delta')
+        delta(self, reply, text)
+    view.Views.delta = timed_delta
+
+    view_init = message.MessageView.__init__
+
+    def timed_view(self: Any, shown: Any, *args: Any, **kwargs: Any) -> None:
+        view_init(self, shown, *args, **kwargs)
+        record = by_message.get(shown.id)
+        stamp(record, 'view')
+        if record is not None and self.markdown is not None:
+            by_markdown[id(self.markdown)] = record
+    message.MessageView.__init__ = timed_view
+
+    markdown = streaming_markdown.StreamingMarkdown
+    for name in ('_append', '_send'):
+        if hasattr(markdown, name):
+            original = getattr(markdown, name)
+
+            def timed_append(self: Any, *args: Any, original: Any = original, **kwargs: Any) -> Any:
+                stamp(by_markdown.get(id(self)), 'sent')
+                return original(self, *args, **kwargs)
+            setattr(markdown, name, timed_append)
+            break
+
+
 def _constants() -> None:
     """The UI constants a benchmark compares other values of."""
     if value := os.environ.get('NICECHAT_BENCH_FIRST_SCREEN'):
@@ -138,6 +234,7 @@ def main() -> None:
     sys.argv = [os.path.join(app_dir, 'main.py')]
     _count_wire()
     _probe_store()
+    _probe_turns()
     _constants()
     _route()
     runpy.run_path('main.py', run_name='__main__')

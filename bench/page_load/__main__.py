@@ -266,10 +266,29 @@ def _figures(name: str, tabs: int, args: argparse.Namespace, results: list[dict[
         durations = probes['stats_end']['timings'].get(timing, [])[before:]
         row[f'{timing}_p50_ms'] = round(_percentile(durations, 0.5), 1)
         row[f'{timing}_p99_ms'] = round(_percentile(durations, 0.99), 1)
+    row['turn_steps'] = _turn_steps(results, probes['stats_end'].get('turns') or {})
     if 'profile' in probes:
         row['profile'] = profile.summary(probes['profile'])
         row['profile_stacks'] = probes['profile']  # raw, for other cuts than the summary's
     return row
+
+
+# A page turn's steps as bench/chat/launch.py stamps them, in the order they happen on main; then the tab's first text.
+TURN_STEPS = ('handler', 'save', 'write', 'written', 'saved', 'stream', 'delta', 'view', 'sent', 'first_text')
+
+
+def _turn_steps(results: list[dict[str, Any]], turns: dict[str, dict[str, float]]) -> dict[str, list[float]]:
+    """Per step, p50 and p99 ms from the tab's Enter (a step a version does not stamp is left out)."""
+    since: dict[str, list[float]] = {step: [] for step in TURN_STEPS}
+    for result in results:
+        record = dict(turns.get(result['tag']) or {})
+        if result.get('growth'):
+            record['first_text'] = result['growth'][0][0]
+        for step, at in record.items():
+            if step in since:
+                since[step].append(at - result['enter'])
+    return {step: [_ms(_percentile(values, 0.5)), _ms(_percentile(values, 0.99))]
+            for step, values in since.items() if values}
 
 
 def _percentile(values: list[float], share: float) -> float:
@@ -295,6 +314,9 @@ COLUMNS = [('app', 'app'), ('tabs', 'tabs'), ('failures', 'fail'), ('resyncs', '
 
 def _print_row(row: dict[str, Any]) -> None:
     print('  '.join(f'{title}={row[key]}' for key, title in COLUMNS), flush=True)
+    if row.get('turn_steps'):
+        print('  turn steps, ms after Enter p50/p99: ' + '  '.join(f'{step} {p50:.0f}/{p99:.0f}' for step, (p50, p99)
+                                                                 in row['turn_steps'].items()), flush=True)
     for sample in row['failure_samples']:
         print(f'  failure: {sample}', flush=True)
     if 'profile' in row:

@@ -240,6 +240,8 @@ class Tab:
                 if not (element.get('props') or {}).get('streaming', True):
                     stream.total = stream.units
                 self.seen.streams[int(element_id)] = stream
+                if stream.units:  # mounted with text already (a reply read while its turn was being saved): shown
+                    self.seen.growth.append((time.time(), int(element_id), stream.units))
 
     async def _run_javascript(self, now: float, code: str) -> None:
         if match := APPEND.match(code):

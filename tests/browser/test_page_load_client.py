@@ -16,7 +16,7 @@ from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.support.wait import WebDriverWait
 
-from bench.page_load.tab import APPEND, Tab, js_string_value
+from bench.page_load.tab import APPEND, STREAMING_TAG, Tab, js_string_value
 from tests.conftest import LiveApp
 from tests.fake_upstream import FakeUpstream, Script
 
@@ -59,12 +59,18 @@ def shape(frames: list[tuple[str, str, Any]]) -> tuple[list[tuple[str, ...]], st
     kinds: list[tuple[str, ...]] = []
     sent: list[tuple[str, ...]] = []
     text = ''
+    mounted: set[str] = set()
     for direction, event, data in frames:
         if event == 'ack':
             continue
         if direction == 'out':
             sent.append((event, str(data['id']), json.dumps(data['args'])))
             continue
+        if event == 'update':  # the reply's element mounts with the text read while its turn was being saved
+            for element_id, element in data.items():
+                if isinstance(element, dict) and element.get('tag') == STREAMING_TAG and element_id not in mounted:
+                    mounted.add(element_id)
+                    text += (element.get('props') or {}).get('text') or ''
         if event == 'run_javascript':
             code = data['code']
             if match := APPEND.match(code):  # appends: compared as the text they add up to
