@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 from ..errors import ChatError
 from ..limits import Lease
 from ..store import new_id
+from ..upstream.reply import Batch, Reply
 from . import export, remote
 from .continuation import check_continuable, continuation_tail
 from .hints import explain
@@ -347,26 +348,39 @@ class Conversation:
                       tail: list[dict[str, Any]] | None = None) -> None:
         """Stream `reply` from the model, given `branch` (and `tail` after it: a continuation's partial text)."""
         dirty, views = self.chats.dirty, self.views
-        started, first, relay = time.perf_counter(), None, self._relay  # shared: Redis first, then the reply
+        started, relay = time.perf_counter(), self._relay  # shared: Redis first, then the reply
+        opened: Reply | None = None
         self._reply_id = reply.id
+
+        def deliver(batch: Batch) -> bool:
+            """Apply the deltas of one network read to the reply and its views, and mark it for the next checkpoint.
+
+            Called from the upstream's network callback (Reply.relay over raw_body's tap), not from this task: no
+            task wake, future or aiohttp read per read, which a paced upstream (a token per read) pays per token.
+            Never refuses a batch: the page's sends queue in NiceGUI's outbox whatever the reader does (as they did
+            when this task read each batch), and a view that raises is detached by `Views`, not the reply's end.
+            """
+            for kind, text in batch:
+                if relay is not None:
+                    relay.add(kind, text)
+                elif kind == 'content':
+                    reply.content += text
+                    views.delta(reply, text)
+                else:
+                    reply.reasoning += text
+                    views.notify(lambda view, text=text: view.on_reasoning(reply, text))  # type: ignore[misc]
+            dirty.add(reply)
+            return True
+
         try:
             history = await self.chats.upstream_messages(self.owner_id, self.system_prompt, _sent(branch))
             history += tail or []
             async with self.chats.upstream.stream(history, model=reply.model, **params) as stream:
-                # Awaited batch by batch (one per network read), not through the `deltas()` generator: one step
-                # fewer per delta, the hottest loop of a page under load (bench/page_load).
-                while (batch := await stream.next_batch()) is not None:
-                    for kind, text in batch:
-                        if relay is not None:
-                            relay.add(kind, text)
-                        elif kind == 'content':
-                            reply.content += text
-                            views.delta(reply, text)
-                        else:
-                            reply.reasoning += text
-                            views.notify(lambda view, text=text: view.on_reasoning(reply, text))  # type: ignore[misc]
-                    dirty.add(reply)
-                    first = first or stream.first_delta_at
+                opened = stream
+                # What the tap cannot deliver comes back here: the rest of a body that ended without [DONE], or every
+                # batch when there is no tap (a compressed body read through httpx2). Failures are raised.
+                while (batch := await stream.relay(deliver)) is not None:
+                    deliver(batch)
                 reply.finish_reason, reply.usage, reply.status = stream.finish_reason, stream.usage, COMPLETE
         except ChatError as error:
             reply.error, reply.status = explain(error, self.chats.where), FAILED
@@ -376,6 +390,7 @@ class Conversation:
         finally:  # also for a stopped reply: how far it got, and how fast
             if relay is not None:
                 await relay.drain()
+            first = None if opened is None else opened.first_delta_at  # set by the parse of the first delivered delta
             reply.timing = {'ttft_s': None if first is None else round(first - started, 4),
                             'total_s': round(time.perf_counter() - started, 4)}
 

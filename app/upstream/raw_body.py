@@ -122,6 +122,8 @@ class _Tap:
                 del protocol.data_received, protocol.resume_reading
                 if protocol.transport is not None:
                     protocol.transport.set_protocol(protocol)
+                if stopped.done() and not stopped.cancelled():
+                    stopped.exception()  # retrieved even when cancelled (Stop): not logged as a lost failure
                 ended.cancel()
                 await asyncio.gather(ended, return_exceptions=True)
         self._stopped = self._deliver = None
