@@ -18,6 +18,7 @@ import orjson
 from ..limits import Lease, Limits
 from ..upstream.reply import Reply
 from .access import Caller
+from .held_response import Last
 from .usage import Usage, chars_to_tokens
 
 T = TypeVar('T')
@@ -45,7 +46,7 @@ class Metering:
 class Meter:
     """One API reply: its admission and stream slots, the text it received, and the model server's usage if sent."""
 
-    __slots__ = ('_lease', '_metering', 'caller', 'chars', 'reply')
+    __slots__ = ('_lease', '_metering', '_settled', 'caller', 'chars', 'reply')
 
     def __init__(self, metering: Metering | None = None, caller: Caller | None = None) -> None:
         self._metering = metering
@@ -53,6 +54,7 @@ class Meter:
         self._lease: Lease | None = None
         self.chars = 0  # characters of content, reasoning and tool-call names and arguments received
         self.reply: Reply | None = None  # set once the upstream answered: its `usage` is read at the end
+        self._settled = False  # the reply's tokens are recorded already
 
     def add(self, batch: Iterable[tuple[str, str]]) -> None:
         """Count a batch of deltas received from the model server."""
@@ -83,6 +85,14 @@ class Meter:
         if self._lease is not None:
             self._lease.release()
             self._lease = None
+        await self.settle()
+
+    async def settle(self) -> None:
+        """Record the reply's tokens now, once: a route calls it before the frame that completes the response, so
+        the caller's next request (sent as soon as it has that frame) is already checked against them."""
+        if self._settled:
+            return
+        self._settled = True
         if self._metering is not None and self._metering.usage is not None and self.caller is not None:
             # Shielded: a second cancellation (a server shutting down) must not lose the count of a reply sent.
             await asyncio.shield(self._metering.usage.record(self.caller, self.completion_tokens))
@@ -94,6 +104,9 @@ async def counted(frames: AsyncIterator[T], meter: Meter, received: Callable[[],
     estimated. A client that leaves early is counted for the text produced by then (the reply may go on)."""
     try:
         async for frame in frames:
+            if isinstance(frame, Last):  # the caller may send its next request once it has this: count first
+                meter.chars = received()
+                await meter.settle()
             yield frame
     finally:
         meter.chars = received()

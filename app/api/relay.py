@@ -119,6 +119,7 @@ async def reply_events(upstream: Upstream, request: ChatRequest, ping_interval: 
             else:
                 batch = await reply.next_batch()
         end = time.perf_counter()
+        await meter.settle()  # counted before the client has the last line (its next request sees the count)
         ttft = None if reply.first_delta_at is None else round(reply.first_delta_at - reply.started, 4)
         yield [protocol.done(''.join(parts), finish_reason=reply.finish_reason, usage=reply.usage,
                              timing={'ttft_s': ttft, 'total_s': round(end - reply.started, 4)})]

@@ -122,6 +122,7 @@ async def stream_chunks(upstream: Upstream, completion: CompletionRequest, ping_
         finally:
             await batches.aclose()
         # [DONE] goes out before the upstream response is read to its end and closed: the client is done now.
+        await meter.settle()  # counted before the client has the end of the reply
         yield Last(encoder.finish(reply.finish_reason, reply.usage, completion.include_usage))
 
 
@@ -144,6 +145,7 @@ async def whole_completion(upstream: Upstream, completion: CompletionRequest,
                     reasoning.append(text)
                 else:
                     calls.add(orjson.loads(text))
+        await meter.settle()  # counted before the client has the end of the reply
         yield Last(orjson.dumps(wire.completion(completion.model, ''.join(content), ''.join(reasoning),
                                                 calls.result(), reply.finish_reason, reply.usage)))
 

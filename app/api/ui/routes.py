@@ -120,4 +120,5 @@ async def ui_chunks(upstream: Upstream, messages: list[dict[str, Any]], model: s
                 yield writer.batch(batch)
         finally:
             await batches.aclose()
+        await meter.settle()  # counted before the client has the end of the reply
         yield Last(writer.finish(reply.finish_reason))

@@ -48,6 +48,12 @@ class ServedApi:
     url: str
     limits: Limits
     recorded: asyncio.Queue[tuple[str, int]] = field(default_factory=asyncio.Queue)
+    # Records wait for `release` (set unless a test clears it); `recording` is set once one waits there.
+    release: asyncio.Event = field(default_factory=asyncio.Event)
+    recording: asyncio.Event = field(default_factory=asyncio.Event)
+
+    def __post_init__(self) -> None:
+        self.release.set()
 
     async def next_record(self) -> tuple[str, int]:
         """The next reply's (caller id, completion tokens), waiting for it to end."""
@@ -75,6 +81,8 @@ async def serve_api(upstream: FakeUpstream) -> AsyncIterator[Callable[..., Await
             served = ServedApi(f'http://127.0.0.1:{sock.getsockname()[1]}', limits)
 
             async def record(caller: Caller, tokens: int) -> None:
+                served.recording.set()
+                await served.release.wait()
                 served.recorded.put_nowait((caller.id, tokens))
             usage = Usage()
             usage.subscribe(limits.count_tokens)
