@@ -35,4 +35,6 @@ async def test_an_api_reply_is_checkpointed_and_saved_as_interrupted_on_shutdown
         'message']}}
     text = ''.join(line['content'] for line in received if line['type'] == 'chunk')
     final = (await store.messages(conversation.id))[-1]
-    assert final.status == INTERRUPTED and final.content == text and upstream.records[0].disconnected.is_set()
+    assert final.status == INTERRUPTED and final.content == text
+    # The fake upstream notices the closed connection at its next write: waited for, not assumed done by now.
+    assert await asyncio.to_thread(upstream.records[0].disconnected.wait, 10)
