@@ -303,12 +303,6 @@ class Chats:
         if not len(conversation.views) and not conversation.busy and self.live.get(conversation.id) is conversation:
             del self.live[conversation.id]
 
-    def check_room(self, conversation: Conversation) -> None:
-        """Refuse (server busy) a turn of a conversation not held yet when the memory for held ones is full."""
-        if conversation.size + self.held_chars > self.max_held_chars and conversation.id not in self.live:
-            raise ChatError('server_busy', 'The server is holding too many open conversations right now; try again '
-                            'in a minute.', 503)
-
     async def save_turn(self, conversation: Conversation, new: list[Message], *, title: str) -> None:
         """Insert a turn's new messages (a prompt and its empty, streaming reply, or a reply alone).
 
@@ -317,7 +311,9 @@ class Chats:
         written together, in one transaction, by one writer task once it has the lock; each sender waits for its own
         turn only (many people pressing Enter at once queued seconds behind each other's commits; bench/page_load).
         """
-        self.check_room(conversation)
+        if conversation.size + self.held_chars > self.max_held_chars and conversation.id not in self.live:
+            raise ChatError('server_busy', 'The server is holding too many open conversations right now; try again '
+                            'in a minute.', 503)
         turn = _Turn(conversation, new, title)
         self._turns.append(turn)
         if self._turn_writer is None or self._turn_writer.done():  # else the writer waiting for the lock takes it

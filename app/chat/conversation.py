@@ -347,8 +347,8 @@ class Conversation:
     async def _stream(self, reply: Message, branch: list[Message], params: dict[str, Any], *,
                       tail: list[dict[str, Any]] | None = None) -> None:
         """Stream `reply` from the model, given `branch` (and `tail` after it: a continuation's partial text)."""
-        dirty, views = self.chats.dirty, self.views
-        started, relay = time.perf_counter(), self._relay  # shared: Redis first, then the reply
+        dirty, started, relay = self.chats.dirty, time.perf_counter(), self._relay
+        add = relay.add if relay is not None else partial(self._append, reply)  # shared: Redis first, then the reply
         opened: Reply | None = None
         self._reply_id = reply.id
 
@@ -361,14 +361,7 @@ class Conversation:
             when this task read each batch), and a view that raises is detached by `Views`, not the reply's end.
             """
             for kind, text in batch:
-                if relay is not None:
-                    relay.add(kind, text)
-                elif kind == 'content':
-                    reply.content += text
-                    views.delta(reply, text)
-                else:
-                    reply.reasoning += text
-                    views.notify(lambda view, text=text: view.on_reasoning(reply, text))  # type: ignore[misc]
+                add(kind, text)
             dirty.add(reply)
             return True
 
@@ -434,7 +427,7 @@ class Conversation:
             self.chats.background(relay.end(FAILED, None, {}), name='live end')
 
     def _append(self, reply: Message, kind: str, text: str) -> None:
-        """Add a published batch to the reply and tell the views (with REDIS_URL; see relay.py)."""
+        """Add a delta to the reply and tell the views: as it is read, or with REDIS_URL once published (relay.py)."""
         if kind == 'content':
             reply.content += text
             self.views.delta(reply, text)
