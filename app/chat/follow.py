@@ -13,6 +13,7 @@ Reasoning is passed on live only, from when the follower starts: it is stored wi
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncGenerator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
 
@@ -39,7 +40,8 @@ class Piece:
 class Follower:
     """Follows `message` of `conversation` from character `offset` of its text, as one of the conversation's views.
 
-    Call `next()` until `done`, then `close()` (also when giving up early): following never stops the reply.
+    Call `next()` (or iterate `batches()`) until `done`, then `close()` (also when giving up early): following never
+    stops the reply.
     """
 
     def __init__(self, conversation: Conversation, message: Message, offset: int = 0) -> None:
@@ -77,6 +79,16 @@ class Follower:
                 return []
             pieces = self._take()
         return pieces
+
+    async def batches(self, ping_interval: float, first_wait: float | None = None) -> AsyncGenerator[list[Piece]]:
+        """The pieces as they come until `done`, each `next` result that has any; an empty list when nothing came
+        for `ping_interval` seconds (`first_wait` for the first wait), for a route to send its keep-alive."""
+        wait = ping_interval if first_wait is None else first_wait
+        while not self.done:
+            pieces = await self.next(wait)
+            wait = ping_interval
+            if pieces or not self.done:
+                yield pieces
 
     def close(self) -> None:
         """Stop following (the reply goes on, and is saved, whoever follows it)."""

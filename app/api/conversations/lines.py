@@ -28,14 +28,9 @@ async def reply_lines(follower: Follower, ping_interval: float) -> AsyncIterator
     message = follower.message
     try:
         yield [protocol.start(message.id, message.model or '')]
-        wait = HEADER_WAIT  # the status line goes out within about a second, as for a stateless reply
-        while not follower.done:
-            pieces = await follower.next(wait)
-            wait = ping_interval
-            if pieces:
-                yield [line(piece) for piece in pieces]
-            elif not follower.done:
-                yield [protocol.ping()]
+        # The status line goes out within about a second (HEADER_WAIT), as for a stateless reply.
+        async for pieces in follower.batches(ping_interval, HEADER_WAIT):
+            yield [line(piece) for piece in pieces] if pieces else [protocol.ping()]
         yield [final_line(message)]
     finally:
         follower.close()

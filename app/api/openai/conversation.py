@@ -53,11 +53,8 @@ async def stream_frames(follower: Follower, completion: CompletionRequest,
     try:
         encoder = wire.ChunkEncoder(message.model or completion.model, reply_id=f'chatcmpl-{message.id}')
         yield encoder.role()
-        while not follower.done:
-            if pieces := await follower.next(ping_interval):
-                yield encoder.batch([(piece.kind, piece.text) for piece in pieces])
-            elif not follower.done:
-                yield wire.PING
+        async for pieces in follower.batches(ping_interval):
+            yield encoder.batch([(piece.kind, piece.text) for piece in pieces]) if pieces else wire.PING
         if message.status != COMPLETE:
             code, text = ending(message)
             raise ChatError(code, text, _STATUS.get(message.status, STOPPED_STATUS))

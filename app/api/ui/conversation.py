@@ -29,11 +29,8 @@ async def ui_frames(follower: Follower, ping_interval: float) -> AsyncGenerator[
     try:
         writer = ui_stream.PartWriter(message.id)
         yield writer.start()
-        while not follower.done:
-            if pieces := await follower.next(ping_interval):
-                yield writer.batch([(piece.kind, piece.text) for piece in pieces])
-            elif not follower.done:
-                yield ui_stream.PING
+        async for pieces in follower.batches(ping_interval):
+            yield writer.batch([(piece.kind, piece.text) for piece in pieces]) if pieces else ui_stream.PING
         if message.status != COMPLETE:
             code, text = ending(message)
             raise ChatError(code, text, STOPPED_STATUS)  # after the start: an `error` chunk, not this status
