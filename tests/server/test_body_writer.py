@@ -45,6 +45,10 @@ def test_a_client_that_stops_reading_holds_the_upstream_back_and_gets_every_byte
                 break
             time.sleep(0.05)  # polling the fake's counter, which has no event for "stopped moving"
         assert not record.finished.is_set() and 0 < record.tokens_sent < len(TOKENS), record.tokens_sent
+        # Held back: now read at full speed. With the tiny buffer, loopback TCP could stall on its own (seen in CI:
+        # the client had read everything, the server's kernel held 3.3 MB, and the window the client advertised was
+        # 21 bytes short of the server's segment size, so the server only sent window probes, ever further apart).
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4 * 1024 * 1024)
         lines = [json.loads(line) for line in response.read().splitlines()]
     finally:
         sock.close()
