@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
+import time
 from typing import Any
 
 from sqlalchemy import Connection, event
 from sqlalchemy.engine import URL
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+from sqlalchemy.util import await_only
 
 # Execution option marking a write transaction; on SQLite it takes the write lock when the transaction begins.
 WRITE = 'nicechat_write'
@@ -14,11 +17,15 @@ WRITE = 'nicechat_write'
 CONNECT_TIMEOUT_S = 10
 # How long a SQLite writer waits for another one to finish before giving up (milliseconds).
 SQLITE_BUSY_TIMEOUT_MS = 10_000
+# Readers never block the writer, nor the writer them. Switching a new database to WAL takes an exclusive lock and
+# SQLite answers 'database is locked' at once, without the busy handler, when another connection holds any lock
+# (several instances opening a new file together): it is retried for up to the busy timeout.
+_SQLITE_WAL = 'PRAGMA journal_mode=WAL'
+_SQLITE_WAL_RETRY_S = 0.01
 _SQLITE_PRAGMAS = (
-    'PRAGMA journal_mode=WAL',  # readers never block the writer, nor the writer them
+    f'PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}',
     'PRAGMA synchronous=NORMAL',  # durable at each WAL checkpoint; safe against corruption in WAL mode
     'PRAGMA foreign_keys=ON',  # off by default in SQLite; deleting a conversation cascades to its messages
-    f'PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}',
 )
 
 
@@ -48,7 +55,20 @@ def _sqlite_connect(dbapi_connection: Any, _record: Any) -> None:
     cursor = dbapi_connection.cursor()
     for pragma in _SQLITE_PRAGMAS:
         cursor.execute(pragma)
+    _switch_to_wal(cursor)
     cursor.close()
+
+
+def _switch_to_wal(cursor: Any) -> None:
+    deadline = time.monotonic() + SQLITE_BUSY_TIMEOUT_MS / 1000
+    while True:
+        try:
+            cursor.execute(_SQLITE_WAL)
+            return
+        except Exception as error:  # the driver's OperationalError, as the async adapter re-raises it
+            if 'database is locked' not in str(error) or time.monotonic() >= deadline:
+                raise
+        await_only(asyncio.sleep(_SQLITE_WAL_RETRY_S))  # connect events run in the engine's greenlet, on the loop
 
 
 def _sqlite_begin(connection: Connection) -> None:
