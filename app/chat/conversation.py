@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..errors import ChatError
 from ..limits import Lease
-from ..store import new_id
+from ..store import ConversationSummary, new_id
 from ..upstream.reply import Batch, Reply
 from . import export, remote
 from .continuation import check_continuable, continuation_tail
@@ -72,6 +72,9 @@ class Conversation:
         self._reply_id: str | None = None  # the reply the task streams
         self._following: tuple[str, asyncio.Task[None]] | None = None  # a reply streaming on another instance
         self._syncing = asyncio.Lock()  # with REDIS_URL: catching up with a turn made on another instance (sync)
+        self._begun: Message | None = None  # the reply of the turn being started, once stored (see _start)
+        # The conversation as the new top of its person's list, until their drawers are told (after the first text).
+        self._moved: ConversationSummary | None = None
 
     @property
     def messages(self) -> list[Message]:
@@ -319,29 +322,63 @@ class Conversation:
 
     async def _start(self, new: list[Message], branch: list[Message], *, title: str = '',
                      params: dict[str, Any] | None = None) -> Message:
-        """Save `new` (the last is the reply), show it as the branch's end, and stream the reply."""
+        """Save `new` (the last is the reply), stream the reply, and show the turn as the branch's end.
+
+        Ordered for many turns saved at once (bench/page_load, a batch of them committed together): the reply's
+        request is started by the turn's writer at the commit (`begin`), before the sender of any turn of the batch
+        resumes to build its views, so no request waits for the page work of the others; the views come next (text
+        read meanwhile is in the message, which a new view starts from; its end is told after them), and the
+        person's drawers last, once the reply's first text is in (`_tell_drawers`). Nothing goes upstream before
+        the turn is stored.
+        """
         reply = new[-1]
-        self._stop_requested = False
+        self._stop_requested, self._begun = False, None
+        params = self.params if params is None else params
+        task: asyncio.Task[None] | None = None
+        branched = shown = ended = False
+
+        def begin() -> None:
+            """At the commit: the turn joins the tree, and its reply starts (unless Stop came while it was saved)."""
+            nonlocal branched, task
+            branched = bool(self.leaf) and new[0].parent_id != self.leaf
+            for message in new:
+                self.tree.add(message)
+            self.leaf = reply.id
+            self._begun = reply  # from here the reply's end (`_finish`) gives back its lease and relay
+            if not self._stop_requested:
+                task = self._task = self.chats.spawn(self._stream(reply, branch, params), name='chat reply')
+                # The end is marked from the task's done callback: it runs even for a task cancelled before its
+                # first step.
+                task.add_done_callback(on_end)
+
+        def on_end(_: object) -> None:
+            nonlocal ended
+            if shown:
+                self._finish(reply, lease)
+            else:  # before its views were told of the turn: its end is told after that
+                ended = True
+
         # Refused by the limits (too fast, server busy): nothing saved, the page keeps the prompt.
         async with self._admitted(reply) as lease:
-            await self.chats.save_turn(self, new, title=title)
+            try:
+                self._moved = await self.chats.save_turn(self, new, title=title, begin=begin)
+            except BaseException:
+                if self._begun is reply:  # stored, but its sender is gone (cancelled): nobody shows it, it ends alone
+                    shown = True
+                    if task is None or ended:
+                        self._finish(reply, lease)
+                raise
             self._announce(reply)
-        branched = bool(self.leaf) and new[0].parent_id != self.leaf
-        for message in new:
-            self.tree.add(message)
-        self.leaf = reply.id
-        if branched:  # a new version: the branch shown changed above its end
-            self.views.notify(lambda view: view.on_branch())
-        else:
-            for message in new:
-                self.views.notify(lambda view, message=message: view.on_message(message))  # type: ignore[misc]
-        if self._stop_requested:  # Stop came while the turn was being saved: end it before it starts
-            self._finish(reply, lease)
-            return reply
-        self._task = self.chats.spawn(self._stream(reply, branch, self.params if params is None else params),
-                                      name='chat reply')
-        # The end is marked from the task's done callback: it runs even for a task cancelled before its first step.
-        self._task.add_done_callback(lambda _: self._finish(reply, lease))
+        try:
+            if branched:  # a new version: the branch shown changed above its end
+                self.views.notify(lambda view: view.on_branch())
+            else:
+                for message in new:
+                    self.views.notify(lambda view, message=message: view.on_message(message))  # type: ignore[misc]
+        finally:
+            shown = True
+            if task is None or ended:  # stopped while it was saved, or its reply ended already
+                self._finish(reply, lease)
         return reply
 
     async def _stream(self, reply: Message, branch: list[Message], params: dict[str, Any], *,
@@ -363,6 +400,8 @@ class Conversation:
             for kind, text in batch:
                 add(kind, text)
             dirty.add(reply)
+            if self._moved is not None:  # the reply's first text: now the drawers (a turn's least urgent work)
+                self._tell_drawers(soon=True)
             return True
 
         try:
@@ -408,8 +447,9 @@ class Conversation:
                 self._relay = await self._share(reply)
                 yield lease
             except BaseException:
-                lease.release()
-                self._abandon_relay()
+                if self._begun is not reply:  # else the reply was stored and started: its end gives them back
+                    lease.release()
+                    self._abandon_relay()
                 raise
         finally:
             self._starting = False
@@ -435,8 +475,20 @@ class Conversation:
             reply.reasoning += text
             self.views.notify(lambda view: view.on_reasoning(reply, text))
 
+    def _tell_drawers(self, *, soon: bool = False) -> None:
+        """Tell the person's drawers that this conversation is now at the top of their list, if a turn put it there
+        and they were not told yet; `soon`: from the next loop turn (not inside an upstream read)."""
+        if (moved := self._moved) is None:
+            return
+        self._moved = None
+        if soon:
+            asyncio.get_running_loop().call_soon(self.chats.lists_changed, self.owner_id, moved)
+        else:
+            self.chats.lists_changed(self.owner_id, moved)
+
     def _finish(self, reply: Message, lease: Lease) -> None:
         lease.release()  # its stream slot, before anything below can fail
+        self._tell_drawers()  # a reply that ended before its first text
         if reply.status == STREAMING:  # cancelled: by a person (Stop), or by a server shutting down
             reply.status = INTERRUPTED if self.chats.closing else STOPPED
         if (relay := self._relay) is not None:  # followers elsewhere learn the outcome

@@ -266,7 +266,7 @@ def _figures(name: str, tabs: int, args: argparse.Namespace, results: list[dict[
         durations = probes['stats_end']['timings'].get(timing, [])[before:]
         row[f'{timing}_p50_ms'] = round(_percentile(durations, 0.5), 1)
         row[f'{timing}_p99_ms'] = round(_percentile(durations, 0.99), 1)
-    row['turn_steps'] = _turn_steps(results, probes['stats_end'].get('turns') or {})
+    row['turn_steps'] = _turn_steps(results, probes['stats_end'].get('turns') or {}, stamps)
     if 'profile' in probes:
         row['profile'] = profile.summary(probes['profile'])
         row['profile_stacks'] = probes['profile']  # raw, for other cuts than the summary's
@@ -274,14 +274,19 @@ def _figures(name: str, tabs: int, args: argparse.Namespace, results: list[dict[
 
 
 # A page turn's steps as bench/chat/launch.py stamps them, in the order they happen on main; then the tab's first text.
-TURN_STEPS = ('handler', 'save', 'write', 'written', 'saved', 'stream', 'delta', 'view', 'sent', 'first_text')
+# `asked`: the bench upstream got the reply's request (its first token's stamp: token 0 goes at once).
+TURN_STEPS = ('handler', 'save', 'write', 'written', 'saved', 'stream', 'asked', 'delta', 'view', 'sent',
+              'first_text')
 
 
-def _turn_steps(results: list[dict[str, Any]], turns: dict[str, dict[str, float]]) -> dict[str, list[float]]:
+def _turn_steps(results: list[dict[str, Any]], turns: dict[str, dict[str, float]],
+                stamps: dict[str, list[float]]) -> dict[str, list[float]]:
     """Per step, p50 and p99 ms from the tab's Enter (a step a version does not stamp is left out)."""
     since: dict[str, list[float]] = {step: [] for step in TURN_STEPS}
     for result in results:
         record = dict(turns.get(result['tag']) or {})
+        if sent := stamps.get(result['tag']):
+            record['asked'] = sent[0]
         if result.get('growth'):
             record['first_text'] = result['growth'][0][0]
         for step, at in record.items():
