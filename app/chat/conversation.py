@@ -41,6 +41,9 @@ MAX_CONVERSATION_CHARS = 2_000_000
 TITLE_CHARS = 80
 # Settings that go upstream with every request, as the conversation's settings panel sets them.
 PARAMS = ('temperature', 'max_tokens')
+# Seconds a new reply waits for its first text before its views are told of it anyway (they show a spinner): its
+# view is built with the text, after its request went out, not in front of it (see Conversation._start).
+REPLY_VIEW_WAIT = 0.25
 # Seconds Stop of a reply streaming on another instance waits for its end before asking its holder again: a request
 # published while the holder's listener was reconnecting to Redis is lost (pub/sub keeps nothing).
 STOP_AGAIN_S = 1.0
@@ -75,6 +78,8 @@ class Conversation:
         self._begun: Message | None = None  # the reply of the turn being started, once stored (see _start)
         # The conversation as the new top of its person's list, until their drawers are told (after the first text).
         self._moved: ConversationSummary | None = None
+        self._unshown: Message | None = None  # a new reply its views were not told of yet (see _start)
+        self._unshown_timer: asyncio.TimerHandle | None = None  # when they are told anyway
 
     @property
     def messages(self) -> list[Message]:
@@ -324,12 +329,13 @@ class Conversation:
                      params: dict[str, Any] | None = None) -> Message:
         """Save `new` (the last is the reply), stream the reply, and show the turn as the branch's end.
 
-        Ordered for many turns saved at once (bench/page_load, a batch of them committed together): the reply's
-        request is started by the turn's writer at the commit (`begin`), before the sender of any turn of the batch
-        resumes to build its views, so no request waits for the page work of the others; the views come next (text
-        read meanwhile is in the message, which a new view starts from; its end is told after them), and the
-        person's drawers last, once the reply's first text is in (`_tell_drawers`). Nothing goes upstream before
-        the turn is stored.
+        Ordered for many turns saved at once (bench/page_load: a batch of them committed together, on a busy loop
+        where each step of a request waits behind everything queued before it): the reply's request is started by
+        the turn's writer at the commit (`begin`), before the sender of any turn of the batch resumes; the prompt is
+        shown when its sender resumes; the reply's view comes with its first text (it starts from the text the
+        message has, so nothing is lost), or its end, or after REPLY_VIEW_WAIT (the wait shows a spinner), and the
+        person's drawers after it. So the page work of a batch no longer sits in front of its requests. Nothing goes
+        upstream before the turn is stored.
         """
         reply = new[-1]
         self._stop_requested, self._begun = False, None
@@ -355,7 +361,7 @@ class Conversation:
             nonlocal ended
             if shown:
                 self._finish(reply, lease)
-            else:  # before its views were told of the turn: its end is told after that
+            else:  # before its sender showed the turn: its end is told after that
                 ended = True
 
         # Refused by the limits (too fast, server busy): nothing saved, the page keeps the prompt.
@@ -370,16 +376,29 @@ class Conversation:
                 raise
             self._announce(reply)
         try:
-            if branched:  # a new version: the branch shown changed above its end
+            if branched:  # a new version: the branch shown changed above its end (its views show the reply too)
                 self.views.notify(lambda view: view.on_branch())
             else:
-                for message in new:
+                for message in new[:-1]:
                     self.views.notify(lambda view, message=message: view.on_message(message))  # type: ignore[misc]
+                self._unshown = reply
+                self._unshown_timer = asyncio.get_running_loop().call_later(REPLY_VIEW_WAIT, self._show_reply)
         finally:
             shown = True
             if task is None or ended:  # stopped while it was saved, or its reply ended already
                 self._finish(reply, lease)
         return reply
+
+    def _show_reply(self) -> None:
+        """Tell the views of the reply not shown yet (at its first text, its end or REPLY_VIEW_WAIT), then, from the
+        next loop turn, the drawers."""
+        if (reply := self._unshown) is not None:
+            self._unshown = None
+            if self._unshown_timer is not None:
+                self._unshown_timer.cancel()
+                self._unshown_timer = None
+            self.views.notify(lambda view: view.on_message(reply))
+        self._tell_drawers(soon=True)
 
     async def _stream(self, reply: Message, branch: list[Message], params: dict[str, Any], *,
                       tail: list[dict[str, Any]] | None = None) -> None:
@@ -400,8 +419,8 @@ class Conversation:
             for kind, text in batch:
                 add(kind, text)
             dirty.add(reply)
-            if self._moved is not None:  # the reply's first text: now the drawers (a turn's least urgent work)
-                self._tell_drawers(soon=True)
+            if self._unshown is not None or self._moved is not None:  # the first text: the reply's view, drawers
+                self._show_reply()
             return True
 
         try:
@@ -488,7 +507,8 @@ class Conversation:
 
     def _finish(self, reply: Message, lease: Lease) -> None:
         lease.release()  # its stream slot, before anything below can fail
-        self._tell_drawers()  # a reply that ended before its first text
+        self._tell_drawers()  # now, not from the next loop turn: told before the end is
+        self._show_reply()  # one that ended before its first text is shown first, then ended
         if reply.status == STREAMING:  # cancelled: by a person (Stop), or by a server shutting down
             reply.status = INTERRUPTED if self.chats.closing else STOPPED
         if (relay := self._relay) is not None:  # followers elsewhere learn the outcome
