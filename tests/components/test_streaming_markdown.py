@@ -52,6 +52,8 @@ class Calls(list[tuple[StreamingMarkdown, str, tuple[Any, ...]]]):
     def __init__(self) -> None:
         super().__init__()
         self.changed = asyncio.Event()
+        # The text each element was made with (a reply's view is made with its first text: Conversation._start).
+        self.mounted: dict[StreamingMarkdown, str] = {}
 
     def record(self, call: tuple[StreamingMarkdown, str, tuple[Any, ...]]) -> None:
         self.append(call)
@@ -116,6 +118,13 @@ def calls(monkeypatch: pytest.MonkeyPatch) -> Calls:
         return record_message
 
     monkeypatch.setattr(StreamingMarkdown, 'run_method', record_method)
+    made = StreamingMarkdown.__init__
+
+    def record_made(self: StreamingMarkdown, text: str = '', **kwargs: Any) -> None:
+        made(self, text, **kwargs)
+        recorded.mounted[self] = text
+
+    monkeypatch.setattr(StreamingMarkdown, '__init__', record_made)
     # Appends go straight into the outbox (see StreamingMarkdown._append): NiceGUI's, or the app's (socket_path.py).
     for outbox in (Outbox, LeanOutbox):
         monkeypatch.setattr(outbox, 'enqueue_message', recorder(outbox.enqueue_message))
@@ -130,7 +139,7 @@ def replay(element: StreamingMarkdown, calls: list[tuple[StreamingMarkdown, str,
     return browser
 
 
-async def test_every_delta_arrives_once_in_few_sends(configured: FakeUpstream, user: User, calls: list[Any]) -> None:
+async def test_every_delta_arrives_once_in_few_sends(configured: FakeUpstream, user: User, calls: Calls) -> None:
     tokens = [f'word{i} ' for i in range(400)]
     configured.queue(Script(tokens=tokens))
     await open_chat(user)
@@ -143,7 +152,9 @@ async def test_every_delta_arrives_once_in_few_sends(configured: FakeUpstream, u
     assert browser.text == ''.join(tokens)
     assert browser.total == len(browser.units) // 2
     appends = [args for target, name, args in calls if target is element and name == 'append']
-    assert sum(len(chunk) for _, chunk in appends) == len(browser.text), 'text was sent more than once'
+    mounted = calls.mounted[element]  # the text read before the element was made comes with it
+    assert len(mounted) + sum(len(chunk) for _, chunk in appends) == len(browser.text), 'text was sent more than once'
+    assert not appends or appends[0][0] == len(mounted), 'the first append does not start where the mount ended'
     assert len(appends) < len(tokens) / 4, 'deltas arriving together were not coalesced'
 
 
