@@ -37,6 +37,11 @@ MAX_IMAGE_BYTES = 5_000_000
 # up to 4 per character for other scripts). Opening one more past it is refused with a "server busy" message.
 MAX_HELD_CHARS = 200_000_000
 
+# Seconds a drawer's new top waits once its reply has its first text (Conversation._start): a drawer entry is the
+# least urgent page work of a turn (~1.2 ms), and done at once it delays the first text of every turn committed with
+# it; the ones due meanwhile are done together, after them.
+DRAWER_DELAY = 0.1
+
 # Seconds a request waits for the database to open at start-up before it is told to try again.
 READY_TIMEOUT = 10.0
 # Seconds a shutdown waits for the replies it cancelled (and the ones it stopped following) to end: SIGTERM must
@@ -86,6 +91,8 @@ class Chats:
         # Watchers that can take "this conversation is now at the top" without reloading the list (the drawers).
         self._top_watchers: dict[Callable[[], object], Callable[[ConversationSummary], object]] = {}
         self._latest: dict[str, tuple[str, date]] = {}  # per person: the top of their list (conversation, day)
+        self._tops: list[tuple[str, ConversationSummary]] = []  # new tops not told yet (see DRAWER_DELAY), in order
+        self._tops_timer: asyncio.TimerHandle | None = None
         self._started = asyncio.Event()
         self._opening: asyncio.Task[Any] | None = None
 
@@ -557,6 +564,27 @@ class Chats:
             if not watchers:
                 self._list_watchers.pop(owner_id, None)
         return unwatch
+
+    def moved_to_top_soon(self, owner_id: str, top: ConversationSummary) -> None:
+        """Tell the person's drawers that `top` is now first, in DRAWER_DELAY, together with the others due by then."""
+        self._tops.append((owner_id, top))
+        if self._tops_timer is None:
+            self._tops_timer = asyncio.get_running_loop().call_later(DRAWER_DELAY, self.tell_tops)
+
+    def tell_tops(self, owner_id: str | None = None) -> None:
+        """Tell the drawers now of the new tops waiting (only the person's, with `owner_id`), in order."""
+        if owner_id is None:
+            told, self._tops = self._tops, []
+        else:
+            told = [(owner, top) for owner, top in self._tops if owner == owner_id]
+            if not told:
+                return
+            self._tops = [(owner, top) for owner, top in self._tops if owner != owner_id]
+        if not self._tops and self._tops_timer is not None:
+            self._tops_timer.cancel()
+            self._tops_timer = None
+        for owner, top in told:
+            self.lists_changed(owner, top)
 
     def lists_changed(self, owner_id: str, top: ConversationSummary | None = None) -> None:
         """Tell every open sidebar of the person that their list changed (`top`: only that it is now first)."""

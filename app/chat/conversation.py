@@ -390,8 +390,8 @@ class Conversation:
         return reply
 
     def _show_reply(self) -> None:
-        """Tell the views of the reply not shown yet (at its first text, its end or REPLY_VIEW_WAIT), then, from the
-        next loop turn, the drawers."""
+        """Tell the views of the reply not shown yet (at its first text, its end or REPLY_VIEW_WAIT), and the drawers
+        soon after."""
         if (reply := self._unshown) is not None:
             self._unshown = None
             if self._unshown_timer is not None:
@@ -496,19 +496,22 @@ class Conversation:
 
     def _tell_drawers(self, *, soon: bool = False) -> None:
         """Tell the person's drawers that this conversation is now at the top of their list, if a turn put it there
-        and they were not told yet; `soon`: from the next loop turn (not inside an upstream read)."""
-        if (moved := self._moved) is None:
-            return
-        self._moved = None
-        if soon:
-            asyncio.get_running_loop().call_soon(self.chats.lists_changed, self.owner_id, moved)
-        else:
+        and they were not told yet; `soon`: after the first texts of the other turns (Chats.DRAWER_DELAY), else now,
+        with whatever of the person's was waiting."""
+        if (moved := self._moved) is not None:
+            self._moved = None
+            if soon:
+                self.chats.moved_to_top_soon(self.owner_id, moved)
+                return
+            self.chats.tell_tops(self.owner_id)
             self.chats.lists_changed(self.owner_id, moved)
+        elif not soon:
+            self.chats.tell_tops(self.owner_id)
 
     def _finish(self, reply: Message, lease: Lease) -> None:
         lease.release()  # its stream slot, before anything below can fail
-        self._tell_drawers()  # now, not from the next loop turn: told before the end is
         self._show_reply()  # one that ended before its first text is shown first, then ended
+        self._tell_drawers()  # the drawers now: told before the end is
         if reply.status == STREAMING:  # cancelled: by a person (Stop), or by a server shutting down
             reply.status = INTERRUPTED if self.chats.closing else STOPPED
         if (relay := self._relay) is not None:  # followers elsewhere learn the outcome
