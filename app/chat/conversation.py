@@ -42,8 +42,10 @@ TITLE_CHARS = 80
 # Settings that go upstream with every request, as the conversation's settings panel sets them.
 PARAMS = ('temperature', 'max_tokens')
 # Seconds a new reply waits for its first text before its views are told of it anyway (they show a spinner): its
-# view is built with the text, after its request went out, not in front of it (see Conversation._start).
-REPLY_VIEW_WAIT = 0.25
+# view is built with the text, after its request went out, not in front of it (see Conversation._start). Under load
+# the request alone takes longer than this (bench/page_load: 0.3-1.4 s from the commit to the upstream at 200-400
+# tabs); a slow model shows its spinner this late.
+REPLY_VIEW_WAIT = 0.5
 # Seconds Stop of a reply streaming on another instance waits for its end before asking its holder again: a request
 # published while the holder's listener was reconnecting to Redis is lost (pub/sub keeps nothing).
 STOP_AGAIN_S = 1.0
