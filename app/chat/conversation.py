@@ -41,11 +41,6 @@ MAX_CONVERSATION_CHARS = 2_000_000
 TITLE_CHARS = 80
 # Settings that go upstream with every request, as the conversation's settings panel sets them.
 PARAMS = ('temperature', 'max_tokens')
-# Seconds a new reply waits for its first text before its views are told of it anyway (they show a spinner): its
-# view is built with the text, after its request went out, not in front of it (see Conversation._start). Under load
-# the request alone takes longer than this (bench/page_load: 0.3-1.4 s from the commit to the upstream at 200-400
-# tabs); a slow model shows its spinner this late.
-REPLY_VIEW_WAIT = 0.5
 # Seconds Stop of a reply streaming on another instance waits for its end before asking its holder again: a request
 # published while the holder's listener was reconnecting to Redis is lost (pub/sub keeps nothing).
 STOP_AGAIN_S = 1.0
@@ -80,8 +75,6 @@ class Conversation:
         self._begun: Message | None = None  # the reply of the turn being started, once stored (see _start)
         # The conversation as the new top of its person's list, until their drawers are told (after the first text).
         self._moved: ConversationSummary | None = None
-        self._unshown: Message | None = None  # a new reply its views were not told of yet (see _start)
-        self._unshown_timer: asyncio.TimerHandle | None = None  # when they are told anyway
 
     @property
     def messages(self) -> list[Message]:
@@ -333,11 +326,12 @@ class Conversation:
 
         Ordered for many turns saved at once (bench/page_load: a batch of them committed together, on a busy loop
         where each step of a request waits behind everything queued before it): the reply's request is started by
-        the turn's writer at the commit (`begin`), before the sender of any turn of the batch resumes; the prompt is
-        shown when its sender resumes; the reply's view comes with its first text (it starts from the text the
-        message has, so nothing is lost), or its end, or after REPLY_VIEW_WAIT (the wait shows a spinner), and the
-        person's drawers after it. So the page work of a batch no longer sits in front of its requests. Nothing goes
-        upstream before the turn is stored.
+        the turn's writer at the commit (`begin`), before the sender of any turn of the batch resumes; the sender
+        then shows the turn (both views: the reply's element must reach the tab before its first text, which takes
+        a loop turn of the outbox; text read meanwhile is in the message, which a view starts from), and the
+        person's drawers are told after the reply's first text (`_tell_drawers`). So no request of a batch waits for
+        the batch's page work, and the drawers wait for the first texts. Nothing goes upstream before the turn is
+        stored.
         """
         reply = new[-1]
         self._stop_requested, self._begun = False, None
@@ -381,26 +375,13 @@ class Conversation:
             if branched:  # a new version: the branch shown changed above its end (its views show the reply too)
                 self.views.notify(lambda view: view.on_branch())
             else:
-                for message in new[:-1]:
+                for message in new:
                     self.views.notify(lambda view, message=message: view.on_message(message))  # type: ignore[misc]
-                self._unshown = reply
-                self._unshown_timer = asyncio.get_running_loop().call_later(REPLY_VIEW_WAIT, self._show_reply)
         finally:
             shown = True
             if task is None or ended:  # stopped while it was saved, or its reply ended already
                 self._finish(reply, lease)
         return reply
-
-    def _show_reply(self) -> None:
-        """Tell the views of the reply not shown yet (at its first text, its end or REPLY_VIEW_WAIT), and the drawers
-        soon after."""
-        if (reply := self._unshown) is not None:
-            self._unshown = None
-            if self._unshown_timer is not None:
-                self._unshown_timer.cancel()
-                self._unshown_timer = None
-            self.views.notify(lambda view: view.on_message(reply))
-        self._tell_drawers(soon=True)
 
     async def _stream(self, reply: Message, branch: list[Message], params: dict[str, Any], *,
                       tail: list[dict[str, Any]] | None = None) -> None:
@@ -421,8 +402,8 @@ class Conversation:
             for kind, text in batch:
                 add(kind, text)
             dirty.add(reply)
-            if self._unshown is not None or self._moved is not None:  # the first text: the reply's view, drawers
-                self._show_reply()
+            if self._moved is not None:  # the reply's first text: now its drawers (a turn's least urgent work)
+                self._tell_drawers(soon=True)
             return True
 
         try:
@@ -512,8 +493,7 @@ class Conversation:
 
     def _finish(self, reply: Message, lease: Lease) -> None:
         lease.release()  # its stream slot, before anything below can fail
-        self._show_reply()  # one that ended before its first text is shown first, then ended
-        self._tell_drawers()  # the drawers now: told before the end is
+        self._tell_drawers()  # the drawers now (a reply that ended before its first text): told before the end is
         if reply.status == STREAMING:  # cancelled: by a person (Stop), or by a server shutting down
             reply.status = INTERRUPTED if self.chats.closing else STOPPED
         if (relay := self._relay) is not None:  # followers elsewhere learn the outcome

@@ -1,4 +1,4 @@
-"""The order of a turn's work once it is stored: the reply's request first, then its views, then the drawers.
+"""The order of a turn's work once it is stored: the reply's request first, then its views, the drawers after text.
 
 Many people pressing Enter at once have their turns committed in one batch (Chats.save_turn); each turn's page work
 (~3 ms: two message views, a drawer entry) used to run for the whole batch before any reply was asked for, so the
@@ -11,9 +11,6 @@ import asyncio
 from collections.abc import Coroutine
 from typing import Any
 
-import pytest
-
-from app.chat import conversation as conversation_module
 from app.chat.chats import Chats
 from app.chat.message import STOPPED, Message
 from app.config import load_settings
@@ -33,13 +30,11 @@ class PageLike(Recorder):
     def __init__(self, log: list[tuple[str, str]], name: str) -> None:
         super().__init__()
         self.log, self.name, self.shown = log, name, ''
-        self.replied = asyncio.Event()  # told of the reply
 
     def on_message(self, message: Message) -> None:
         self.log.append(('shown', f'{self.name} {message.role}'))
         if message.role == 'assistant':
             self.shown, self.text = message.id, message.content
-            self.replied.set()
 
     def on_delta(self, message: Message, text: str) -> None:
         if message.id == self.shown:
@@ -87,9 +82,8 @@ async def test_every_reply_of_a_batch_is_asked_for_before_any_turn_of_it_is_show
     assert sorted(view.text for view in views) == [f'reply {i} and more' for i in range(count)]
 
 
-async def test_the_reply_is_shown_with_its_first_text_and_the_drawers_are_told_after_it(
-        chats: Chats, store: Store, upstream: FakeUpstream, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(conversation_module, 'REPLY_VIEW_WAIT', 60.0, raising=False)  # only the text shows it here
+async def test_the_drawers_are_told_of_a_turn_after_its_reply_has_text(
+        chats: Chats, store: Store, upstream: FakeUpstream) -> None:
     script = Script(tokens=['Hello', ' there'], hold_at=0)  # no text until released
     upstream.queue(script)
     owner = await store.user_id('browser:a')
@@ -106,30 +100,12 @@ async def test_the_reply_is_shown_with_its_first_text_and_the_drawers_are_told_a
     chats.watch_lists(owner, told.set, on_top=on_top)
     await conversation.send('first prompt')
     await asyncio.to_thread(upstream.wait_for_request)  # asked for: the reply streams, without text so far
-    assert log == [('shown', 'it user')]  # the prompt is shown; the reply's view and the drawers wait for text
+    assert log == [('shown', 'it user'), ('shown', 'it assistant')]  # the turn is shown; the drawers wait for text
     script.release.set()
     await asyncio.wait_for(told.wait(), EVENT_TIMEOUT)
-    assert log[:2] == [('shown', 'it user'), ('shown', 'it assistant')]
-    assert log[2][0] == 'drawer' and log[2][1].startswith('Hello')  # built with the text, then the drawers
+    assert log[2][0] == 'drawer' and log[2][1].startswith('Hello')  # told once the reply had text
     await asyncio.wait_for(view.finished.wait(), EVENT_TIMEOUT)
     assert view.text == 'Hello there' and [step for step, _ in log] == ['shown', 'shown', 'drawer', 'finished']
-
-
-async def test_a_reply_slow_to_send_text_is_shown_waiting_after_a_while(
-        chats: Chats, store: Store, upstream: FakeUpstream, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(conversation_module, 'REPLY_VIEW_WAIT', 0.0, raising=False)
-    script = Script(tokens=['Late', ' text'], hold_at=0)
-    upstream.queue(script)
-    conversation = chats.draft(await store.user_id('browser:a'))
-    log: list[tuple[str, str]] = []
-    view = PageLike(log, 'it')
-    conversation.attach(view)
-    await conversation.send('slow model')
-    await asyncio.wait_for(view.replied.wait(), EVENT_TIMEOUT)
-    assert log == [('shown', 'it user'), ('shown', 'it assistant')] and view.text == ''  # shown waiting, no text
-    script.release.set()
-    await asyncio.wait_for(view.finished.wait(), EVENT_TIMEOUT)
-    assert view.text == 'Late text'
 
 
 async def test_a_reply_that_ends_before_its_turn_is_shown_is_shown_then_ended(
