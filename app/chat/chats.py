@@ -37,11 +37,6 @@ MAX_IMAGE_BYTES = 5_000_000
 # up to 4 per character for other scripts). Opening one more past it is refused with a "server busy" message.
 MAX_HELD_CHARS = 200_000_000
 
-# Seconds a drawer's new top waits once its reply has its first text (Conversation._start): a drawer entry is the
-# least urgent page work of a turn (~1.2 ms), and done at once it delays the first text of every turn committed with
-# it; the ones due meanwhile are done together, after them.
-DRAWER_DELAY = 0.1
-
 # Seconds a request waits for the database to open at start-up before it is told to try again.
 READY_TIMEOUT = 10.0
 # Seconds a shutdown waits for the replies it cancelled (and the ones it stopped following) to end: SIGTERM must
@@ -91,8 +86,6 @@ class Chats:
         # Watchers that can take "this conversation is now at the top" without reloading the list (the drawers).
         self._top_watchers: dict[Callable[[], object], Callable[[ConversationSummary], object]] = {}
         self._latest: dict[str, tuple[str, date]] = {}  # per person: the top of their list (conversation, day)
-        self._tops: list[tuple[str, ConversationSummary]] = []  # new tops not told yet (see DRAWER_DELAY), in order
-        self._tops_timer: asyncio.TimerHandle | None = None
         self._started = asyncio.Event()
         self._opening: asyncio.Task[Any] | None = None
 
@@ -311,7 +304,7 @@ class Chats:
             del self.live[conversation.id]
 
     async def save_turn(self, conversation: Conversation, new: list[Message], *, title: str,
-                        begin: Callable[[], object] | None = None) -> ConversationSummary | None:
+                        begin: Callable[[], object] | None = None) -> None:
         """Insert a turn's new messages (a prompt and its empty, streaming reply, or a reply alone).
 
         A new conversation is created first, with its settings; a stored choice of branch is dropped (the new reply
@@ -322,10 +315,6 @@ class Chats:
         `begin` is called by the writer as soon as the turn is committed (never if it fails), before any sender of
         the batch resumes: a reply's request started there goes out ahead of the page work of every turn committed
         with it (that work, ~3 ms a turn, used to run for the whole batch first; bench/page_load's turn steps).
-
-        Returns the conversation as the top of the person's list when the turn put it there (not before), for their
-        drawers; the caller tells them (`lists_changed`) when it suits (a conversation tells them after its reply's
-        first text, the drawer being the page's least urgent work).
         """
         if conversation.size + self.held_chars > self.max_held_chars and conversation.id not in self.live:
             raise ChatError('server_busy', 'The server is holding too many open conversations right now; try again '
@@ -341,10 +330,9 @@ class Chats:
         # only when it was not there already (a drawer refresh costs 40-80 ms of server time; bench.chat).
         now = datetime.now(UTC)
         top = (conversation.id, now.date())
-        if self._latest.get(conversation.owner_id) == top:
-            return None
-        self._latest[conversation.owner_id] = top
-        return ConversationSummary(conversation.id, conversation.title, now)
+        if self._latest.get(conversation.owner_id) != top:
+            self._latest[conversation.owner_id] = top
+            self.lists_changed(conversation.owner_id, ConversationSummary(conversation.id, conversation.title, now))
 
     async def _write_queued_turns(self) -> None:
         """Take the write lock, then write every turn queued by then, together; their senders wait on their own
@@ -564,27 +552,6 @@ class Chats:
             if not watchers:
                 self._list_watchers.pop(owner_id, None)
         return unwatch
-
-    def moved_to_top_soon(self, owner_id: str, top: ConversationSummary) -> None:
-        """Tell the person's drawers that `top` is now first, in DRAWER_DELAY, together with the others due by then."""
-        self._tops.append((owner_id, top))
-        if self._tops_timer is None:
-            self._tops_timer = asyncio.get_running_loop().call_later(DRAWER_DELAY, self.tell_tops)
-
-    def tell_tops(self, owner_id: str | None = None) -> None:
-        """Tell the drawers now of the new tops waiting (only the person's, with `owner_id`), in order."""
-        if owner_id is None:
-            told, self._tops = self._tops, []
-        else:
-            told = [(owner, top) for owner, top in self._tops if owner == owner_id]
-            if not told:
-                return
-            self._tops = [(owner, top) for owner, top in self._tops if owner != owner_id]
-        if not self._tops and self._tops_timer is not None:
-            self._tops_timer.cancel()
-            self._tops_timer = None
-        for owner, top in told:
-            self.lists_changed(owner, top)
 
     def lists_changed(self, owner_id: str, top: ConversationSummary | None = None) -> None:
         """Tell every open sidebar of the person that their list changed (`top`: only that it is now first)."""

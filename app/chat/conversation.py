@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..errors import ChatError
 from ..limits import Lease
-from ..store import ConversationSummary, new_id
+from ..store import new_id
 from ..upstream.reply import Batch, Reply
 from . import export, remote
 from .continuation import check_continuable, continuation_tail
@@ -73,8 +73,6 @@ class Conversation:
         self._following: tuple[str, asyncio.Task[None]] | None = None  # a reply streaming on another instance
         self._syncing = asyncio.Lock()  # with REDIS_URL: catching up with a turn made on another instance (sync)
         self._begun: Message | None = None  # the reply of the turn being started, once stored (see _start)
-        # The conversation as the new top of its person's list, until their drawers are told (after the first text).
-        self._moved: ConversationSummary | None = None
 
     @property
     def messages(self) -> list[Message]:
@@ -327,11 +325,10 @@ class Conversation:
         Ordered for many turns saved at once (bench/page_load: a batch of them committed together, on a busy loop
         where each step of a request waits behind everything queued before it): the reply's request is started by
         the turn's writer at the commit (`begin`), before the sender of any turn of the batch resumes; the sender
-        then shows the turn (both views: the reply's element must reach the tab before its first text, which takes
-        a loop turn of the outbox; text read meanwhile is in the message, which a view starts from), and the
-        person's drawers are told after the reply's first text (`_tell_drawers`). So no request of a batch waits for
-        the batch's page work, and the drawers wait for the first texts. Nothing goes upstream before the turn is
-        stored.
+        then tells the drawers (in save_turn) and shows the turn (both views: the reply's element must reach the tab
+        before its first text, which takes a loop turn of the outbox; text read meanwhile is in the message, which a
+        view starts from). So no request of a batch waits for the batch's page work. Nothing goes upstream before the
+        turn is stored.
         """
         reply = new[-1]
         self._stop_requested, self._begun = False, None
@@ -363,7 +360,7 @@ class Conversation:
         # Refused by the limits (too fast, server busy): nothing saved, the page keeps the prompt.
         async with self._admitted(reply) as lease:
             try:
-                self._moved = await self.chats.save_turn(self, new, title=title, begin=begin)
+                await self.chats.save_turn(self, new, title=title, begin=begin)
             except BaseException:
                 if self._begun is reply:  # stored, but its sender is gone (cancelled): nobody shows it, it ends alone
                     shown = True
@@ -402,8 +399,6 @@ class Conversation:
             for kind, text in batch:
                 add(kind, text)
             dirty.add(reply)
-            if self._moved is not None:  # the reply's first text: now its drawers (a turn's least urgent work)
-                self._tell_drawers(soon=True)
             return True
 
         try:
@@ -477,23 +472,8 @@ class Conversation:
             reply.reasoning += text
             self.views.notify(lambda view: view.on_reasoning(reply, text))
 
-    def _tell_drawers(self, *, soon: bool = False) -> None:
-        """Tell the person's drawers that this conversation is now at the top of their list, if a turn put it there
-        and they were not told yet; `soon`: after the first texts of the other turns (Chats.DRAWER_DELAY), else now,
-        with whatever of the person's was waiting."""
-        if (moved := self._moved) is not None:
-            self._moved = None
-            if soon:
-                self.chats.moved_to_top_soon(self.owner_id, moved)
-                return
-            self.chats.tell_tops(self.owner_id)
-            self.chats.lists_changed(self.owner_id, moved)
-        elif not soon:
-            self.chats.tell_tops(self.owner_id)
-
     def _finish(self, reply: Message, lease: Lease) -> None:
         lease.release()  # its stream slot, before anything below can fail
-        self._tell_drawers()  # the drawers now (a reply that ended before its first text): told before the end is
         if reply.status == STREAMING:  # cancelled: by a person (Stop), or by a server shutting down
             reply.status = INTERRUPTED if self.chats.closing else STOPPED
         if (relay := self._relay) is not None:  # followers elsewhere learn the outcome

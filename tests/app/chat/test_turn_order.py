@@ -1,4 +1,4 @@
-"""The order of a turn's work once it is stored: the reply's request first, then its views, the drawers after text.
+"""The order of a turn's work once it is stored: the reply's request first, then the page's work (drawers, views).
 
 Many people pressing Enter at once have their turns committed in one batch (Chats.save_turn); each turn's page work
 (~3 ms: two message views, a drawer entry) used to run for the whole batch before any reply was asked for, so the
@@ -14,7 +14,7 @@ from typing import Any
 from app.chat.chats import Chats
 from app.chat.message import STOPPED, Message
 from app.config import load_settings
-from app.store import ConversationSummary, Store
+from app.store import Store
 from app.upstream import Upstream
 from tests.app.chat.conftest import Recorder
 from tests.conftest import app_env
@@ -82,36 +82,10 @@ async def test_every_reply_of_a_batch_is_asked_for_before_any_turn_of_it_is_show
     assert sorted(view.text for view in views) == [f'reply {i} and more' for i in range(count)]
 
 
-async def test_the_drawers_are_told_of_a_turn_after_its_reply_has_text(
-        chats: Chats, store: Store, upstream: FakeUpstream) -> None:
-    script = Script(tokens=['Hello', ' there'], hold_at=0)  # no text until released
-    upstream.queue(script)
-    owner = await store.user_id('browser:a')
-    conversation = chats.draft(owner)
-    log: list[tuple[str, str]] = []
-    view = PageLike(log, 'it')
-    conversation.attach(view)
-    told = asyncio.Event()
-
-    def on_top(top: ConversationSummary) -> None:
-        log.append(('drawer', view.text))
-        told.set()
-
-    chats.watch_lists(owner, told.set, on_top=on_top)
-    await conversation.send('first prompt')
-    await asyncio.to_thread(upstream.wait_for_request)  # asked for: the reply streams, without text so far
-    assert log == [('shown', 'it user'), ('shown', 'it assistant')]  # the turn is shown; the drawers wait for text
-    script.release.set()
-    await asyncio.wait_for(told.wait(), EVENT_TIMEOUT)
-    assert log[2][0] == 'drawer' and log[2][1].startswith('Hello')  # told once the reply had text
-    await asyncio.wait_for(view.finished.wait(), EVENT_TIMEOUT)
-    assert view.text == 'Hello there' and [step for step, _ in log] == ['shown', 'shown', 'drawer', 'finished']
-
-
 async def test_a_reply_that_ends_before_its_turn_is_shown_is_shown_then_ended(
         store: Store, upstream: FakeUpstream) -> None:
     """Its task runs from the commit, so it can end before its sender resumes: the views still hear of the turn
-    first, and of the reply's end after; the drawers are told at the end (no text ever came)."""
+    first, and of the reply's end after."""
 
     def cancelled_at_once(coroutine: Coroutine[Any, Any, Any], *, name: str) -> asyncio.Task[Any]:
         task = asyncio.create_task(coroutine, name=name)
