@@ -66,11 +66,16 @@ class SdkClient(openai.AsyncOpenAI):
                 headers.pop(name, None)
             self._chat_requests[retries_taken] = (request.url, headers, request.extensions)
             return request
-        url, headers, extensions = made
-        # What httpx2's build_request makes of the same parts: its cookie jar applied, Content-Length from the body
-        # (the extensions are copied by Request; httpx2 and the transport only read the timeouts in them).
-        return httpx2.Request('POST', url, headers=headers, cookies=self._client.cookies, content=content,
-                              extensions=extensions)
+        url, template, extensions = made
+        # What httpx2's build_request makes of the same parts: the template's headers, its cookie jar applied, then
+        # Content-Length, the body already read. Given as a stream, the body is not looked at again (httpx2 would
+        # encode it and add the headers it already has one by one, with a scan of all of them each).
+        headers = httpx2.Headers(template)
+        request = httpx2.Request('POST', url, headers=headers, cookies=self._client.cookies,
+                                 stream=httpx2.ByteStream(content), extensions=extensions)
+        request.headers['Content-Length'] = str(len(content))
+        request.read()
+        return request
 
     def _idempotency_key(self) -> str:
         # The SDK makes a fresh key (a uuid4) for every request and sends it only when the client names a header
