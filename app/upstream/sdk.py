@@ -82,6 +82,11 @@ class SdkClient(openai.AsyncOpenAI):
         # for it; OpenAI's client names none.
         return super()._idempotency_key() if self._idempotency_header else ''
 
+    @property
+    def user_agent(self) -> str:
+        # The SDK names the client's class here; a model server sees the stock client's name, as before subclassing.
+        return f'{openai.AsyncOpenAI.__name__}/Python {self._version}'
+
     def _should_retry(self, response: httpx2.Response) -> bool:
         wait = self._parse_retry_after_header(response.headers)
         if wait is not None and wait > MAX_RETRY_WAIT:

@@ -6,7 +6,8 @@
 
 Each round runs bench/upstream_open/worker.py once per checkout, in alternating order, against one
 `bench.api.upstream` process on loopback: the real SDK and aiohttp, a page-like history of four messages, a reply
-of four tokens (opening, not streaming, dominates). The figures are the worker process's CPU per request (the
+of four tokens (opening, not streaming, dominates); requests one after another, many at a time on pooled
+connections, and bursts on new connections (worker.py). The figures are the worker process's CPU per request (the
 upstream's work is in its own process) and medians over the rounds.
 """
 
@@ -24,7 +25,9 @@ from bench.api.servers import ROOT, start_upstream
 
 WORKER = Path(__file__).resolve().parent / 'worker.py'
 MAIN_CHECKOUT = Path('/work/main')
-KEYS = ('sequential_cpu_us', 'concurrent_cpu_us', 'sequential_wall_us', 'concurrent_wall_us')
+KEYS = ('sequential_cpu_us', 'concurrent_cpu_us', 'cold_cpu_us', 'sequential_wall_us', 'concurrent_wall_us',
+        'cold_wall_us')
+CPU_KEYS = KEYS[:3]
 
 
 def run_worker(app: Path, url: str, requests: int, concurrency: int, profile: Path | None = None) -> dict[str, float]:
@@ -69,16 +72,17 @@ def main() -> None:
                 print(f'round {number + 1} {name}: {json.dumps({k: round(v, 1) for k, v in runs[name][-1].items()})}',
                       flush=True)
         medians = {name: {key: statistics.median(r[key] for r in rs) for key in KEYS} for name, rs in runs.items()}
-        print('\n| checkout | CPU us/request sequential | concurrent | wall us/request sequential | concurrent |')
-        print('|---|---:|---:|---:|---:|')
+        print('\n| checkout | CPU us/request: sequential | concurrent | cold burst | wall us/request: sequential | '
+              'concurrent | cold burst |')
+        print('|---|---:|---:|---:|---:|---:|---:|')
         for name, m in medians.items():
             print(f'| {name} | ' + ' | '.join(f'{m[key]:.0f}' for key in KEYS) + ' |')
         for name in list(checkouts)[1:]:
-            ratios = {key: [r['this'][key] / r[name][key] for r in ({'this': a, name: b} for a, b in
-                                                                     zip(runs['this'], runs[name], strict=True))]
-                      for key in KEYS[:2]}
-            print(f'- this / {name}, CPU per request (median of per-round ratios): sequential '
-                  f'{statistics.median(ratios[KEYS[0]]):.2f}, concurrent {statistics.median(ratios[KEYS[1]]):.2f}')
+            pairs = list(zip(runs['this'], runs[name], strict=True))
+            ratios = {key.removesuffix('_cpu_us'): statistics.median(a[key] / b[key] for a, b in pairs)
+                      for key in CPU_KEYS}
+            print(f'- this / {name}, CPU per request (median of per-round ratios): ' +
+                  ', '.join(f'{mode} {ratio:.2f}' for mode, ratio in ratios.items()))
     finally:
         upstream.stop()
 

@@ -3,8 +3,9 @@
     python bench/upstream_open/worker.py APP_DIR UPSTREAM_URL REQUESTS CONCURRENCY [PROFILE_OUT]
 
 Imports `app.upstream` from APP_DIR (the checkout under test, put first on sys.path), warms the client up, then
-runs REQUESTS streamed completions one after another and REQUESTS more CONCURRENCY at a time, each read to its
-end as the API's relay reads it (`next_batch`). Prints one JSON line: this process's CPU microseconds per request
+runs REQUESTS streamed completions one after another, REQUESTS more CONCURRENCY at a time, then bursts of
+CONCURRENCY at once on new connections (a fresh client each), each read to its end as the API's relay reads it
+(`next_batch`). Prints one JSON line: this process's CPU microseconds per request
 (the upstream is another process, so none of its work is counted) and the wall time, per mode.
 """
 
@@ -66,6 +67,17 @@ async def _run(url: str, requests: int, concurrency: int, profile: str | None) -
             await run
             figures[f'{mode}_cpu_us'] = (time.process_time() - cpu) * 1e6 / requests
             figures[f'{mode}_wall_us'] = (time.perf_counter() - wall) * 1e6 / requests
+        # Bursts on cold connections, as when many people press Enter at once: a new client (its one-off set-up
+        # not counted), then `concurrency` requests at the same time, all but one on a connection of their own.
+        bursts, cpu, wall = max(1, requests // concurrency), 0.0, 0.0
+        for _ in range(bursts):
+            fresh = Upstream(settings)
+            await _one(fresh)
+            cpu, wall = cpu - time.process_time(), wall - time.perf_counter()
+            await _concurrent(fresh, concurrency, concurrency)
+            cpu, wall = cpu + time.process_time(), wall + time.perf_counter()
+            await fresh.aclose()
+        figures['cold_cpu_us'], figures['cold_wall_us'] = (x * 1e6 / (bursts * concurrency) for x in (cpu, wall))
         if profiler is not None:
             profiler.disable()
             profiler.dump_stats(profile)
