@@ -34,7 +34,6 @@ CONNECT_TIMEOUT = 10.0
 DRAIN_TIMEOUT = 0.1
 
 
-
 class Upstream:
     """Owns the SDK client; `stream()` opens one streamed chat completion and always closes it."""
 

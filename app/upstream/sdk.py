@@ -4,8 +4,9 @@ Every upstream stream (a turn on the page, an API request) goes through `openai.
 before the first byte, its timeouts, its status errors (`openai.APIStatusError` and kin, which client.py maps) and
 its transport. What it rebuilds on every call although nothing in it changes between two chat requests of this app
 is skipped here: the HTTP request (URL, headers, timeout) is built by the SDK once per retry count and reused with
-the new body, and the request options are copied from a template instead of validated afresh. That took about a
-tenth off the CPU of opening a stream (docs/api.md, bench.upstream_open).
+the new body, and the request options are copied from a template instead of validated afresh. With the close of
+client.py, that took about 40% off the CPU of opening, reading and closing a short reply (docs/api.md,
+`python -m bench.upstream_open`).
 
 What this depends on in the SDK (the order of its request loop, which fields of the options and of the client the
 built request depends on) is pinned by tests/app/test_upstream_sdk.py: a version of the SDK that changes it fails
