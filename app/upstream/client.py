@@ -119,12 +119,18 @@ class Upstream:
                 # a task of its own, or the upstream would keep going. (A shield for every close cost a task and a
                 # loop turn per request, ~20 us, for this rare case.)
                 _closing.add(task := asyncio.ensure_future(response.aclose()))
-                task.add_done_callback(_closing.discard)
+                task.add_done_callback(_closed)
                 raise
 
 
 # Closes that outlived a cancelled close (referenced until done, as the loop keeps only weak references to tasks).
 _closing: set[asyncio.Future[None]] = set()
+
+
+def _closed(task: asyncio.Future[None]) -> None:
+    _closing.discard(task)
+    if not task.cancelled():
+        task.exception()  # a connection that fails as it closes is closed: retrieved, so not logged as lost
 
 
 async def _close(response: httpx2.Response, reply: Reply) -> None:
