@@ -24,6 +24,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -104,20 +105,7 @@ async def _child(turns: int, warmup: int) -> None:
             await bar.refresh()
             view = chat.create(_Conversation(), models=['bench-model'], demo=False, person=person)  # type: ignore
             drain(client)
-            prompt = Message(f'u{turn}', 'user', PROMPT)
-            reply = Message(f'a{turn}', 'assistant', '', status='streaming', parent_id=prompt.id)
-            summary = ConversationSummary(f'c{turn}', PROMPT, dt.datetime.now(dt.UTC))
-
-            def finish() -> None:
-                reply.content, reply.status = REPLY, 'complete'
-                reply.usage = {'prompt_tokens': 12, 'completion_tokens': 200}
-                reply.timing = {'ttft_s': 0.42, 'total_s': 10.4}
-                view.on_finish(reply)
-
-            steps = {'views': lambda: (view.on_message(prompt), view.on_message(reply)),
-                     'sidebar': lambda: bar.moved_to_top(summary),
-                     'first': lambda: view.on_delta(reply, 'word0'),
-                     'finish': finish}
+            steps = _steps(view, bar, turn, Message, ConversationSummary(f'c{turn}', PROMPT, dt.datetime.now(dt.UTC)))
             for step, run in steps.items():
                 made = client.next_element_id
                 start = time.perf_counter()
@@ -133,6 +121,23 @@ async def _child(turns: int, warmup: int) -> None:
         await asyncio.sleep(0)
     result = {name: statistics.median(values) for name, values in {**samples, **counts}.items()}
     print(json.dumps(result), flush=True)
+
+
+def _steps(view: Any, bar: Any, turn: int, message: Any, summary: Any) -> dict[str, Callable[[], object]]:
+    """One turn's page work, step by step, as the chat runtime calls it."""
+    prompt = message(f'u{turn}', 'user', PROMPT)
+    reply = message(f'a{turn}', 'assistant', '', status='streaming', parent_id=prompt.id)
+
+    def finish() -> None:
+        reply.content, reply.status = REPLY, 'complete'
+        reply.usage = {'prompt_tokens': 12, 'completion_tokens': 200}
+        reply.timing = {'ttft_s': 0.42, 'total_s': 10.4}
+        view.on_finish(reply)
+
+    return {'views': lambda: (view.on_message(prompt), view.on_message(reply)),
+            'sidebar': lambda: bar.moved_to_top(summary),
+            'first': lambda: view.on_delta(reply, 'word0'),
+            'finish': finish}
 
 
 def _table(figures: dict[str, dict[str, float]], names: list[str]) -> str:
