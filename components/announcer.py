@@ -15,7 +15,4 @@ class Announcer(ui.element, component='announcer.js'):
 
     def say(self, reply_id: str, text: str) -> None:
         """Announce `text`, about the reply `reply_id` (its `data-reply` in the page)."""
-        with self._props.suspend_updates():
-            self._props['reply'] = reply_id
-            self._props['text'] = text
-        self.update()
+        self._props.update(reply=reply_id, text=text)  # one change, one update

@@ -20,11 +20,7 @@ class ConversationEntry(ui.element, component='conversation_entry.js'):
     def __init__(self, title: str, href: str, *, current: bool, rename: Callable[[], Any],
                  delete: Callable[[], Any]) -> None:
         super().__init__()
-        props = self._props  # set directly: each .props() call parses its string and sends an update
-        props['text'] = title
-        props['href'] = href
-        if current:
-            props['current'] = True
+        self._props.update(text=title, href=href, current=current)  # one change (.props() would parse a string)
         self._markers = ['rename', 'delete']
         self.on('rename', rename)
         self.on('delete', delete)

@@ -68,8 +68,7 @@ class MessageView:
                 self.markdown = StreamingMarkdown(message.content, streaming=message.streaming)
                 self.markdown.classes('max-w-full')
         if not message.streaming:
-            self._show_outcome()
-        self._show_actions()
+            self._show_end()
 
     def append(self, text: str) -> None:
         """Show `text`, just appended to the message (only the new text goes to the browser)."""
@@ -90,13 +89,9 @@ class MessageView:
         """Show the final state: the full text, and a notice if the reply was stopped or failed."""
         if self.markdown is not None:
             self.markdown.finish()
-        if self.waiting:
-            self.container.stop_waiting()
-            self.waiting = False
         if self.reasoning is not None:
             self.reasoning.finish()
-        self._show_outcome()
-        self._show_actions()
+        self._show_end()  # the dots go too
 
     def _show_reasoning(self, text: str) -> None:
         with self.container:  # first in the bubble, above the answer
@@ -106,41 +101,38 @@ class MessageView:
                 .classes('w-full text-gray-600').mark('reasoning'):
             self.reasoning = StreamingMarkdown(text, streaming=self.message.streaming).classes('text-sm')
 
-    def _show_outcome(self) -> None:
-        message, frame = self.message, self.container
+    def _show_end(self) -> None:
+        """How the message ended, in one change of its frame: a notice if the reply failed, was stopped or
+        interrupted, the reply's stats, and the buttons (versions, Copy, Continue, Regenerate / Retry or Edit)."""
+        message, actions = self.message, self.actions
+        notice, look = '', NOTICE_STOPPED
         if message.error:
-            frame.notice(f'⚠ {message.error}', NOTICE_ERROR)
+            notice, look = f'⚠ {message.error}', NOTICE_ERROR
         elif message.stopped:
-            frame.notice('■ Stopped', NOTICE_STOPPED)
+            notice = '■ Stopped'
         elif message.interrupted:
-            frame.notice('⚠ Interrupted: the server stopped while this reply was streaming; the text is what had '
-                         'arrived.', NOTICE_INTERRUPTED)
-        if message.role == 'assistant':
-            frame.set_stats(describe(message))
-
-    def _show_actions(self) -> None:
-        """The buttons under a finished message: versions, Copy, and Regenerate / Retry or Edit."""
-        actions, message = self.actions, self.message
-        if actions is None or message.streaming:
-            self.container.show([])
-            return
+            notice, look = ('⚠ Interrupted: the server stopped while this reply was streaming; the text is what had '
+                            'arrived.'), NOTICE_INTERRUPTED
         buttons: list[Button] = []
-        index, count = actions.versions(message)
-        if count > 1:
-            buttons += [Button('previous-version', 'chevron_left', 'Previous version', disabled=index <= 1),
-                        version(f'{index} / {count}'),
-                        Button('next-version', 'chevron_right', 'Next version', disabled=index >= count)]
-        buttons.append(Button('copy', 'content_copy', 'Copy'))
-        if message.interrupted:  # the server stopped mid-reply: one click asks for the rest
-            buttons.append(Button('continue', 'play_arrow', 'Continue', 'Continue'))
-        if message.role == 'assistant':
-            if message.status == 'failed':  # a failed turn is resent as it was
-                buttons.append(Button('retry', 'refresh', 'Retry', 'Retry'))
+        if actions is not None:
+            index, count = actions.versions(message)
+            if count > 1:
+                buttons += [Button('previous-version', 'chevron_left', 'Previous version', disabled=index <= 1),
+                            version(f'{index} / {count}'),
+                            Button('next-version', 'chevron_right', 'Next version', disabled=index >= count)]
+            buttons.append(Button('copy', 'content_copy', 'Copy'))
+            if message.interrupted:  # the server stopped mid-reply: one click asks for the rest
+                buttons.append(Button('continue', 'play_arrow', 'Continue', 'Continue'))
+            if message.role == 'assistant':
+                if message.status == 'failed':  # a failed turn is resent as it was
+                    buttons.append(Button('retry', 'refresh', 'Retry', 'Retry'))
+                else:
+                    buttons.append(Button('regenerate', 'refresh', 'Regenerate'))
             else:
-                buttons.append(Button('regenerate', 'refresh', 'Regenerate'))
-        else:
-            buttons.append(Button('edit', 'edit', 'Edit'))
-        self.container.show(buttons)
+                buttons.append(Button('edit', 'edit', 'Edit'))
+        self.container.show(buttons, notice=notice, look=look,
+                            stats=describe(message) if message.role == 'assistant' else '')
+        self.waiting = False
 
     def _press(self, name: str) -> Awaitable[None] | None:
         """What a toolbar button does (the toolbar passes only presses of buttons it shows, enabled)."""

@@ -12,7 +12,7 @@ export default {
         <slot></slot>
         <div v-if="mine" class="whitespace-pre-wrap">{{ text }}</div>
         <q-spinner-dots v-if="waiting" size="lg" color="primary" aria-label="Waiting for the model" />
-        <div v-if="notice" class="text-sm" :class="notice.tone" :role="notice.role || undefined">{{ notice.text }}</div>
+        <div v-if="notice" class="text-sm" :class="tone" :role="alert || undefined">{{ notice }}</div>
       </q-card>
       <div v-if="stats" class="text-xs text-gray-500">{{ stats }}</div>
       <slot name="editor"></slot>
@@ -30,7 +30,9 @@ export default {
     role: String,
     text: { type: String, default: "" },
     waiting: Boolean,
-    notice: { type: Object, default: null },
+    notice: { type: String, default: "" },
+    tone: { type: String, default: "" },
+    alert: { type: String, default: "" },
     stats: { type: String, default: "" },
     buttons: { type: Array, default: () => [] },
     editing: Boolean,

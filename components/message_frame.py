@@ -15,22 +15,22 @@ back as one `act` event naming the button, and only a button shown and enabled c
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import asdict
 from typing import Any
 
 from nicegui import events, ui
 
 from .message_toolbar import Button
 
-# How the outcome notice looks and is announced: a failure is an alert, an interrupted reply a status.
-NOTICE_ERROR = {'tone': 'text-red-700', 'role': 'alert'}
-NOTICE_STOPPED = {'tone': 'text-gray-500'}
-NOTICE_INTERRUPTED = {'tone': 'text-amber-800', 'role': 'status'}
+# How the outcome notice looks (its colour class) and is announced (its ARIA role): a failure is an alert, an
+# interrupted reply a status.
+NOTICE_ERROR = ('text-red-700', 'alert')
+NOTICE_STOPPED = ('text-gray-500', '')
+NOTICE_INTERRUPTED = ('text-amber-800', 'status')
 
 
 class MessageFrame(ui.element, component='message_frame.js'):
-    """The frame; `show(buttons)`, `notice(...)`, `stats` and `editing` change what it shows, `on_press(name)` runs
-    for a press of a button it shows, enabled.
+    """The frame; `show(...)` and `set_editing` change what it shows, `on_press(name)` runs for a press of a button
+    it shows, enabled.
 
     Its markers are the names of the buttons it shows, plus `stats` while it shows stats (so `user.find(marker=
     'regenerate')` finds it), and its displayed contents a prompt's text, the notice, the stats and the buttons'
@@ -41,12 +41,10 @@ class MessageFrame(ui.element, component='message_frame.js'):
         super().__init__()
         self._on_press = on_press
         self._buttons: tuple[Button, ...] = ()
-        props = self._props  # set directly: each .props() call parses its string and sends an update
-        props['role'] = role
-        if text:
-            props['text'] = text
-        if waiting:
-            props['waiting'] = True
+        # Props change in batches (each change of NiceGUI's props runs its change handlers, ~5 µs), and the values
+        # are strings, booleans and tuples: a list or dict would be wrapped in observables (~10-15 µs more), and
+        # these are only ever replaced whole.
+        self._props.update(role=role, text=text, waiting=waiting)
         self.on('act', self._act)
 
     @property
@@ -59,42 +57,29 @@ class MessageFrame(ui.element, component='message_frame.js'):
         """The names of the buttons shown, in order."""
         return [button.name for button in self._buttons]
 
-    def show(self, buttons: list[Button]) -> None:
-        """Show `buttons`, in order (none: no toolbar)."""
+    def show(self, buttons: list[Button], *, notice: str = '', look: tuple[str, str] = NOTICE_STOPPED,
+             stats: str = '') -> None:
+        """Show `buttons`, in order (none: no toolbar), the notice `notice` in the bubble under the text (a failure,
+        a stop, an interruption; `look` is a NOTICE_*) and the line `stats` under the bubble; the dots go."""
         self._buttons = tuple(buttons)
-        self._props['buttons'] = [asdict(button) for button in buttons]
-        self._remark()
+        self._props.update(buttons=tuple(button.to_dict() for button in buttons), notice=notice, tone=look[0],
+                           alert=look[1], stats=stats, waiting=False)
+        self._markers = [button.name for button in self._buttons] + (['stats'] if stats else [])
 
     def stop_waiting(self) -> None:
-        """Take the waiting dots away (the first text has come, or the reply ended without any)."""
+        """Take the waiting dots away (the first text has come)."""
         if self._props.get('waiting'):
-            del self._props['waiting']
-
-    def notice(self, text: str, look: dict[str, str]) -> None:
-        """The notice under the text in the bubble (a failure, a stop, an interruption); `look` is a NOTICE_*."""
-        self._props['notice'] = {'text': text, **look}
-
-    def set_stats(self, stats: str) -> None:
-        """The quiet line under the bubble (empty: none)."""
-        if stats:
-            self._props['stats'] = stats
-        elif 'stats' in self._props:
-            del self._props['stats']
-        self._remark()
+            self._props['waiting'] = False
 
     def set_editing(self, editing: bool) -> None:
         """Hide the bubble and the buttons while the "editor" slot holds an editor."""
         self._props['editing'] = editing
 
-    def _remark(self) -> None:
-        self._markers = [button.name for button in self._buttons] + (['stats'] if 'stats' in self._props else [])
-
     def _displayed_contents(self, *, only_visible: bool) -> list[Any]:
-        if only_visible and self._props.get('editing'):  # the bubble and the buttons are hidden
-            return [self._props.get('stats')]
-        notice = self._props.get('notice')
-        return [self._props.get('text'), notice and notice['text'], self._props.get('stats'),
-                *(button.text for button in self._buttons)]
+        props = self._props
+        if only_visible and props.get('editing'):  # the bubble and the buttons are hidden
+            return [props.get('stats')]
+        return [props.get('text'), props.get('notice'), props.get('stats'), *(button.text for button in self._buttons)]
 
     def _act(self, event: events.GenericEventArguments) -> Any:
         """A press from the browser: only a button shown and enabled counts (anything else is ignored)."""

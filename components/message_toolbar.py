@@ -20,6 +20,11 @@ class Button:
     text: str = ''
     disabled: bool = False
 
+    def to_dict(self) -> dict[str, object]:
+        """The button as the browser gets it (a copy of its fields: `dataclasses.asdict` deep-copies each value,
+        ~10 µs a button)."""
+        return dict(self.__dict__)
+
 
 def version(text: str) -> Button:
     """The "2 / 3" between the version arrows (shown as text, not a button)."""

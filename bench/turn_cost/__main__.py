@@ -3,22 +3,27 @@
 Per turn, in a fresh NiceGUI client holding a real chat page (components/chat.py) and drawer (components/sidebar.py)
 with no conversations yet, as a tab opened on '/' has: the two message views of the turn (`ChatPage.on_message` for
 the prompt and for the streaming reply), the drawer's entry for the new conversation (`Sidebar.moved_to_top`), the
-reply's first text (`on_delta`: the waiting dots go) and its end (`on_finish`). For each step: server time to run it
-(median over the turns, µs), then to serialize what the outbox would send for it (every updated element's
-`_to_dict` and each message, JSON as socket.io sends them), the elements made and the bytes. No socket, no store:
-only what the page builds, the cost bench/page_load sees per turn as MessageView, _entry and on_finish.
+reply's first text (`on_delta`: the waiting dots go) and its end (`on_finish`). For each step: server time to run
+it and the tasks it left for the loop (median over the turns, µs), then to serialize what the outbox would send for
+it (every updated element's `_to_dict` and each message, JSON as socket.io sends them), the elements made and the
+bytes. No socket, no store: only what the page builds, the cost bench/page_load sees per turn as MessageView,
+_entry and on_finish.
 
 Runs in a child process per tree (this one and, with `--against`, a git commit exported to a temporary folder),
 rounds interleaved, each child with NiceGUI's `expects_arguments` cache installed as the app does. The medians of
-the rounds' medians are printed, and the ratio this tree / the other.
+the rounds' medians are printed, and the ratio this tree / the other. One child alone, profiled (where the
+steps' time goes, sorted by a pstats key): `TURN_COST_PROFILE=tottime python bench/turn_cost/__main__.py --child
+150 30`.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import cProfile
 import json
 import os
+import pstats
 import statistics
 import subprocess
 import sys
@@ -61,8 +66,8 @@ async def _child(turns: int, warmup: int) -> None:
     """Time `turns` turns (after `warmup` untimed ones) in the tree that is the current directory."""
     import datetime as dt
 
+    from nicegui import core, ui
     from nicegui import json as nicegui_json
-    from nicegui import ui
     from nicegui.client import Client
     from nicegui.outbox import Deleted
     from nicegui.page import page
@@ -74,6 +79,7 @@ async def _child(turns: int, warmup: int) -> None:
     from components.person_menu import Person
 
     signatures.install()
+    core.loop = asyncio.get_running_loop()  # as in the app: run_method sends (without a loop it does nothing)
 
     async def nothing(*args: Any) -> Any:
         return []
@@ -97,6 +103,7 @@ async def _child(turns: int, warmup: int) -> None:
         outbox.messages.clear()
         return time.perf_counter() - start, sent
 
+    profiler = cProfile.Profile() if os.environ.get('TURN_COST_PROFILE') else None
     for turn in range(warmup + turns):
         client = Client(page('/'), request=None)
         with client:
@@ -108,9 +115,14 @@ async def _child(turns: int, warmup: int) -> None:
             steps = _steps(view, bar, turn, Message, ConversationSummary(f'c{turn}', PROMPT, dt.datetime.now(dt.UTC)))
             for step, run in steps.items():
                 made = client.next_element_id
+                if profiler is not None and turn >= warmup:
+                    profiler.enable()
                 start = time.perf_counter()
                 run()
+                await asyncio.sleep(0)  # what the step left for the loop (run_method's send is a task) runs too
                 took = time.perf_counter() - start
+                if profiler is not None:
+                    profiler.disable()
                 send, sent = drain(client)
                 if turn >= warmup:
                     samples[step].append(took * 1e6)
@@ -119,6 +131,8 @@ async def _child(turns: int, warmup: int) -> None:
                     counts[f'{step}_bytes'].append(sent)
         client.delete()
         await asyncio.sleep(0)
+    if profiler is not None:  # where the steps' time goes, to stderr (TURN_COST_PROFILE=1 with --child)
+        pstats.Stats(profiler, stream=sys.stderr).sort_stats(os.environ['TURN_COST_PROFILE']).print_stats(40)
     result = {name: statistics.median(values) for name, values in {**samples, **counts}.items()}
     print(json.dumps(result), flush=True)
 
