@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
-from nicegui import core, ui
+from nicegui import ui
 
 from app.errors import ChatError
 
@@ -102,7 +102,7 @@ class ChatPage:
         if not await self._run(self.conversation.send(text, images)):
             self.attachments.restore(images)  # refused: the images stay attached, as the text stays in the box
             return
-        _focus(self.prompt)  # after a click on Send, typing goes on in the box
+        self.prompt.run_method('focus')  # after a click on Send, typing goes on in the box
         if self.prompt.value.strip() == text:
             self.prompt.value = ''
         if new:  # the conversation exists now: give the tab its address, for reload, bookmarks and back
@@ -185,7 +185,7 @@ class ChatPage:
             view.finish()
             self.announcer.say(message.id, _announcement(message))
         self._set_busy(False)
-        _focus(self.prompt)
+        self.prompt.run_method('focus')  # after the markdown's finish: the turn's last message
 
     def on_details(self) -> None:
         self.model_badge.text = self.conversation.model
@@ -239,16 +239,6 @@ class ChatPage:
     def _set_busy(self, busy: bool) -> None:
         self.send_button.set_visibility(not busy)
         self.stop_button.set_visibility(busy)
-
-def _focus(element: ui.element) -> None:
-    """`element.run_method('focus')`, not awaited, without what would make it awaitable: a request id (uuid4), an
-    AwaitableResponse and a task per call, ~25 µs of each turn's end (bench/turn_cost). The same message, through
-    the client's outbox as run_javascript's fire-and-forget path sends it (one loop iteration sooner)."""
-    if core.is_loop_running() and element._is_safe_to_interact():
-        client = element.client
-        client.outbox.enqueue_message('run_javascript', {'code': f'return runMethod({element.id}, "focus", [])'},
-                                      client.id)
-
 
 def _announcement(message: Message) -> str:
     """What a screen reader says once a reply ends: the outcome, then the text (trimmed)."""
