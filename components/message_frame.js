@@ -9,9 +9,9 @@ export default {
       <div class="text-xs text-gray-500">{{ mine ? 'You' : 'Assistant' }}</div>
       <q-card v-show="!editing" flat bordered class="nicegui-card nc-bubble max-w-full"
               :class="mine ? 'nc-user' : 'nc-assistant'">
+        <q-spinner-dots v-if="waiting" size="lg" color="primary" aria-label="Waiting for the model" />
         <slot></slot>
         <div v-if="mine" class="whitespace-pre-wrap">{{ text }}</div>
-        <q-spinner-dots v-if="waiting" size="lg" color="primary" aria-label="Waiting for the model" />
         <div v-if="notice" class="text-sm" :class="tone" :role="alert || undefined">{{ notice }}</div>
       </q-card>
       <div v-if="stats" class="text-xs text-gray-500">{{ stats }}</div>
