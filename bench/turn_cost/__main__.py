@@ -157,7 +157,7 @@ def _steps(view: Any, bar: Any, turn: int, message: Any, summary: Any) -> dict[s
 def _table(figures: dict[str, dict[str, float]], names: list[str]) -> str:
     """Steps as rows: µs (run + send), elements, bytes per tree; the ratio of the first tree to the second."""
     lines = []
-    header = f'{"step":<8}' + ''.join(f'{name[:18]:>38}' for name in names) + ('   ratio' if len(names) > 1 else '')
+    header = f'{"step":<8}' + ''.join(f'{name[:18]:>36}' for name in names) + ('   ratio' if len(names) > 1 else '')
     lines.append(header)
     total = dict.fromkeys(names, 0.0)
     for step in (*STEPS, 'turn'):
