@@ -117,12 +117,18 @@ async def test_retries_over_http_send_what_the_stock_client_sends(upstream: Fake
                                timeout=httpx2.Timeout(settings.upstream_timeout, connect=10.0),
                                http_client=openai.DefaultAioHttpClient())
     messages = [{'role': 'user', 'content': 'hi'}]
+
+    def retried() -> list[Script]:
+        """Two failures the SDK retries (after 10 ms, as they ask), then the reply."""
+        return [Script(status=500, retry_after='0.01'), Script(status=503, retry_after='0.01'),
+                Script(tokens=['o', 'k'])]
+
     try:
         for _ in range(2):  # the second time from the templates
-            upstream.queue(Script(status=500), Script(status=503), Script(tokens=['o', 'k']))
+            upstream.queue(*retried())
             async with ours.stream(messages) as reply:
                 assert ''.join([text async for _, text in reply.deltas()]) == 'ok'
-        upstream.queue(Script(status=500), Script(status=503), Script(tokens=['o', 'k']))
+        upstream.queue(*retried())
         body = ours_body = upstream.records[0].body
         response = await stock.post(CHAT_PATH, cast_to=httpx2.Response, body=body, stream=True, stream_cls=None)
         await response.aread()
