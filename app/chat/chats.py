@@ -149,11 +149,12 @@ class Chats:
                                 branch: list[Message]) -> list[dict[str, Any]]:
         """The messages as the model server takes them: text, and images as `image_url` parts (data URLs)."""
         out: list[dict[str, Any]] = [{'role': 'system', 'content': system_prompt}] if system_prompt else []
-        files = self.images(owner_id)
+        files: ImageFiles | None = None  # the person's folder, only for a message with images (most have none)
         for message in branch:
             if not message.attachments:
                 out.append(message.upstream())
                 continue
+            files = files or self.images(owner_id)
             parts: list[dict[str, Any]] = [{'type': 'text', 'text': message.content}] if message.content else []
             for image in message.attachments:
                 if (url := await files.data_url(image)) is None:

@@ -25,20 +25,13 @@ from ..errors import ChatError, redact
 from ..ops.metrics import ReplyWatch
 from .raw_body import open_reply
 from .reply import Reply
+from .sdk import SdkClient
 
 # Seconds allowed to open the TCP/TLS connection to the upstream.
 CONNECT_TIMEOUT = 10.0
 # Longest wait, after `[DONE]`, for the rest of the HTTP body (the chunked terminator): read to its end, the
 # connection goes back to the pool for the next request instead of being closed. The SDK's own stream does the same.
 DRAIN_TIMEOUT = 0.1
-
-# Longest wait a model server may ask for (`Retry-After`) that the SDK's retries spend for the caller. A longer one
-# goes back at once ("try again in N s" on the page, `Retry-After` to an API client): the SDK would wait up to two
-# minutes per retry, with the person looking at an empty reply.
-MAX_RETRY_WAIT = 5.0
-
-# What `chat.completions.create` asks of the SDK for this endpoint: bearer auth with the client's key.
-_REQUEST_OPTIONS: openai.RequestOptions = {'security': {'bearer_auth': True}}
 
 
 class Upstream:
@@ -48,11 +41,11 @@ class Upstream:
         self._settings = settings
         self._api_key = api_key or settings.api_key or 'no-key-needed'
         self._secrets = (self._api_key, *settings.secrets)  # what error texts are redacted of
-        self._client: openai.AsyncOpenAI | None = None
+        self._client: SdkClient | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
 
     @property
-    def client(self) -> openai.AsyncOpenAI:
+    def client(self) -> SdkClient:
         """The SDK client, made on first use inside the running loop, the only loop it serves until `aclose()`.
 
         Its aiohttp session binds to that loop: another loop would need another client, and the first would stay open.
@@ -60,7 +53,7 @@ class Upstream:
         loop = asyncio.get_running_loop()
         if self._client is None:
             timeout = httpx2.Timeout(self._settings.upstream_timeout, connect=CONNECT_TIMEOUT)
-            self._client = _Client(
+            self._client = SdkClient(
                 api_key=self._api_key,
                 base_url=self._settings.upstream_url,
                 default_query=self._settings.upstream_query,  # e.g. Azure's api-version, on every request
@@ -100,18 +93,18 @@ class Upstream:
     @asynccontextmanager
     async def _open(self, messages: Sequence[dict[str, Any]], *, model: str | None = None,
                     **params: Any) -> AsyncIterator[Reply]:
-        # The body is serialized here and posted through the SDK's generic `post`: `chat.completions.create` would
-        # run its TypedDict transform over every parameter and serialize with the stdlib json module, about a
+        # The body is serialized here and posted through the SDK's generic `request`: `chat.completions.create`
+        # would run its TypedDict transform over every parameter and serialize with the stdlib json module, about a
         # third of the SDK's CPU per request, for values that validation has already checked. The SDK still does
         # auth, headers, retries before the first byte and error mapping; it returns the unread HTTP response.
+        # (sdk.py: the options and the HTTP request are made from templates.)
         body = orjson.dumps({'model': model or self._settings.model, 'messages': messages, 'stream': True,
                              'stream_options': {'include_usage': True},
                              **{k: v for k, v in params.items() if v is not None}})
         started = time.perf_counter()
+        client = self.client
         try:
-            response: httpx2.Response = await self.client.post(
-                '/chat/completions', cast_to=httpx2.Response, content=body, options=_REQUEST_OPTIONS, stream=True,
-                stream_cls=None)
+            response: httpx2.Response = await client.request(httpx2.Response, client.chat_options(body), stream=True)
         except openai.APIError as error:
             raise _map_error(error, self._secrets) from None
         reply, stop_watching = open_reply(response, self._secrets, started, self._settings.upstream_timeout)
@@ -119,18 +112,25 @@ class Upstream:
             yield reply
         finally:
             stop_watching()
-            # Shielded so a second cancellation cannot skip closing the connection (the upstream would keep going).
-            await asyncio.shield(_close(response, reply))
+            try:
+                await _close(response, reply)  # as a rule without waiting: the end of the body has arrived
+            except asyncio.CancelledError:
+                # Cancelled (again) while waiting for the rest of the body: the connection is closed all the same, in
+                # a task of its own, or the upstream would keep going. (A shield for every close cost a task and a
+                # loop turn per request, ~20 us, for this rare case.)
+                _closing.add(task := asyncio.ensure_future(response.aclose()))
+                task.add_done_callback(_closed)
+                raise
 
 
-class _Client(openai.AsyncOpenAI):
-    """The SDK's client, retrying only what is worth waiting for (see MAX_RETRY_WAIT)."""
+# Closes that outlived a cancelled close (referenced until done, as the loop keeps only weak references to tasks).
+_closing: set[asyncio.Future[None]] = set()
 
-    def _should_retry(self, response: httpx2.Response) -> bool:
-        wait = self._parse_retry_after_header(response.headers)
-        if wait is not None and wait > MAX_RETRY_WAIT:
-            return False
-        return super()._should_retry(response)
+
+def _closed(task: asyncio.Future[None]) -> None:
+    _closing.discard(task)
+    if not task.cancelled():
+        task.exception()  # a connection that fails as it closes is closed: retrieved, so not logged as lost
 
 
 async def _close(response: httpx2.Response, reply: Reply) -> None:
