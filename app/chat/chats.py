@@ -304,23 +304,18 @@ class Chats:
         if not len(conversation.views) and not conversation.busy and self.live.get(conversation.id) is conversation:
             del self.live[conversation.id]
 
-    async def save_turn(self, conversation: Conversation, new: list[Message], *, title: str,
-                        begin: Callable[[], object] | None = None) -> None:
+    async def save_turn(self, conversation: Conversation, new: list[Message], *, title: str) -> None:
         """Insert a turn's new messages (a prompt and its empty, streaming reply, or a reply alone).
 
         A new conversation is created first, with its settings; a stored choice of branch is dropped (the new reply
         is the newest message, which is what is shown by default). Turns that arrive while another write runs are
         written together, in one transaction, by one writer task once it has the lock; each sender waits for its own
         turn only (many people pressing Enter at once queued seconds behind each other's commits; bench/page_load).
-
-        `begin` is called by the writer as soon as the turn is committed (never if it fails), before any sender of
-        the batch resumes: a reply's request started there goes out ahead of the page work of every turn committed
-        with it (that work, ~3 ms a turn, used to run for the whole batch first; bench/page_load's turn steps).
         """
         if conversation.size + self.held_chars > self.max_held_chars and conversation.id not in self.live:
             raise ChatError('server_busy', 'The server is holding too many open conversations right now; try again '
                             'in a minute.', 503)
-        turn = _Turn(conversation, new, title, begin)
+        turn = _Turn(conversation, new, title)
         self._turns.append(turn)
         if self._turn_writer is None or self._turn_writer.done():  # else the writer waiting for the lock takes it
             self._turn_writer = self.spawn(self._write_queued_turns(), name='write turns')
@@ -382,11 +377,6 @@ class Chats:
         if not conversation.stored:
             conversation.stored, conversation.title = True, turn.title
             self.live[conversation.id] = conversation
-        if turn.begin is not None:
-            try:
-                turn.begin()
-            except Exception:  # a bug: logged (its reply ends as stopped), the other turns of the batch go on
-                log.exception('a turn failed to begin after it was saved')
         turn.done()
 
     async def save_settings(self, conversation: Conversation) -> None:
@@ -569,9 +559,8 @@ class Chats:
 class _Turn:
     """A turn waiting to be written; `done` marks it written, or failed with the error its sender gets."""
 
-    def __init__(self, conversation: Conversation, messages: list[Message], title: str,
-                 begin: Callable[[], object] | None = None) -> None:
-        self.conversation, self.messages, self.title, self.begin = conversation, messages, title, begin
+    def __init__(self, conversation: Conversation, messages: list[Message], title: str) -> None:
+        self.conversation, self.messages, self.title = conversation, messages, title
         # Resolved once written (None) or failed (the error its sender gets).
         self.written: asyncio.Future[Exception | None] = asyncio.get_running_loop().create_future()
 

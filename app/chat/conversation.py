@@ -72,7 +72,6 @@ class Conversation:
         self._reply_id: str | None = None  # the reply the task streams
         self._following: tuple[str, asyncio.Task[None]] | None = None  # a reply streaming on another instance
         self._syncing = asyncio.Lock()  # with REDIS_URL: catching up with a turn made on another instance (sync)
-        self._begun: Message | None = None  # the reply of the turn being started, once stored (see _start)
 
     @property
     def messages(self) -> list[Message]:
@@ -320,64 +319,29 @@ class Conversation:
 
     async def _start(self, new: list[Message], branch: list[Message], *, title: str = '',
                      params: dict[str, Any] | None = None) -> Message:
-        """Save `new` (the last is the reply), stream the reply, and show the turn as the branch's end.
-
-        Ordered for many turns saved at once (bench/page_load: a batch of them committed together, on a busy loop
-        where each step of a request waits behind everything queued before it): the reply's request is started by
-        the turn's writer at the commit (`begin`), before the sender of any turn of the batch resumes; the sender
-        then tells the drawers (in save_turn) and shows the turn (both views: the reply's element must reach the tab
-        before its first text, which takes a loop turn of the outbox; text read meanwhile is in the message, which a
-        view starts from). So no request of a batch waits for the batch's page work. Nothing goes upstream before the
-        turn is stored.
-        """
+        """Save `new` (the last is the reply), show it as the branch's end, and stream the reply."""
         reply = new[-1]
-        self._stop_requested, self._begun = False, None
-        params = self.params if params is None else params
-        task: asyncio.Task[None] | None = None
-        branched = shown = ended = False
-
-        def begin() -> None:
-            """At the commit: the turn joins the tree, and its reply starts (unless Stop came while it was saved)."""
-            nonlocal branched, task
-            branched = bool(self.leaf) and new[0].parent_id != self.leaf
-            for message in new:
-                self.tree.add(message)
-            self.leaf = reply.id
-            self._begun = reply  # from here the reply's end (`_finish`) gives back its lease and relay
-            if not self._stop_requested:
-                task = self._task = self.chats.spawn(self._stream(reply, branch, params), name='chat reply')
-                # The end is marked from the task's done callback: it runs even for a task cancelled before its
-                # first step.
-                task.add_done_callback(on_end)
-
-        def on_end(_: object) -> None:
-            nonlocal ended
-            if shown:
-                self._finish(reply, lease)
-            else:  # before its sender showed the turn: its end is told after that
-                ended = True
-
+        self._stop_requested = False
         # Refused by the limits (too fast, server busy): nothing saved, the page keeps the prompt.
         async with self._admitted(reply) as lease:
-            try:
-                await self.chats.save_turn(self, new, title=title, begin=begin)
-            except BaseException:
-                if self._begun is reply:  # stored, but its sender is gone (cancelled): nobody shows it, it ends alone
-                    shown = True
-                    if task is None or ended:
-                        self._finish(reply, lease)
-                raise
+            await self.chats.save_turn(self, new, title=title)
             self._announce(reply)
-        try:
-            if branched:  # a new version: the branch shown changed above its end (its views show the reply too)
-                self.views.notify(lambda view: view.on_branch())
-            else:
-                for message in new:
-                    self.views.notify(lambda view, message=message: view.on_message(message))  # type: ignore[misc]
-        finally:
-            shown = True
-            if task is None or ended:  # stopped while it was saved, or its reply ended already
-                self._finish(reply, lease)
+        branched = bool(self.leaf) and new[0].parent_id != self.leaf
+        for message in new:
+            self.tree.add(message)
+        self.leaf = reply.id
+        if branched:  # a new version: the branch shown changed above its end
+            self.views.notify(lambda view: view.on_branch())
+        else:
+            for message in new:
+                self.views.notify(lambda view, message=message: view.on_message(message))  # type: ignore[misc]
+        if self._stop_requested:  # Stop came while the turn was being saved: end it before it starts
+            self._finish(reply, lease)
+            return reply
+        self._task = self.chats.spawn(self._stream(reply, branch, self.params if params is None else params),
+                                      name='chat reply')
+        # The end is marked from the task's done callback: it runs even for a task cancelled before its first step.
+        self._task.add_done_callback(lambda _: self._finish(reply, lease))
         return reply
 
     async def _stream(self, reply: Message, branch: list[Message], params: dict[str, Any], *,
@@ -444,9 +408,8 @@ class Conversation:
                 self._relay = await self._share(reply)
                 yield lease
             except BaseException:
-                if self._begun is not reply:  # else the reply was stored and started: its end gives them back
-                    lease.release()
-                    self._abandon_relay()
+                lease.release()
+                self._abandon_relay()
                 raise
         finally:
             self._starting = False
