@@ -32,7 +32,7 @@ from nicegui.outbox import Deleted, Message, Outbox
 from socketio import packet as sio_packet
 from socketio.async_manager import AsyncManager
 
-from . import socket_frames
+from . import socket_frames, socket_receive
 
 NAMESPACE = '/'  # NiceGUI's one socket.io namespace
 EVENT = str(sio_packet.EVENT)  # how a socket.io packet of an event starts
@@ -46,10 +46,14 @@ class LeanOutbox(Outbox):
     def enqueue_message(self, message_type: str, data: Any, target_id: str) -> None:
         """Send the message now when nothing waits to go before it (the loop need not wake for it), else queue it."""
         client = self.client
-        client.check_existence()
+        if client._deleted:
+            client.check_existence()  # it warns
         message = (target_id, message_type, data)
-        if (self._sending or self.messages or self.updates or self._enqueue_event is None
-                or not client.has_socket_connection or not self._send_now(message)):
+        # `updates.data`: the weak dictionary's own dict, without its `__len__` in Python (an entry whose element is
+        # gone but not yet removed from it only sends this message the loop's way)
+        if (self._sending or self.messages or self.updates.data  # type: ignore[attr-defined]
+                or self._enqueue_event is None
+                or client.tab_id is None or not self._send_now(message)):
             self.messages.append(message)
             self._set_enqueue_event()
 
@@ -112,7 +116,9 @@ class LeanOutbox(Outbox):
         eio = sio.eio
         now = time.time()
         sockets = []
-        for _, eio_sid in sio.manager.get_participants(NAMESPACE, client_id):
+        # socket.io's `get_participants` without its generator and copy: the room's sids, read in place
+        room = sio.manager.rooms.get(NAMESPACE, {}).get(client_id)
+        for eio_sid in room._fwdm.values() if room is not None else ():
             socket = eio.sockets.get(eio_sid)
             if socket is None or socket.closed or (socket.last_ping and now - socket.last_ping > eio.ping_timeout):
                 return False  # engine.io's own send logs it, or closes the socket
@@ -141,8 +147,31 @@ class LeanOutbox(Outbox):
                 history.popleft()
         self.next_message_id += 1
 
+    def prune_history(self, next_message_id: int) -> None:
+        """Forget the messages before `next_message_id` (the tab has them: its ack), as NiceGUI's `prune_history`.
+
+        The history's ids are consecutive (`_remember` and `_emit` append the next id, everything else takes from
+        its ends or clears it), so the number to drop is a subtraction, not a comparison per entry.
+        """
+        history = self.message_history
+        if not history:
+            return
+        first = history[0][0]
+        if type(next_message_id) is not int or history[-1][0] - first != len(history) - 1:
+            super().prune_history(next_message_id)  # not the usual case: the library's loop
+            return
+        count = next_message_id - first
+        if count >= len(history):
+            history.clear()
+        else:
+            popleft = history.popleft
+            for _ in range(count):
+                popleft()
+
 
 def install() -> None:
-    """Give every NiceGUI client made from now on a LeanOutbox, and engine.io's sockets socket_frames' writes."""
+    """Give every NiceGUI client made from now on a LeanOutbox, engine.io's sockets socket_frames' writes, and the
+    receive path of socket_receive."""
     nicegui.client.Outbox = LeanOutbox  # type: ignore[attr-defined]
     socket_frames.install()
+    socket_receive.install()

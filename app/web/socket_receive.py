@@ -1,0 +1,196 @@
+"""The path of a message from a tab, made shorter where the libraries spend most per message (installed for the whole
+process by `install()`, from app/web/socket_path.py's).
+
+engine.io's websocket handler receives each message through `asyncio.wait_for(ensure_future(ws.wait()), timeout)`:
+a task, a waiter future, a timer and its cancellation per message, to close a socket silent for the ping interval
+plus timeout. The tabs send little (Enter, the cleared box's echo, an ack every 3 s, pongs), but with hundreds of
+them that loop was ~3.4% of the server's busy samples (docs/page_load.md). `_websocket_handler` here is the
+library's (4.15), its upgrade and writer unchanged, with the receive loop awaiting `ws.wait()` itself under one
+`Silence` per connection: a timer that fires once per ping period and cancels the wait only when it has lasted the
+whole timeout, as `wait_for` did (a message being handled does not count, as before).
+
+socket.io then runs each event's handler in a task of its own. NiceGUI's `ack` handler (every 3 s per tab) only
+prunes the tab's message history: `_handle_event` runs it at once, as `_trigger_event` would have in that task (the
+same handler lookup and arguments; an error is logged, the connection stays). Other events keep their tasks.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+from typing import Any
+
+from engineio import exceptions as eio_exceptions
+from engineio import packet as eio_packet
+from engineio.async_socket import AsyncSocket
+from socketio import AsyncServer
+
+# Events whose (synchronous) handlers run in the receive loop instead of a task each: NiceGUI's `ack`.
+INLINE_EVENTS = frozenset({'ack'})
+
+_library_handle_event = AsyncServer._handle_event
+
+
+class Silence:
+    """Cancels the task awaiting a message when that one wait lasts `limit` seconds (what `wait_for` did per
+    message), with one timer per `limit` instead of one per message: it fires, and re-arms for the wait then
+    running, or ends it."""
+
+    __slots__ = ('fired', 'handle', 'limit', 'loop', 'started', 'task', 'waiting')
+
+    def __init__(self, limit: float) -> None:
+        self.loop = asyncio.get_running_loop()
+        self.task = asyncio.current_task()
+        self.limit = limit
+        self.waiting = False
+        self.started = 0.0  # when the current (or last) wait began, loop time
+        self.fired = False  # this cancelled the task
+        self.handle: asyncio.TimerHandle | None = self.loop.call_at(self.loop.time() + limit, self._check)
+
+    def begin(self) -> None:
+        """A wait for the next message begins."""
+        self.started = self.loop.time()
+        self.waiting = True
+
+    def _check(self) -> None:
+        now = self.loop.time()
+        if self.waiting and now - self.started >= self.limit:
+            self.handle = None
+            self.fired = True
+            assert self.task is not None
+            self.task.cancel()
+        else:  # the wait that runs now ends a `limit` after it began at the earliest; the next one later still
+            self.handle = self.loop.call_at((self.started if self.waiting else now) + self.limit, self._check)
+
+    def close(self) -> None:
+        """The loop is over: no more timer; a cancellation of ours not delivered is taken back."""
+        if self.handle is not None:
+            self.handle.cancel()
+            self.handle = None
+        if self.fired and self.task is not None:
+            self.fired = False
+            self.task.uncancel()
+
+
+async def _websocket_handler(self: AsyncSocket, ws: Any) -> None:
+    """engine.io's `AsyncSocket._websocket_handler`, with the receive loop of the module's docstring."""
+    async def websocket_wait() -> Any:
+        data = await ws.wait()
+        if data and len(data) > self.server.max_http_buffer_size:
+            raise ValueError('packet is too large')
+        return data
+
+    if self.connected:
+        # the socket was already connected, so this is an upgrade
+        self.upgrading = True  # hold packet sends during the upgrade
+
+        try:
+            pkt = await websocket_wait()
+        except OSError:  # pragma: no cover
+            return
+        decoded_pkt = eio_packet.Packet(encoded_packet=pkt)
+        if decoded_pkt.packet_type != eio_packet.PING or decoded_pkt.data != 'probe':
+            self.server.logger.info('%s: Failed websocket upgrade, no PING packet', self.sid)
+            self.upgrading = False
+            return
+        await ws.send(eio_packet.Packet(eio_packet.PONG, data='probe').encode())
+        await self.queue.put(eio_packet.Packet(eio_packet.NOOP))  # end poll
+
+        try:
+            pkt = await websocket_wait()
+        except OSError:  # pragma: no cover
+            self.upgrading = False
+            return
+        decoded_pkt = eio_packet.Packet(encoded_packet=pkt)
+        if decoded_pkt.packet_type != eio_packet.UPGRADE:
+            self.upgraded = False
+            self.server.logger.info(('%s: Failed websocket upgrade, expected UPGRADE packet, received %s instead.'),
+                                    self.sid, pkt)
+            self.upgrading = False
+            return
+        self.upgraded = True
+        self.upgrading = False
+    else:
+        self.connected = True
+        self.upgraded = True
+
+    # start separate writer thread
+    async def writer() -> None:
+        while True:
+            packets = None
+            try:
+                packets = await self.poll()
+            except eio_exceptions.QueueEmpty:
+                break
+            if not packets:
+                # empty packet list returned -> connection closed
+                break
+            try:
+                for pkt in packets:
+                    await ws.send(pkt.encode())
+            except:  # noqa: E722  (the library's: any failure ends the writer)
+                break
+        await ws.close()
+
+    writer_task = asyncio.ensure_future(writer())
+
+    self.server.logger.info('%s: Upgrade to websocket successful', self.sid)
+
+    largest = self.server.max_http_buffer_size
+    silence = Silence(self.server.ping_interval + self.server.ping_timeout)
+    try:
+        while True:
+            silence.begin()
+            try:
+                p = await ws.wait()
+            except BaseException:  # silent too long, cancelled, closed: the library's `break`s
+                break
+            finally:
+                silence.waiting = False
+            if p and len(p) > largest:  # the library's ValueError('packet is too large'): a `break` too
+                break
+            if p is None:
+                # connection closed by client
+                break
+            pkt = eio_packet.Packet(encoded_packet=p)
+            try:
+                await self.receive(pkt)
+            except eio_exceptions.UnknownPacketError:  # pragma: no cover
+                pass
+            except eio_exceptions.SocketIsClosedError:  # pragma: no cover
+                self.server.logger.info('Receive error -- socket is closed')
+                break
+            except:  # noqa: E722  # pragma: no cover
+                # if we get an unexpected exception we log the error and exit
+                # the connection properly
+                self.server.logger.exception('Unknown receive error')
+    finally:
+        silence.close()
+
+    await self.queue.put(None)  # unlock the writer task so it can exit
+    await asyncio.wait_for(writer_task, timeout=None)
+    await self.close(wait=False, abort=True, reason=self.server.reason.TRANSPORT_CLOSE)
+
+
+async def _handle_event(self: AsyncServer, eio_sid: str, namespace: str | None, id: int | None, data: Any) -> None:
+    """socket.io's `_handle_event`, with the events of INLINE_EVENTS handled at once (see the module's docstring)."""
+    if id is None and self.async_handlers and data and data[0] in INLINE_EVENTS:
+        namespace = namespace or '/'
+        sid = self.manager.sid_from_eio_sid(eio_sid, namespace)
+        if self.manager.is_connected(sid, namespace):
+            event = data[0]
+            handler, args = self._get_event_handler(event, namespace, (sid, *data[1:]))
+            if handler is not None and not inspect.iscoroutinefunction(handler):
+                self.logger.info('received event "%s" from %s [%s]', event, sid, namespace)
+                try:
+                    handler(*args)
+                except Exception:
+                    self.logger.exception('%s handler error', event)
+                return
+    await _library_handle_event(self, eio_sid, namespace, id, data)
+
+
+def install() -> None:
+    """Give every engine.io websocket the shorter receive loop, and socket.io the inline events."""
+    AsyncSocket._websocket_handler = _websocket_handler
+    AsyncServer._handle_event = _handle_event
