@@ -18,17 +18,113 @@ from __future__ import annotations
 
 import asyncio
 import inspect
+import zlib
 from typing import Any
 
 from engineio import exceptions as eio_exceptions
 from engineio import packet as eio_packet
 from engineio.async_socket import AsyncSocket
 from socketio import AsyncServer
+from uvicorn.protocols.websockets.wsproto_impl import WSProtocol
+from wsproto.connection import ConnectionState
+from wsproto.events import CloseConnection, TextMessage
+from wsproto.extensions import PerMessageDeflate
+from wsproto.frame_protocol import CloseReason
 
 # Events whose (synchronous) handlers run in the receive loop instead of a task each: NiceGUI's `ack`.
 INLINE_EVENTS = frozenset({'ack'})
+OPEN = ConnectionState.OPEN
+MASKED = 0x80  # the second byte of a frame from a client: its mask bit (RFC 6455 5.3: clients mask every frame)
+TEXT, TEXT_DEFLATED = 0x81, 0xC1  # a final text frame's first byte, with RSV1 when compressed
+INVALID_DATA = CloseReason.INVALID_FRAME_PAYLOAD_DATA
+DEFLATE_TAIL = b'\x00\x00\xff\xff'  # what RFC 7692 7.2.2 appends to a message before inflating it
 
 _library_handle_event = AsyncServer._handle_event
+_library_data_received = WSProtocol.data_received
+
+
+def data_received(self: WSProtocol, data: bytes) -> None:
+    """uvicorn's `WSProtocol.data_received`: a read that is one whole text frame is read by `read_frame`."""
+    if not read_frame(self, data):
+        _library_data_received(self, data)
+
+
+def read_frame(protocol: WSProtocol, data: bytes) -> bool:
+    """Hand `protocol` the message of `data` when `data` is exactly one final, masked text frame of a client (short
+    or 16-bit length) on an open connection with nothing of an earlier read pending: the text message wsproto's
+    parser would make of it (unmasked, inflated with the connection's own decompressor, UTF-8 decoded), to uvicorn's
+    `handle_message` as `handle_events` would. An error wsproto would report (bad deflate data or UTF-8) ends the
+    connection as it does: its parser stops, and uvicorn handles its CloseConnection event.
+    False, with nothing read, for anything else: wsproto reads it then."""
+    size = len(data)
+    if size < 6 or protocol.close_sent:
+        return False
+    first, second = data[0], data[1]
+    if (first != TEXT and first != TEXT_DEFLATED) or not second & MASKED:
+        return False
+    length = second & 0x7F
+    start = 2
+    if length == 126:
+        length = int.from_bytes(data[2:4], 'big')
+        if length < 126:
+            return False  # not the shortest length form: wsproto's error
+        start = 4
+    elif length == 127:
+        return False
+    if size != start + 4 + length:
+        return False  # part of a frame, or more than one
+    ws = protocol.conn
+    connection = ws.connection
+    if connection is None or connection.state is not OPEN or connection._events or ws.handshake._events:
+        return False
+    frames = connection._proto
+    decoder = frames._frame_decoder
+    if decoder.header is not None or decoder.buffer.buffer or frames._message_decoder.opcode is not None:
+        return False  # wsproto is in the middle of a frame or a message
+    extensions = frames.extensions
+    deflate: PerMessageDeflate | None = None
+    if extensions:
+        extension = extensions[0]
+        if (len(extensions) != 1 or type(extension) is not PerMessageDeflate
+                or extension._inbound_compressed is not None):
+            return False  # another extension, or (not from a browser) a compressed message still being read
+        deflate = extension
+    elif first == TEXT_DEFLATED:
+        return False  # RSV1 without the extension: wsproto's error
+    key = data[start:start + 4]
+    payload = (int.from_bytes(data[start + 4:], 'big')
+               ^ int.from_bytes((key * (length // 4 + 1))[:length], 'big')).to_bytes(length, 'big')
+    try:
+        if first == TEXT_DEFLATED:
+            assert deflate is not None
+            decompressor = deflate._decompressor
+            if decompressor is None:  # made at a message's first compressed frame, as wsproto makes it
+                decompressor = deflate._decompressor = zlib.decompressobj(-int(deflate.client_max_window_bits))
+            try:
+                payload = decompressor.decompress(payload + DEFLATE_TAIL) + decompressor.flush()
+            except zlib.error:
+                raise _Failed('error in extension', INVALID_DATA) from None
+            finally:
+                if deflate.client_no_context_takeover:
+                    deflate._decompressor = None
+        try:
+            text = payload.decode()
+        except UnicodeDecodeError as error:
+            raise _Failed(str(error), INVALID_DATA) from None
+    except _Failed as failed:  # as wsproto: its parser raised ParseFailed, which ends it; events() yields the close
+        frames._parse_more.close()
+        protocol.handle_close(CloseConnection(code=failed.code, reason=str(failed)))
+        return True
+    protocol.handle_message(TextMessage(data=text, frame_finished=True, message_finished=True))
+    return True
+
+
+class _Failed(Exception):
+    """What wsproto's ParseFailed would have said."""
+
+    def __init__(self, message: str, code: CloseReason) -> None:
+        super().__init__(message)
+        self.code = code
 
 
 class Silence:
@@ -191,6 +287,8 @@ async def _handle_event(self: AsyncServer, eio_sid: str, namespace: str | None, 
 
 
 def install() -> None:
-    """Give every engine.io websocket the shorter receive loop, and socket.io the inline events."""
+    """Give uvicorn's wsproto protocol the short frame reader, every engine.io websocket the shorter receive loop,
+    and socket.io the inline events."""
+    WSProtocol.data_received = data_received  # type: ignore[method-assign]
     AsyncSocket._websocket_handler = _websocket_handler
     AsyncServer._handle_event = _handle_event
