@@ -1,23 +1,32 @@
 """The path of a message from a tab, made shorter where the libraries spend most per message (installed for the whole
 process by `install()`, from app/web/socket_path.py's).
 
-engine.io's websocket handler receives each message through `asyncio.wait_for(ensure_future(ws.wait()), timeout)`:
-a task, a waiter future, a timer and its cancellation per message, to close a socket silent for the ping interval
-plus timeout. The tabs send little (Enter, the cleared box's echo, an ack every 3 s, pongs), but with hundreds of
-them that loop was ~3.4% of the server's busy samples (docs/page_load.md). `_websocket_handler` here is the
-library's (4.15), its upgrade and writer unchanged, with the receive loop awaiting `ws.wait()` itself under one
-`Silence` per connection: a timer that fires once per ping period and cancels the wait only when it has lasted the
-whole timeout, as `wait_for` did (a message being handled does not count, as before).
+A tab sends little (Enter, the cleared box's echo, an ack every 3 s, pongs), but each message cost the server ~150 µs
+on one tab (bench/page_load/socket_messages.py), ~12% of its busy time at 400 tabs (docs/page_load.md), in three
+libraries; each step here does what the library does, in fewer Python calls, and leaves anything else to it:
 
-socket.io then runs each event's handler in a task of its own. NiceGUI's `ack` handler (every 3 s per tab) only
-prunes the tab's message history: `_handle_event` runs it at once, as `_trigger_event` would have in that task (the
-same handler lookup and arguments; an error is logged, the connection stays). Other events keep their tasks.
+- uvicorn hands each read to wsproto, whose pure-Python parser (a generator, header and frame objects, an
+  extension hook per step, an incremental decoder) was half of it. `read_frame` reads a read that is exactly one
+  final, masked text frame (what a browser's message is) on an open connection with nothing pending in the parser:
+  unmasked, inflated by the connection's own decompressor (the context wsproto continues), decoded, and handed to
+  uvicorn's `handle_message` as `handle_events` would. wsproto's errors (bad deflate data, bad UTF-8) end the
+  connection as there (its parser stops; uvicorn handles the same CloseConnection event).
+- engine.io's websocket handler waited for each message through `asyncio.wait_for(ensure_future(ws.wait()), t)`
+  (a task, a future, a timer per message) to close a socket silent for the ping interval plus timeout.
+  `_websocket_handler` is the library's (4.15), its upgrade and writer unchanged, with a receive loop that awaits
+  `ws.wait()` itself under one `Silence` per connection: a timer that fires once per timeout and cancels the wait
+  only when that wait has lasted the whole timeout (a message being handled does not count, as before). A message
+  packet goes to socket.io's handler as `receive` and `_trigger_event` pass it, without their per-message objects.
+- socket.io runs each event's handler in a task of its own. NiceGUI's `ack` handler only prunes the tab's message
+  history (app/web/socket_path.py): `_handle_event` runs it at once, as the task would have (the same handler
+  lookup and arguments; an error is logged, the connection stays). Other events keep their tasks.
 """
 
 from __future__ import annotations
 
 import asyncio
 import inspect
+import math
 import zlib
 from typing import Any
 
@@ -37,6 +46,7 @@ OPEN = ConnectionState.OPEN
 MASKED = 0x80  # the second byte of a frame from a client: its mask bit (RFC 6455 5.3: clients mask every frame)
 TEXT, TEXT_DEFLATED = 0x81, 0xC1  # a final text frame's first byte, with RSV1 when compressed
 INVALID_DATA = CloseReason.INVALID_FRAME_PAYLOAD_DATA
+MESSAGE = str(eio_packet.MESSAGE)  # how an engine.io message packet starts
 DEFLATE_TAIL = b'\x00\x00\xff\xff'  # what RFC 7692 7.2.2 appends to a message before inflating it
 
 _library_handle_event = AsyncServer._handle_event
@@ -128,38 +138,49 @@ class _Failed(Exception):
 
 
 class Silence:
-    """Cancels the task awaiting a message when that one wait lasts `limit` seconds (what `wait_for` did per
-    message), with one timer per `limit` instead of one per message: it fires, and re-arms for the wait then
-    running, or ends it."""
+    """Cancels the task awaiting a message when that one wait lasts its limit (what `wait_for` did per message),
+    with a timer per limit's length instead of one per message: it fires, and re-arms for the end of the wait then
+    running, or ends it. (A message that arrives in the very loop step the limit ends in is not read: the socket
+    closes, where `wait_for` would have returned it. It had been silent for the whole limit.)"""
 
-    __slots__ = ('fired', 'handle', 'limit', 'loop', 'started', 'task', 'waiting')
+    __slots__ = ('due', 'fired', 'handle', 'limit', 'loop', 'started', 'task', 'waiting')
 
-    def __init__(self, limit: float) -> None:
+    def __init__(self) -> None:
         self.loop = asyncio.get_running_loop()
         self.task = asyncio.current_task()
-        self.limit = limit
         self.waiting = False
-        self.started = 0.0  # when the current (or last) wait began, loop time
+        self.started = self.limit = 0.0  # when the current (or last) wait began, loop time, and its limit
         self.fired = False  # this cancelled the task
-        self.handle: asyncio.TimerHandle | None = self.loop.call_at(self.loop.time() + limit, self._check)
+        self.handle: asyncio.TimerHandle | None = None
+        self.due = math.inf  # when the handle fires
 
-    def begin(self) -> None:
-        """A wait for the next message begins."""
-        self.started = self.loop.time()
-        self.waiting = True
+    def begin(self, limit: float) -> None:
+        """A wait for the next message begins; it may last `limit` seconds."""
+        now = self.loop.time()
+        self.started, self.limit, self.waiting = now, limit, True
+        if now + limit < self.due:  # no timer, or one set for a longer limit
+            self._arm(now + limit)
+
+    def _arm(self, when: float) -> None:
+        if self.handle is not None:
+            self.handle.cancel()
+        self.due = when
+        self.handle = self.loop.call_at(when, self._check)
 
     def _check(self) -> None:
-        now = self.loop.time()
-        if self.waiting and now - self.started >= self.limit:
-            self.handle = None
+        self.handle, self.due = None, math.inf
+        if not self.waiting:
+            return  # a message is being handled: the next wait arms the timer again
+        end = self.started + self.limit
+        if self.loop.time() < end:
+            self._arm(end)
+        else:
             self.fired = True
             assert self.task is not None
             self.task.cancel()
-        else:  # the wait that runs now ends a `limit` after it began at the earliest; the next one later still
-            self.handle = self.loop.call_at((self.started if self.waiting else now) + self.limit, self._check)
 
     def close(self) -> None:
-        """The loop is over: no more timer; a cancellation of ours not delivered is taken back."""
+        """The loop is over: no more timer; a cancellation of ours is taken back (it ended the loop already)."""
         if self.handle is not None:
             self.handle.cancel()
             self.handle = None
@@ -232,11 +253,14 @@ async def _websocket_handler(self: AsyncSocket, ws: Any) -> None:
 
     self.server.logger.info('%s: Upgrade to websocket successful', self.sid)
 
-    largest = self.server.max_http_buffer_size
-    silence = Silence(self.server.ping_interval + self.server.ping_timeout)
+    server = self.server
+    largest = server.max_http_buffer_size
+    checked: Any = None  # the message handler last seen, and whether it is a coroutine function
+    awaitable = False
+    silence = Silence()
     try:
         while True:
-            silence.begin()
+            silence.begin(server.ping_interval + server.ping_timeout)
             try:
                 p = await ws.wait()
             except BaseException:  # silent too long, cancelled, closed: the library's `break`s
@@ -248,6 +272,21 @@ async def _websocket_handler(self: AsyncSocket, ws: Any) -> None:
             if p is None:
                 # connection closed by client
                 break
+            if type(p) is str and len(p) > 1 and p[0] == MESSAGE and p[1].isdigit() \
+                    and (on_message := server.handlers.get('message')) is not None and not server.async_handlers:
+                # A message packet (socket.io's: its type digit first, so the library's decode keeps it a string):
+                # `receive`'s call of the handler, as `_trigger_event` awaits a coroutine one, without the packet
+                # object, the log line's arguments, the handler check and closure per message.
+                if on_message is not checked:
+                    checked, awaitable = on_message, inspect.iscoroutinefunction(on_message)
+                if awaitable:
+                    try:
+                        await on_message(self.sid, p[1:])
+                    except asyncio.CancelledError:  # pragma: no cover
+                        pass
+                    except:  # noqa: E722  (the library's: logged, and the connection goes on)
+                        server.logger.exception('message async handler error')
+                    continue
             pkt = eio_packet.Packet(encoded_packet=p)
             try:
                 await self.receive(pkt)

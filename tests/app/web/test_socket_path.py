@@ -99,3 +99,58 @@ def test_a_reconnecting_tab_gets_what_it_missed_again_from_the_history(live_app:
     missed, replayed = asyncio.run(run())
     assert any(event == 'run_javascript' and '__nc(' in data['code'] for event, data in missed)
     assert replayed == missed
+
+
+def test_an_ack_prunes_the_history_up_to_it_and_replay_from_there_still_works(live_app: LiveApp,
+                                                                               upstream: FakeUpstream) -> None:
+    """The tab acks half of what it got (handled at once, app/web/socket_receive.py; pruned by count,
+    socket_path.LeanOutbox.prune_history): a reconnect from there gets the rest again, one from before it cannot be
+    replayed (the page reloads instead), as with NiceGUI's own prune."""
+    upstream.queue(Script(tokens=TOKENS, delay=DELAY))
+
+    async def reconnect(tab: RecordingTab, next_id: int) -> list[tuple[str, Any]]:
+        """What a reconnect of `tab` asking from `next_id` is sent first (up to `len(missed)` messages)."""
+        client = socketio.AsyncClient(reconnection=False)
+        got: list[tuple[str, Any]] = []
+        arrived = asyncio.Event()
+
+        async def on_message(event: str, data: Any = None) -> None:
+            got.append((event, data))
+            arrived.set()
+        client.on('*', on_message)
+        query = {**tab.socket_query, 'next_message_id': str(next_id)}
+        cookies = '; '.join(f'{c.key}={c.value}' for c in tab.http.cookie_jar)
+        await client.connect(f'{tab.url}?{urllib.parse.urlencode(query)}', socketio_path='/_nicegui_ws/socket.io',
+                             transports=['websocket'], headers={'Cookie': cookies}, wait_timeout=10)
+        try:
+            async with asyncio.timeout(10):
+                while not got:
+                    arrived.clear()
+                    await arrived.wait()
+                await asyncio.sleep(0.3)  # what else comes with it
+            return got
+        finally:
+            await client.disconnect()
+
+    async def run() -> tuple[list[tuple[str, Any]], list[tuple[str, Any]], list[tuple[str, Any]]]:
+        tab, _ = await _chat(live_app.url)
+        try:
+            sent = [(event, data) for event, data in tab.raw if isinstance(data, dict) and '_id' in data]
+            missed = sent[len(sent) // 2:]
+            acked = missed[0][1]['_id']
+            await tab.sio.emit('ack', {'client_id': tab.client_id, 'next_message_id': acked})
+            # a call of the same event answers once the server has handled what came before it (the ack above);
+            # acking the first id again prunes nothing more
+            await tab.sio.call('ack', {'client_id': tab.client_id, 'next_message_id': sent[0][1]['_id']}, timeout=10)
+            await tab.sio.disconnect()  # the tab's socket drops; its client waits for a reconnect
+            # first from the message before the ack (pruned: the page reloads; a failed rewind re-sends what is left,
+            # under the same ids), then from the ack (a rewind that succeeds clears the history before it)
+            before = await reconnect(tab, acked - 1)
+            replayed = await reconnect(tab, acked)
+            return missed, replayed[:len(missed)], before
+        finally:
+            await tab.http.close()
+
+    missed, replayed, before = asyncio.run(run())
+    assert replayed == missed
+    assert any('reloading because outbox rewind failed' in str(data) for _, data in before)
