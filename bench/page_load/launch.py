@@ -91,9 +91,7 @@ def _socket_routes() -> None:
         client = Client.instances[client_id]
         with client.layout:
             markdown = StreamingMarkdown()
-        while client.outbox.updates or client.outbox.messages:  # the element's update goes out first
-            await asyncio.sleep(0.01)
-        await asyncio.sleep(0.05)
+        await asyncio.sleep(0.2)  # the element's update goes out first (the outbox loop's next turn), not timed
         cpu = time.thread_time()
         for _ in range(n):
             markdown.append(text)
