@@ -26,8 +26,12 @@ import time
 from typing import Any
 
 import nicegui.client
+import orjson
 from nicegui import core
 from nicegui.dependencies import JsComponent
+from nicegui.json.orjson_wrapper import ORJSON_OPTS
+from nicegui.json.orjson_wrapper import _orjson_converter as orjson_default
+from nicegui.json.orjson_wrapper import dumps as nicegui_dumps
 from nicegui.outbox import Deleted, Message, Outbox
 from socketio import packet as sio_packet
 from socketio.async_manager import AsyncManager
@@ -36,6 +40,7 @@ from . import socket_frames, socket_receive
 
 NAMESPACE = '/'  # NiceGUI's one socket.io namespace
 EVENT = str(sio_packet.EVENT)  # how a socket.io packet of an event starts
+EVENT_BYTES = EVENT.encode()
 
 
 class LeanOutbox(Outbox):
@@ -124,9 +129,14 @@ class LeanOutbox(Outbox):
                 return False  # engine.io's own send logs it, or closes the socket
             sockets.append(socket)
         data['_id'] = self.next_message_id
+        dumps = sio.packet_class.json.dumps
         try:  # socket.io's encoding of an event in the default namespace: its type, then the JSON of [name, data]
-            encoded = EVENT + sio.packet_class.json.dumps([message_type, data], separators=(',', ':'))
-        except TypeError:
+            encoded: str | bytes
+            if dumps is nicegui_dumps:  # NiceGUI's orjson wrapper: orjson's UTF-8 bytes as they are, not as a str
+                encoded = EVENT_BYTES + orjson.dumps([message_type, data], option=ORJSON_OPTS, default=orjson_default)
+            else:
+                encoded = EVENT + dumps([message_type, data], separators=(',', ':'))
+        except TypeError:  # (orjson's error is one too)
             return False  # bytes in the data: socket.io sends them as binary attachments, in several packets
         for socket in sockets:
             socket_frames.send(socket, encoded)

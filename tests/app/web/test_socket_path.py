@@ -9,6 +9,7 @@ import urllib.parse
 from typing import Any
 
 import aiohttp
+import orjson
 import pytest
 import socketio
 
@@ -154,3 +155,18 @@ def test_an_ack_prunes_the_history_up_to_it_and_replay_from_there_still_works(li
     missed, replayed, before = asyncio.run(run())
     assert replayed == missed
     assert any('reloading because outbox rewind failed' in str(data) for _, data in before)
+
+
+@pytest.mark.parametrize('data', [{'code': "__nc(7,0,'Café 🙂 \"q\" \\n')", '_id': 3},
+                                  {'1': {'props': {'a': [1, 2.5, None, True]}}}, {'x': float('nan')}])
+def test_the_packet_is_socketios_encoding_of_the_event(data: dict[str, Any], monkeypatch: pytest.MonkeyPatch) -> None:
+    """The event's packet, made from orjson's bytes, is the text socket.io's `emit` encodes (with NiceGUI's json)."""
+    from nicegui import json as nicegui_json
+    from socketio import packet as sio_packet
+
+    from app.web.socket_path import EVENT_BYTES, ORJSON_OPTS, orjson_default
+
+    monkeypatch.setattr(sio_packet.Packet, 'json', nicegui_json)  # as NiceGUI's AsyncServer(json=...) sets it
+    library = sio_packet.Packet(sio_packet.EVENT, data=['run_javascript', data]).encode()
+    ours = EVENT_BYTES + orjson.dumps(['run_javascript', data], option=ORJSON_OPTS, default=orjson_default)
+    assert ours.decode() == library
