@@ -10,6 +10,7 @@ from nicegui import ui
 from app.errors import ChatError
 
 from . import chat_settings, person_menu, theme
+from .announcer import Announcer
 from .attachments import Attachments
 from .message import MessageView
 from .person_menu import Person
@@ -66,8 +67,7 @@ class ChatPage:
                 .props('flat dense no-caps').classes('self-center')
             self.log = ui.column().classes('w-full gap-4')
             # A finished reply is announced once to screen readers; the streaming text itself is not live.
-            self.announcer = ui.element('div').props('aria-live=polite role=status').classes('sr-only') \
-                .mark('announcer')
+            self.announcer = Announcer().mark('announcer')
         with ui.footer().classes('nc-footer border-t py-2') as self.footer:
             with ui.column().classes('w-full max-w-3xl mx-auto gap-1') as self.above_prompt:
                 self.notice = ui.label().props('role=alert').classes('text-sm text-orange-9').mark('notice')
@@ -183,12 +183,9 @@ class ChatPage:
     def on_finish(self, message: Message) -> None:
         if view := self.views.get(message.id):
             view.finish()
-            self.announcer.props(f'data-reply={message.id}')
-            self.announcer.clear()
-            with self.announcer:
-                ui.label(_announcement(message))
+            self.announcer.say(message.id, _announcement(message))
         self._set_busy(False)
-        self.prompt.run_method('focus')
+        self.prompt.run_method('focus')  # after the markdown's finish: the turn's last message
 
     def on_details(self) -> None:
         self.model_badge.text = self.conversation.model

@@ -8,7 +8,8 @@ from typing import TYPE_CHECKING, Protocol
 from nicegui import ui
 
 from .attachments import image_url
-from .message_toolbar import Button, MessageToolbar, version
+from .message_frame import NOTICE_ERROR, NOTICE_INTERRUPTED, NOTICE_STOPPED, MessageFrame
+from .message_toolbar import Button, version
 from .reply_stats import describe
 from .streaming_markdown import StreamingMarkdown
 
@@ -38,9 +39,10 @@ class Actions(Protocol):
 class MessageView:
     """Shows one message; `append` adds streamed text, `finish` shows how the reply ended.
 
-    Parts that only some messages need (the reasoning section, the outcome notice, the stats, the buttons) are made
-    when first needed, not hidden from the start: a turn's two new messages are built while other replies stream,
-    and every element costs server time there (bench/page_load).
+    The frame (role line, bubble, notice, stats, buttons) is one element drawn in the browser (message_frame.py);
+    the bubble holds a reply's markdown, a prompt's thumbnails and a reply's reasoning as children. Parts that only
+    some messages need (the reasoning section, the thumbnails) are made when first needed: a turn's two new messages
+    are built while other replies stream, and every element costs server time there (bench/turn_cost).
     """
 
     def __init__(self, message: Message, actions: Actions | None = None) -> None:
@@ -50,41 +52,30 @@ class MessageView:
         self.markdown: StreamingMarkdown | None = None
         self.reasoning: StreamingMarkdown | None = None
         self.reasoning_slot: ui.column | None = None
-        self.waiting: ui.spinner | None = None
-        self.status: ui.label | None = None
-        self.stats: ui.label | None = None
-        self.toolbar: MessageToolbar | None = None
-        with ui.column().classes('nc-message w-full gap-1 ' + ('items-end' if mine else 'items-start')) \
-                as self.container:
-            ui.label('You' if mine else 'Assistant').classes('text-xs text-gray-500')
-            with ui.card().classes('nc-bubble max-w-full ' + ('nc-user' if mine else 'nc-assistant')) \
-                    .props('flat bordered') as self.card:
-                if mine:
-                    if message.attachments:
-                        with ui.row().classes('gap-2').mark('thumbnails'):
-                            for image in message.attachments:
-                                with ui.link(target=image_url(image), new_tab=True):
-                                    ui.image(image_url(image)).classes('w-24 h-24 rounded border') \
-                                        .props('fit=cover alt="Attached image"')
-                    self.text = ui.label(message.content).classes('whitespace-pre-wrap')  # wraps anywhere (theme)
-                else:
-                    if message.reasoning:
-                        self._show_reasoning(message.reasoning)
-                    if message.streaming and not message.content:
-                        self.waiting = ui.spinner('dots', size='lg').props('aria-label="Waiting for the model"')
-                    self.markdown = StreamingMarkdown(message.content, streaming=message.streaming) \
-                        .classes('max-w-full')
-        self.container.props(f'data-role={message.role}')
+        self.waiting = not mine and message.streaming and not message.content
+        with MessageFrame(message.role, message.content if mine else '', waiting=self.waiting,
+                          on_press=self._press) as self.container:
+            if mine:
+                if message.attachments:
+                    with ui.row().classes('gap-2').mark('thumbnails'):
+                        for image in message.attachments:
+                            with ui.link(target=image_url(image), new_tab=True):
+                                ui.image(image_url(image)).classes('w-24 h-24 rounded border') \
+                                    .props('fit=cover alt="Attached image"')
+            else:
+                if message.reasoning:
+                    self._show_reasoning(message.reasoning)
+                self.markdown = StreamingMarkdown(message.content, streaming=message.streaming)
+                self.markdown.classes('max-w-full')
         if not message.streaming:
-            self._show_outcome()
-        self._show_actions()
+            self._show_end()
 
     def append(self, text: str) -> None:
         """Show `text`, just appended to the message (only the new text goes to the browser)."""
         if self.markdown is not None:
-            if self.waiting is not None:
-                self.waiting.delete()
-                self.waiting = None
+            if self.waiting:
+                self.container.stop_waiting()
+                self.waiting = False
             self.markdown.append(text)
 
     def append_reasoning(self, text: str) -> None:
@@ -98,72 +89,50 @@ class MessageView:
         """Show the final state: the full text, and a notice if the reply was stopped or failed."""
         if self.markdown is not None:
             self.markdown.finish()
-        if self.waiting is not None:
-            self.waiting.delete()
-            self.waiting = None
         if self.reasoning is not None:
             self.reasoning.finish()
-        self._show_outcome()
-        self._show_actions()
+        self._show_end()  # the dots go too
 
     def _show_reasoning(self, text: str) -> None:
-        with self.card:  # first in the card, above the answer
+        with self.container:  # first in the bubble, above the answer
             self.reasoning_slot = ui.column().classes('w-full')
-        self.reasoning_slot.move(self.card, target_index=0)
+        self.reasoning_slot.move(self.container, target_index=0)
         with self.reasoning_slot, ui.expansion('Reasoning', icon='psychology').props('dense') \
                 .classes('w-full text-gray-600').mark('reasoning'):
             self.reasoning = StreamingMarkdown(text, streaming=self.message.streaming).classes('text-sm')
 
-    def _show_outcome(self) -> None:
-        message = self.message
+    def _show_end(self) -> None:
+        """How the message ended, in one change of its frame: a notice if the reply failed, was stopped or
+        interrupted, the reply's stats, and the buttons (versions, Copy, Continue, Regenerate / Retry or Edit)."""
+        message, actions = self.message, self.actions
+        notice, look = '', NOTICE_STOPPED
         if message.error:
-            self._status(f'⚠ {message.error}').classes('text-red-700').props('role=alert')
+            notice, look = f'⚠ {message.error}', NOTICE_ERROR
         elif message.stopped:
-            self._status('■ Stopped').classes('text-gray-500')
+            notice = '■ Stopped'
         elif message.interrupted:
-            self._status('⚠ Interrupted: the server stopped while this reply was streaming; the text is what had '
-                         'arrived.').classes('text-amber-800').props('role=status')
-        if message.role == 'assistant' and (stats := describe(message)):
-            if self.stats is None:
-                with self.container:  # under the card, above the buttons (made after it: see _show_actions)
-                    self.stats = ui.label().classes('text-xs text-gray-500').mark('stats')
-            self.stats.text = stats
-
-    def _status(self, text: str) -> ui.label:
-        """The notice under the text (made on first use, last in the card)."""
-        if self.status is None:
-            with self.card:
-                self.status = ui.label().classes('text-sm')
-        self.status.text = text
-        return self.status
-
-    def _show_actions(self) -> None:
-        """The buttons under a finished message: versions, Copy, and Regenerate / Retry or Edit (one element)."""
-        actions, message = self.actions, self.message
-        if actions is None or message.streaming:
-            if self.toolbar is not None:
-                self.toolbar.show([])
-            return
+            notice, look = ('⚠ Interrupted: the server stopped while this reply was streaming; the text is what had '
+                            'arrived.'), NOTICE_INTERRUPTED
         buttons: list[Button] = []
-        index, count = actions.versions(message)
-        if count > 1:
-            buttons += [Button('previous-version', 'chevron_left', 'Previous version', disabled=index <= 1),
-                        version(f'{index} / {count}'),
-                        Button('next-version', 'chevron_right', 'Next version', disabled=index >= count)]
-        buttons.append(Button('copy', 'content_copy', 'Copy'))
-        if message.interrupted:  # the server stopped mid-reply: one click asks for the rest
-            buttons.append(Button('continue', 'play_arrow', 'Continue', 'Continue'))
-        if message.role == 'assistant':
-            if message.status == 'failed':  # a failed turn is resent as it was
-                buttons.append(Button('retry', 'refresh', 'Retry', 'Retry'))
+        if actions is not None:
+            index, count = actions.versions(message)
+            if count > 1:
+                buttons += [Button('previous-version', 'chevron_left', 'Previous version', disabled=index <= 1),
+                            version(f'{index} / {count}'),
+                            Button('next-version', 'chevron_right', 'Next version', disabled=index >= count)]
+            buttons.append(Button('copy', 'content_copy', 'Copy'))
+            if message.interrupted:  # the server stopped mid-reply: one click asks for the rest
+                buttons.append(Button('continue', 'play_arrow', 'Continue', 'Continue'))
+            if message.role == 'assistant':
+                if message.status == 'failed':  # a failed turn is resent as it was
+                    buttons.append(Button('retry', 'refresh', 'Retry', 'Retry'))
+                else:
+                    buttons.append(Button('regenerate', 'refresh', 'Regenerate'))
             else:
-                buttons.append(Button('regenerate', 'refresh', 'Regenerate'))
-        else:
-            buttons.append(Button('edit', 'edit', 'Edit'))
-        if self.toolbar is None:
-            with self.container:
-                self.toolbar = MessageToolbar(self._press)
-        self.toolbar.show(buttons)
+                buttons.append(Button('edit', 'edit', 'Edit'))
+        self.container.show(buttons, notice=notice, look=look,
+                            stats=describe(message) if message.role == 'assistant' else '')
+        self.waiting = False
 
     def _press(self, name: str) -> Awaitable[None] | None:
         """What a toolbar button does (the toolbar passes only presses of buttons it shows, enabled)."""
@@ -189,11 +158,9 @@ class MessageView:
         """Edit the prompt in place: Save sends it as a new version, Cancel puts the old one back."""
         assert self.actions is not None
         actions, message = self.actions, self.message
-        toolbar = self.toolbar
-        self.card.set_visibility(False)
-        if toolbar is not None:
-            toolbar.set_visibility(False)
-        with self.container:
+        frame = self.container
+        frame.set_editing(True)  # the bubble and the buttons make way for the editor
+        with frame.add_slot('editor'):
             with ui.column().classes('w-full items-end gap-1') as editor:
                 box = ui.textarea(value=message.content).props('autogrow outlined dense autofocus') \
                     .classes('w-full').mark('edit-box')
@@ -203,9 +170,7 @@ class MessageView:
 
         def close() -> None:
             editor.delete()
-            self.card.set_visibility(True)
-            if toolbar is not None:
-                toolbar.set_visibility(True)
+            frame.set_editing(False)
 
         async def save() -> None:
             text = (box.value or '').strip()

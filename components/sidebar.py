@@ -9,6 +9,8 @@ from typing import Any, Protocol
 
 from nicegui import background_tasks, ui
 
+from .conversation_entry import ConversationEntry
+
 # Conversations fetched per page of the list: 10,000 must not reach the browser at once.
 PAGE_SIZE = 50
 # Milliseconds the search box waits after the last keystroke before it searches.
@@ -114,18 +116,8 @@ class Sidebar:
         self.more.set_visibility(len(self._items) % PAGE_SIZE == 0 and bool(self._items))
 
     def _entry(self, item: Summary) -> ui.element:
-        current = item.id == self.current_id
-        with ui.row().classes('w-full items-center no-wrap gap-0 rounded ' + ('nc-current' if current else '')) \
-                as row:
-            link = ui.link(item.title, f'/c/{item.id}') \
-                .classes('grow truncate px-2 py-1 text-sm no-underline text-inherit')
-            if current:
-                link.props('aria-current=page')
-            ui.button(icon='edit', on_click=lambda item=item: self._ask_rename(item)) \
-                .props('flat dense round size=sm aria-label=Rename').mark('rename')
-            ui.button(icon='delete', on_click=lambda item=item: self._ask_delete(item)) \
-                .props('flat dense round size=sm aria-label=Delete').mark('delete')
-        return row
+        return ConversationEntry(item.title, f'/c/{item.id}', current=item.id == self.current_id,
+                                 rename=lambda: self._ask_rename(item), delete=lambda: self._ask_delete(item))
 
     def _ask_rename(self, item: Summary) -> None:
         with ui.dialog() as dialog, ui.card().classes('w-80'):

@@ -1,4 +1,4 @@
-"""A message's toolbar is one element drawn in the browser (components/message_toolbar.py): its buttons keep their
+"""A message's toolbar is drawn in the browser by its frame (components/message_frame.py): its buttons keep their
 labels, work from the keyboard, and each press reaches the server as the button it was."""
 
 from __future__ import annotations

@@ -5,9 +5,10 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from nicegui import ElementFilter, ui
+from nicegui import ElementFilter
 from nicegui.testing import User
 
+from components.conversation_entry import ConversationEntry
 from tests.fake_upstream import Record
 
 # should_see polls every 0.1 s by default; a streamed reply may need a few seconds on a loaded CI machine.
@@ -46,7 +47,7 @@ async def conversation_link(user: User) -> str:
     assert user.client is not None
     for _ in range(STREAM_RETRIES):
         with user.client:
-            current = [link for link in ElementFilter(kind=ui.link) if link.props.get('aria-current') == 'page']
+            current = [entry for entry in ElementFilter(kind=ConversationEntry) if entry.props.get('current')]
         if current:
             return str(current[0].props['href'])
         await asyncio.sleep(0.1)  # the sidebar refreshes in a background task after the first message is saved
@@ -65,7 +66,8 @@ async def notified(user: User, text: str) -> None:
 def press(user: User, name: str) -> None:
     """Press the button `name` on a message's toolbar (the first message's that has one, as `click` picks the first).
 
-    The toolbar is one element (components/message_toolbar.py): a press is its `act` event with the button's name.
+    The buttons are drawn by the message's frame (components/message_frame.py): a press is its `act` event with the
+    button's name.
     """
     found = user.find(marker=name)
     found.elements = {min(found.elements, key=lambda element: element.id)}

@@ -9,12 +9,13 @@ from __future__ import annotations
 import asyncio
 import threading
 
-from nicegui import ElementFilter, app, ui
+from nicegui import ElementFilter, app
 from nicegui.testing import User
 
 from app.api.access import Caller
 from app.api.conversations.turns import append
 from app.chat.chats import Chats
+from components.conversation_entry import ConversationEntry
 from tests.components.chat_helpers import STREAM_RETRIES, conversation_link, send
 from tests.fake_upstream import FakeUpstream, Script
 
@@ -61,7 +62,7 @@ async def in_order(user: User, expected: list[str]) -> None:
     assert user.client is not None
     for _ in range(STREAM_RETRIES):
         with user.client:
-            shown = [link.text for link in ElementFilter(kind=ui.link)]
+            shown = [entry.text for entry in ElementFilter(kind=ConversationEntry)]
         if shown == expected:
             return
         await asyncio.sleep(0.1)  # polled like should_see: the drawer's refresh is a background task

@@ -6,11 +6,12 @@ import asyncio
 from typing import Any
 
 import pytest
-from nicegui import ElementFilter, ui
+from nicegui import ElementFilter
 from nicegui.client import Client
 from nicegui.testing import User
 
 from app.store import Store
+from components.conversation_entry import ConversationEntry
 from tests.components.chat_helpers import STREAM_RETRIES, conversation_link, send
 from tests.fake_upstream import FakeUpstream
 
@@ -28,7 +29,7 @@ def titles(user: User) -> list[str]:
     """The titles the drawer lists now (none is not an error here, unlike with `user.find`)."""
     assert user.client is not None
     with user.client:
-        return sorted(link.text for link in ElementFilter(kind=ui.link))
+        return sorted(entry.text for entry in ElementFilter(kind=ConversationEntry))
 
 
 async def listed(user: User, expected: list[str]) -> None:
@@ -57,14 +58,14 @@ async def test_the_drawer_lists_and_searches_by_title_and_text(configured: FakeU
 
 
 def entries(user: User) -> list[tuple[str, int]]:
-    """The drawer's entries in the order shown: (title, id of the link element)."""
+    """The drawer's entries in the order shown: (title, id of the entry's element)."""
     assert user.client is not None
     with user.client:
-        links = {link.parent_slot.parent.id: link for link in ElementFilter(kind=ui.link) if link.parent_slot}
-    if not links:
+        shown = list(ElementFilter(kind=ConversationEntry))
+    if not shown:
         return []
-    rows = next(iter(links.values())).parent_slot.parent.parent_slot.children  # type: ignore[union-attr]
-    return [(links[row.id].text, links[row.id].id) for row in rows if row.id in links]
+    rows = shown[0].parent_slot.children  # type: ignore[union-attr]
+    return [(row.text, row.id) for row in rows if isinstance(row, ConversationEntry)]
 
 
 async def test_a_refresh_moves_the_entries_already_listed_instead_of_building_them_again(
@@ -125,13 +126,13 @@ async def test_a_search_answered_late_does_not_replace_the_list_of_a_later_one(
 
 async def test_rename_and_delete_from_the_drawer(configured: FakeUpstream, user: User) -> None:
     address = await chat_once(user, 'Old title')
-    user.find(marker='rename').click()
+    user.find(kind=ConversationEntry, content='Old title').trigger('rename')
     user.find(marker='title').clear().type('  New   title ')
     user.find('Save').click()
     await listed(user, ['New title'])
     await user.open(address)  # stored: a reload shows it too
     await listed(user, ['New title'])
-    user.find(marker='delete').click()
+    user.find(kind=ConversationEntry, content='New title').trigger('delete')
     await user.should_see('Delete “New title”?')
     user.find(marker='confirm-delete').click()
     await user.should_see('No conversations yet.', retries=STREAM_RETRIES)

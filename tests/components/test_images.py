@@ -53,7 +53,7 @@ async def test_an_attached_image_goes_upstream_and_stays_with_the_message(
     assert thumbnail(user) == src
     stored = list((data_dir / 'images').rglob('*'))
     assert [path.read_bytes() for path in stored if path.is_file()] == [image]
-    user.find(marker='delete').click()  # deleting the conversation deletes its image files
+    user.find(marker='delete').trigger('delete')  # deleting the conversation deletes its image files
     user.find(marker='confirm-delete').click()
     await user.should_see('No conversations yet.', retries=STREAM_RETRIES)
     assert not [path for path in (data_dir / 'images').rglob('*') if path.is_file()]

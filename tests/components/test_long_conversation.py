@@ -5,11 +5,12 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from nicegui import ElementFilter, ui
+from nicegui import ElementFilter
 from nicegui.testing import User
 
 from app.store import NewMessage, new_id, open_store
 from components.chat import EARLIER_STEP, FIRST_SCREEN
+from components.message_frame import MessageFrame
 
 HEADER = 'X-Forwarded-Email'
 MESSAGES = FIRST_SCREEN + EARLIER_STEP + 7  # a first screen, one full step, and a last, shorter one
@@ -38,11 +39,12 @@ def shown(user: User) -> list[int]:
     """The numbers of the messages on the page, top to bottom."""
     assert user.client is not None
     with user.client:
-        rows = [column for column in ElementFilter(kind=ui.column) if 'data-role' in column.props]
+        rows = list(ElementFilter(kind=MessageFrame))
     if not rows:
         return []
     log = rows[0].parent_slot.parent  # type: ignore[union-attr]
-    texts = [getattr(element, 'text', '') for row in log.default_slot.children for element in row.descendants()]
+    texts = [getattr(element, 'text', '') for row in log.default_slot.children
+             for element in row.descendants(include_self=True)]
     return [int(text.split()[1]) for text in texts if isinstance(text, str) and text.startswith('message ')]
 
 

@@ -6,7 +6,7 @@ import asyncio
 
 from nicegui.testing import User
 
-from components.message_toolbar import MessageToolbar
+from components.message_frame import MessageFrame
 from tests.components.chat_helpers import STREAM_RETRIES, conversation_link, notified, open_chat, press, send
 from tests.fake_upstream import FakeUpstream, Script
 
@@ -105,15 +105,16 @@ async def test_a_finished_reply_shows_its_stats_and_escape_stops(configured: Fak
 
 
 async def test_toolbar_presses_only_what_it_shows_enabled(configured: FakeUpstream, user: User) -> None:
-    """The toolbar is one element with one event (components/message_toolbar.py): a press naming a button it does not
-    show, or the version text, does nothing (a page could send any name); disabled arrows are marked so."""
+    """The buttons are one prop of the message's frame, with one event (components/message_frame.py): a press naming
+    a button it does not show, or the version text, does nothing (a page could send any name); disabled arrows are
+    marked so."""
     configured.queue(Script(tokens=['One']), Script(tokens=['Two']))
     await open_chat(user)
     await send(user, 'question')
     await user.should_see('One', retries=STREAM_RETRIES)
     await idle(user)
     reply = min(user.find(marker='regenerate').elements, key=lambda element: element.id)
-    assert isinstance(reply, MessageToolbar) and reply.names == ['copy', 'regenerate']
+    assert isinstance(reply, MessageFrame) and reply.names == ['copy', 'regenerate']
     for junk in ('edit', 'next-version', 'version', 'nonsense', None, 3):
         user.find(marker='regenerate').trigger('act', junk)
     await user.should_not_see(marker='edit-box')

@@ -11,6 +11,7 @@ import pytest
 from nicegui import ui
 from nicegui.testing import User
 
+from components.conversation_entry import ConversationEntry
 from components.sidebar import Sidebar
 
 
@@ -76,7 +77,7 @@ async def test_a_conversation_moved_to_the_top_is_put_first_without_loading_agai
     assert loads == [None]
 
     def titles() -> list[str]:
-        return [link.text for link in bar.list.descendants() if isinstance(link, ui.link)]
+        return [entry.text for entry in bar.list.descendants() if isinstance(entry, ConversationEntry)]
 
     bar.moved_to_top(Entry(entries[2].id, 'chat 2', NOW))  # an older one with a new turn
     bar.moved_to_top(Entry('f' * 32, 'brand new', NOW))  # a new conversation
