@@ -44,6 +44,7 @@ PROTOCOL = 'nicechat.ws_protocol'  # scope key: the uvicorn protocol serving a w
 OPEN = ConnectionState.OPEN
 TEXT, TEXT_DEFLATED = 0x81, 0xC1  # a final text frame's first byte (FIN, opcode 1), with RSV1 when compressed
 MESSAGE = str(eio_packet.MESSAGE)  # how an engine.io message packet starts
+MESSAGE_BYTES = MESSAGE.encode()
 # The server's deflate compressor: a 4 KB window and zlib's memLevel 5 instead of wsproto's 32 KB and 8. Its state
 # is kept for the connection's life: ~0.035 MB per tab instead of ~0.13 MB after a reply (up to ~0.26 MB), measured
 # with 400 compressors; on the page's messages (appends, updates) it compresses as well (0.164 of the raw size vs
@@ -106,20 +107,20 @@ class Frames:
             return cls(protocol, connection, deflate)
         return None
 
-    def write(self, text: str) -> bool:
-        """Write `text` as one final text frame, now; False (nothing written) when the connection is not plainly
-        open: the library's path then sends it, or finds the connection closed."""
+    def write(self, payload: bytes) -> bool:
+        """Write `payload` (UTF-8 text) as one final text frame, now; False (nothing written) when the connection is
+        not plainly open: the library's path then sends it, or finds the connection closed."""
         protocol = self.protocol
         if (protocol.close_sent or protocol.disconnected or not protocol.writable.is_set()
                 or protocol.transport.is_closing() or self.connection.state is not OPEN
                 or self.frames._outbound_opcode is not None):
             return False
-        protocol.transport.write(self.frame(text))
+        protocol.transport.write(self.frame(payload))
         return True
 
-    def frame(self, text: str) -> bytes:
-        """The frame of `text` (compressed with the connection's compressor, whose state it advances)."""
-        payload = text.encode()
+    def frame(self, payload: bytes) -> bytes:
+        """The frame of the UTF-8 text `payload` (compressed with the connection's compressor, whose state it
+        advances)."""
         deflate = self.deflate
         if deflate is None or len(payload) < COMPRESS_FROM:
             first = TEXT
@@ -150,14 +151,16 @@ def _compressor(deflate: PerMessageDeflate) -> Any:
     return zlib.compressobj(zlib.Z_DEFAULT_COMPRESSION, zlib.DEFLATED, -min(WINDOW_BITS, bits), MEM_LEVEL)
 
 
-def send(socket: AsyncSocket, text: str) -> None:
-    """Hand engine.io the message packet whose data is `text` for `socket`: written to its websocket now when nothing
-    of engine.io's can be before it (see the module's docstring), else put on its queue for the writer, as
-    `AsyncSocket.send` does (its ping-timeout check is the caller's)."""
+def send(socket: AsyncSocket, text: str | bytes) -> None:
+    """Hand engine.io the message packet whose data is `text` (or its UTF-8 bytes) for `socket`: written to its
+    websocket now when nothing of engine.io's can be before it (see the module's docstring), else put on its queue
+    for the writer, as `AsyncSocket.send` does (its ping-timeout check is the caller's)."""
     frames: Frames | None = socket.frames
     if (frames is None or not socket.writer_parked or socket.upgrading or socket.closing or socket.closed
-            or not socket.queue.empty() or not frames.write(MESSAGE + text)):
-        socket.queue.put_nowait(eio_packet.Packet(eio_packet.MESSAGE, text))
+            or not socket.queue.empty()
+            or not frames.write(MESSAGE_BYTES + text if isinstance(text, bytes) else (MESSAGE + text).encode())):
+        data = text.decode() if isinstance(text, bytes) else text
+        socket.queue.put_nowait(eio_packet.Packet(eio_packet.MESSAGE, data))
     else:
         socket.written_at = asyncio.get_running_loop().time()
 

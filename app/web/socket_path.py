@@ -26,8 +26,12 @@ import time
 from typing import Any
 
 import nicegui.client
+import orjson
 from nicegui import core
 from nicegui.dependencies import JsComponent
+from nicegui.json.orjson_wrapper import ORJSON_OPTS
+from nicegui.json.orjson_wrapper import _orjson_converter as orjson_default
+from nicegui.json.orjson_wrapper import dumps as nicegui_dumps
 from nicegui.outbox import Deleted, Message, Outbox
 from socketio import packet as sio_packet
 from socketio.async_manager import AsyncManager
@@ -36,6 +40,7 @@ from . import socket_frames
 
 NAMESPACE = '/'  # NiceGUI's one socket.io namespace
 EVENT = str(sio_packet.EVENT)  # how a socket.io packet of an event starts
+EVENT_BYTES = EVENT.encode()
 
 
 class LeanOutbox(Outbox):
@@ -46,10 +51,14 @@ class LeanOutbox(Outbox):
     def enqueue_message(self, message_type: str, data: Any, target_id: str) -> None:
         """Send the message now when nothing waits to go before it (the loop need not wake for it), else queue it."""
         client = self.client
-        client.check_existence()
+        if client._deleted:
+            client.check_existence()  # it warns
         message = (target_id, message_type, data)
-        if (self._sending or self.messages or self.updates or self._enqueue_event is None
-                or not client.has_socket_connection or not self._send_now(message)):
+        # `updates.data`: the weak dictionary's own dict, without its `__len__` in Python (an entry whose element is
+        # gone but not yet removed from it only sends this message the loop's way)
+        if (self._sending or self.messages or self.updates.data  # type: ignore[attr-defined]
+                or self._enqueue_event is None
+                or client.tab_id is None or not self._send_now(message)):
             self.messages.append(message)
             self._set_enqueue_event()
 
@@ -112,15 +121,22 @@ class LeanOutbox(Outbox):
         eio = sio.eio
         now = time.time()
         sockets = []
-        for _, eio_sid in sio.manager.get_participants(NAMESPACE, client_id):
+        # socket.io's `get_participants` without its generator and copy: the room's sids, read in place
+        room = sio.manager.rooms.get(NAMESPACE, {}).get(client_id)
+        for eio_sid in room._fwdm.values() if room is not None else ():
             socket = eio.sockets.get(eio_sid)
             if socket is None or socket.closed or (socket.last_ping and now - socket.last_ping > eio.ping_timeout):
                 return False  # engine.io's own send logs it, or closes the socket
             sockets.append(socket)
         data['_id'] = self.next_message_id
+        dumps = sio.packet_class.json.dumps
         try:  # socket.io's encoding of an event in the default namespace: its type, then the JSON of [name, data]
-            encoded = EVENT + sio.packet_class.json.dumps([message_type, data], separators=(',', ':'))
-        except TypeError:
+            encoded: str | bytes
+            if dumps is nicegui_dumps:  # NiceGUI's orjson wrapper: orjson's UTF-8 bytes as they are, not as a str
+                encoded = EVENT_BYTES + orjson.dumps([message_type, data], option=ORJSON_OPTS, default=orjson_default)
+            else:
+                encoded = EVENT + dumps([message_type, data], separators=(',', ':'))
+        except TypeError:  # (orjson's error is one too)
             return False  # bytes in the data: socket.io sends them as binary attachments, in several packets
         for socket in sockets:
             socket_frames.send(socket, encoded)
@@ -140,6 +156,27 @@ class LeanOutbox(Outbox):
             while len(history) > core.app.config.message_history_length:
                 history.popleft()
         self.next_message_id += 1
+
+    def prune_history(self, next_message_id: int) -> None:
+        """Forget the messages before `next_message_id` (the tab has them: its ack), as NiceGUI's `prune_history`.
+
+        The history's ids are consecutive (`_remember` and `_emit` append the next id, everything else takes from
+        its ends or clears it), so the number to drop is a subtraction, not a comparison per entry.
+        """
+        history = self.message_history
+        if not history:
+            return
+        first = history[0][0]
+        if type(next_message_id) is not int or history[-1][0] - first != len(history) - 1:
+            super().prune_history(next_message_id)  # not the usual case: the library's loop
+            return
+        count = next_message_id - first
+        if count >= len(history):
+            history.clear()
+        else:
+            popleft = history.popleft
+            for _ in range(count):
+                popleft()
 
 
 def install() -> None:

@@ -6,7 +6,8 @@ With `NICECHAT_BENCH_SAMPLE=1`, `POST /bench/profile/start` starts sampling the 
 every SAMPLE_INTERVAL of process CPU time (SIGPROF: no py-spy or perf on this machine), and `POST /bench/profile/stop`
 answers what it saw: stacks as `file:function` frames, with counts. Without it nothing is added.
 `NICECHAT_BENCH_UVICORN` (JSON, e.g. `{"ws": "websockets-sansio", "ws_per_message_deflate": false}`) overrides those
-settings of the app's `uvicorn.Config` (the bench's `--variant`).
+settings of the app's `uvicorn.Config` (the bench's `--variant`). `NICECHAT_BENCH_SOCKET=1` adds the routes of
+bench/page_load/socket_messages.py.
 Standalone on purpose, like bench/chat/launch.py: APP_DIR may be another commit's tree.
 """
 
@@ -74,6 +75,36 @@ def _routes(sampler: Sampler) -> None:
         return {'stacks': sampler.stop()}
 
 
+def _socket_routes() -> None:
+    """`POST /bench/socket/sends?client_id=&n=`: `n` streamed sends to that tab, as a reply's send timer makes them
+    (a StreamingMarkdown's append, then its timer firing), in one step; answers the loop thread's CPU for them.
+    `GET /bench/socket/cpu`: the loop thread's CPU so far (what the tab's messages to the server cost, by difference).
+    For bench/page_load/socket_messages.py."""
+    import asyncio
+
+    from nicegui import Client, app
+
+    @app.post('/bench/socket/sends')
+    async def sends(client_id: str, n: int = 200, text: str = 'word ') -> dict[str, Any]:
+        from components.streaming_markdown import StreamingMarkdown
+
+        client = Client.instances[client_id]
+        with client.layout:
+            markdown = StreamingMarkdown()
+        await asyncio.sleep(0.2)  # the element's update goes out first (the outbox loop's next turn), not timed
+        cpu = time.thread_time()
+        for _ in range(n):
+            markdown.append(text)
+            markdown._timer_fired()
+        cpu = time.thread_time() - cpu
+        markdown.delete()
+        return {'cpu_s': cpu, 'next_message_id': client.outbox.next_message_id}
+
+    @app.get('/bench/socket/cpu')
+    async def loop_cpu() -> dict[str, Any]:
+        return {'cpu_s': time.thread_time()}
+
+
 def _uvicorn_settings(settings: dict[str, Any]) -> None:
     import uvicorn
 
@@ -90,6 +121,8 @@ def main() -> None:
         _uvicorn_settings(json.loads(settings))
     if os.environ.get('NICECHAT_BENCH_SAMPLE'):
         _routes(Sampler())
+    if os.environ.get('NICECHAT_BENCH_SOCKET'):
+        _socket_routes()
     sys.argv = [str(CHAT_LAUNCH), *sys.argv[1:]]
     runpy.run_path(str(CHAT_LAUNCH), run_name='__main__')
 

@@ -89,11 +89,14 @@ def js_value(literal: str) -> str:
     return units.encode('utf-16', 'surrogatepass').decode('utf-16', 'surrogatepass')  # \ud83d\ude42 pairs to one
 
 
-@pytest.mark.parametrize('text', ['plain', 'it\'s "quoted" \\ back\\slash \\" \\\' \n\r\t\x00\x1f',
+@pytest.mark.parametrize('text', ['plain', 'it\'s "quoted" \\ back\\slash \\" \\\' \n\r\t\x00\x1f\x7f',
                                   'Café 中文 🙂 \u2028\u2029 </script>', 'lone \ud800 surrogate \udfff 🙂'])
 def test_js_string_round_trips_and_stays_short(text: str) -> None:
     literal = streaming_markdown.js_string(text)
     assert js_value(literal) == text
+    assert literal[1:-1] == stdjson.dumps(text, ensure_ascii='\ud800' in text)[1:-1].replace('\\"', '"').replace(
+        "'", "\\'")  # JSON's own escapes, as before the shortcuts
+    assert streaming_markdown.utf16_length(text) == len(text.encode('utf-16-le', 'surrogatepass')) // 2
     if '\ud800' not in text:  # (the outbox's JSON cannot carry a lone surrogate at all)
         assert len(json.dumps(literal).encode()) < len(json.dumps(stdjson.dumps(text)).encode()), 'longer than JSON'
 

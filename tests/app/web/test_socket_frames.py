@@ -78,7 +78,7 @@ def test_frames_are_the_bytes_wsproto_sends_and_continue_its_compression(offer: 
         if index % 3 == 2:  # now and then wsproto frames one on the same connection: the compressor is shared
             sent, expected = ours.send(Message(data=text)), library.send(Message(data=text))
         else:
-            assert frames.write(text)
+            assert frames.write(text.encode())
             sent = transport.writes[-1]
             short = frames.deflate is not None and len(text.encode()) < socket_frames.COMPRESS_FROM
             expected = (plain if short else library).send(Message(data=text))  # short ones: not compressed

@@ -6,12 +6,15 @@ from __future__ import annotations
 import asyncio
 import copy
 import urllib.parse
+from collections import deque
 from typing import Any
 
 import aiohttp
+import orjson
 import pytest
 import socketio
 
+from app.web import socket_path
 from bench.page_load.tab import Tab
 from tests.conftest import LiveApp
 from tests.fake_upstream import FakeUpstream, Script
@@ -99,3 +102,92 @@ def test_a_reconnecting_tab_gets_what_it_missed_again_from_the_history(live_app:
     missed, replayed = asyncio.run(run())
     assert any(event == 'run_javascript' and '__nc(' in data['code'] for event, data in missed)
     assert replayed == missed
+
+
+def test_an_ack_prunes_the_history_up_to_it_and_replay_from_there_still_works(live_app: LiveApp,
+                                                                               upstream: FakeUpstream) -> None:
+    """The tab acks half of what it got (pruned by count, socket_path.LeanOutbox.prune_history): a reconnect from
+    there gets the rest again, one from before it cannot be replayed (the page reloads instead), as with NiceGUI's
+    own prune."""
+    upstream.queue(Script(tokens=TOKENS, delay=DELAY))
+
+    async def reconnect(tab: RecordingTab, next_id: int) -> list[tuple[str, Any]]:
+        """What a reconnect of `tab` asking from `next_id` is sent first (up to `len(missed)` messages)."""
+        client = socketio.AsyncClient(reconnection=False)
+        got: list[tuple[str, Any]] = []
+        arrived = asyncio.Event()
+
+        async def on_message(event: str, data: Any = None) -> None:
+            got.append((event, data))
+            arrived.set()
+        client.on('*', on_message)
+        query = {**tab.socket_query, 'next_message_id': str(next_id)}
+        cookies = '; '.join(f'{c.key}={c.value}' for c in tab.http.cookie_jar)
+        await client.connect(f'{tab.url}?{urllib.parse.urlencode(query)}', socketio_path='/_nicegui_ws/socket.io',
+                             transports=['websocket'], headers={'Cookie': cookies}, wait_timeout=10)
+        try:
+            async with asyncio.timeout(10):
+                while not got:
+                    arrived.clear()
+                    await arrived.wait()
+                await asyncio.sleep(0.3)  # what else comes with it
+            return got
+        finally:
+            await client.disconnect()
+
+    async def run() -> tuple[list[tuple[str, Any]], list[tuple[str, Any]], list[tuple[str, Any]]]:
+        tab, _ = await _chat(live_app.url)
+        try:
+            sent = [(event, data) for event, data in tab.raw if isinstance(data, dict) and '_id' in data]
+            missed = sent[len(sent) // 2:]
+            acked = missed[0][1]['_id']
+            await tab.sio.emit('ack', {'client_id': tab.client_id, 'next_message_id': acked})
+            # a call of the same event answers once the server has handled what came before it (the ack above);
+            # acking the first id again prunes nothing more
+            await tab.sio.call('ack', {'client_id': tab.client_id, 'next_message_id': sent[0][1]['_id']}, timeout=10)
+            await tab.sio.disconnect()  # the tab's socket drops; its client waits for a reconnect
+            # first from the message before the ack (pruned: the page reloads; a failed rewind re-sends what is left,
+            # under the same ids), then from the ack (a rewind that succeeds clears the history before it)
+            before = await reconnect(tab, acked - 1)
+            replayed = await reconnect(tab, acked)
+            return missed, replayed[:len(missed)], before
+        finally:
+            await tab.http.close()
+
+    missed, replayed, before = asyncio.run(run())
+    assert replayed == missed
+    assert any('reloading because outbox rewind failed' in str(data) for _, data in before)
+
+
+@pytest.mark.parametrize('data', [{'code': "__nc(7,0,'Café 🙂 \"q\" \\n')", '_id': 3},
+                                  {'1': {'props': {'a': [1, 2.5, None, True]}}}, {'x': float('nan')}])
+def test_the_packet_is_socketios_encoding_of_the_event(data: dict[str, Any], monkeypatch: pytest.MonkeyPatch) -> None:
+    """The event's packet, made from orjson's bytes, is the text socket.io's `emit` encodes (with NiceGUI's json)."""
+    from nicegui import json as nicegui_json
+    from socketio import packet as sio_packet
+
+    from app.web.socket_path import EVENT_BYTES, ORJSON_OPTS, orjson_default
+
+    monkeypatch.setattr(sio_packet.Packet, 'json', nicegui_json)  # as NiceGUI's AsyncServer(json=...) sets it
+    library = sio_packet.Packet(sio_packet.EVENT, data=['run_javascript', data]).encode()
+    ours = EVENT_BYTES + orjson.dumps(['run_javascript', data], option=ORJSON_OPTS, default=orjson_default)
+    assert ours.decode() == library
+
+
+def _histories() -> list[tuple[deque[Any], Any]]:
+    consecutive = deque((n, 0.0, ('c', 'm', {})) for n in range(10, 40))
+    gapped = deque((n, 0.0, ('c', 'm', {})) for n in [*range(10, 20), *range(25, 30)])
+    cases: list[tuple[deque[Any], Any]] = [(deque(), 5)]
+    for history in (consecutive, gapped):
+        cases += [(history, n) for n in (0, 10, 11, 25, 27, 39, 40, 41, 1000, -3, 15.5)]
+    return cases
+
+
+@pytest.mark.parametrize(('history', 'next_id'), _histories())
+def test_ack_prune_is_nicegui_prune(history: deque[Any], next_id: Any) -> None:
+    ours = socket_path.LeanOutbox.__new__(socket_path.LeanOutbox)  # its history alone (no client, no loop)
+    theirs = socket_path.Outbox.__new__(socket_path.Outbox)
+    ours.message_history, theirs.message_history = deque(history), deque(history)
+    ours.prune_history(next_id)
+    theirs.prune_history(next_id)
+    assert ours.message_history == theirs.message_history
