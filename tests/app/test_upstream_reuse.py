@@ -16,19 +16,24 @@ TERMINATOR_DELAY = 0.02
 EVENTS = (b'data: {"choices":[{"index":0,"delta":{"content":"Hi"},"finish_reason":"stop"}]}\n\n', b'data: [DONE]\n\n')
 
 
+async def _answer(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    """Read one request (head and body) and send the reply's events, leaving the HTTP body open."""
+    head = await reader.readuntil(b'\r\n\r\n')
+    length = next(int(line.split(b':')[1]) for line in head.lower().split(b'\r\n')
+                  if line.startswith(b'content-length'))
+    await reader.readexactly(length)
+    writer.write(b'HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nTransfer-Encoding: chunked\r\n\r\n')
+    for event in EVENTS:
+        writer.write(b'%x\r\n%s\r\n' % (len(event), event))
+    await writer.drain()
+
+
 async def _serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, connections: list[int]) -> None:
     """A keep-alive SSE server: answers every request on the connection, ending each body after a pause."""
     connections.append(1)
     try:
         while True:
-            head = await reader.readuntil(b'\r\n\r\n')
-            length = next(int(line.split(b':')[1]) for line in head.lower().split(b'\r\n')
-                          if line.startswith(b'content-length'))
-            await reader.readexactly(length)
-            writer.write(b'HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nTransfer-Encoding: chunked\r\n\r\n')
-            for event in EVENTS:
-                writer.write(b'%x\r\n%s\r\n' % (len(event), event))
-            await writer.drain()
+            await _answer(reader, writer)
             await asyncio.sleep(TERMINATOR_DELAY)  # the server's pacing, not the test waiting
             writer.write(b'0\r\n\r\n')
             await writer.drain()
@@ -57,14 +62,7 @@ async def test_a_complete_reply_leaves_the_connection_for_the_next() -> None:
 async def _serve_without_end(reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
                              closed: asyncio.Event) -> None:
     """Sends a complete reply up to `[DONE]` but never the end of the HTTP body; notes when the client hangs up."""
-    head = await reader.readuntil(b'\r\n\r\n')
-    length = next(int(line.split(b':')[1]) for line in head.lower().split(b'\r\n')
-                  if line.startswith(b'content-length'))
-    await reader.readexactly(length)
-    writer.write(b'HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nTransfer-Encoding: chunked\r\n\r\n')
-    for event in EVENTS:
-        writer.write(b'%x\r\n%s\r\n' % (len(event), event))
-    await writer.drain()
+    await _answer(reader, writer)
     try:
         await reader.read()  # b'' (or a reset) once the client closes the connection
     except ConnectionError:

@@ -68,35 +68,45 @@ def test_every_message_arrives_once_in_order_with_consecutive_ids(live_app: Live
     assert ids == list(range(first, first + len(ids)))
 
 
+async def _reconnect(tab: RecordingTab,
+                     next_id: int) -> tuple[socketio.AsyncClient, list[tuple[str, Any]], asyncio.Event]:
+    """A new socket for `tab`'s client, asking for the messages from `next_id` on as a reconnecting tab does: the
+    connected client, the messages it receives (as they come) and an event set at each one."""
+    client = socketio.AsyncClient(reconnection=False)
+    got: list[tuple[str, Any]] = []
+    arrived = asyncio.Event()
+
+    async def on_message(event: str, data: Any = None) -> None:
+        got.append((event, data))
+        arrived.set()
+    client.on('*', on_message)
+    query = {**tab.socket_query, 'next_message_id': str(next_id)}
+    cookies = '; '.join(f'{c.key}={c.value}' for c in tab.http.cookie_jar)
+    await client.connect(f'{tab.url}?{urllib.parse.urlencode(query)}', socketio_path='/_nicegui_ws/socket.io',
+                         transports=['websocket'], headers={'Cookie': cookies}, wait_timeout=10)
+    return client, got, arrived
+
+
 def test_a_reconnecting_tab_gets_what_it_missed_again_from_the_history(live_app: LiveApp,
                                                                        upstream: FakeUpstream) -> None:
     upstream.queue(Script(tokens=TOKENS, delay=DELAY))
 
     async def run() -> tuple[list[tuple[str, Any]], list[tuple[str, Any]]]:
         tab, _ = await _chat(live_app.url)
-        replay = socketio.AsyncClient(reconnection=False)
-        got: list[tuple[str, Any]] = []
-        arrived = asyncio.Event()
-
-        async def on_message(event: str, data: Any = None) -> None:
-            got.append((event, data))
-            arrived.set()
-        replay.on('*', on_message)
         try:
             await tab.sio.disconnect()  # the tab's socket drops; its client waits for a reconnect
             sent = [(event, data) for event, data in tab.raw if isinstance(data, dict) and '_id' in data]
             missed = sent[len(sent) // 2:]  # the tab says it has the first half only
-            query = {**tab.socket_query, 'next_message_id': str(missed[0][1]['_id'])}
-            cookies = '; '.join(f'{c.key}={c.value}' for c in tab.http.cookie_jar)
-            await replay.connect(f'{tab.url}?{urllib.parse.urlencode(query)}', socketio_path='/_nicegui_ws/socket.io',
-                                 transports=['websocket'], headers={'Cookie': cookies}, wait_timeout=10)
-            async with asyncio.timeout(10):
-                while len(got) < len(missed):
-                    arrived.clear()
-                    await arrived.wait()
-            return missed, got[:len(missed)]
+            replay, got, arrived = await _reconnect(tab, missed[0][1]['_id'])
+            try:
+                async with asyncio.timeout(10):
+                    while len(got) < len(missed):
+                        arrived.clear()
+                        await arrived.wait()
+                return missed, got[:len(missed)]
+            finally:
+                await replay.disconnect()
         finally:
-            await replay.disconnect()
             await tab.http.close()
 
     missed, replayed = asyncio.run(run())
@@ -113,18 +123,7 @@ def test_an_ack_prunes_the_history_up_to_it_and_replay_from_there_still_works(li
 
     async def reconnect(tab: RecordingTab, next_id: int) -> list[tuple[str, Any]]:
         """What a reconnect of `tab` asking from `next_id` is sent first (up to `len(missed)` messages)."""
-        client = socketio.AsyncClient(reconnection=False)
-        got: list[tuple[str, Any]] = []
-        arrived = asyncio.Event()
-
-        async def on_message(event: str, data: Any = None) -> None:
-            got.append((event, data))
-            arrived.set()
-        client.on('*', on_message)
-        query = {**tab.socket_query, 'next_message_id': str(next_id)}
-        cookies = '; '.join(f'{c.key}={c.value}' for c in tab.http.cookie_jar)
-        await client.connect(f'{tab.url}?{urllib.parse.urlencode(query)}', socketio_path='/_nicegui_ws/socket.io',
-                             transports=['websocket'], headers={'Cookie': cookies}, wait_timeout=10)
+        client, got, arrived = await _reconnect(tab, next_id)
         try:
             async with asyncio.timeout(10):
                 while not got:
