@@ -52,8 +52,8 @@ class MessageView:
         self.markdown: StreamingMarkdown | None = None
         self.reasoning: StreamingMarkdown | None = None
         self.reasoning_slot: ui.column | None = None
-        self.waiting = not mine and message.streaming and not message.content
-        with MessageFrame(message.role, message.content if mine else '', waiting=self.waiting,
+        waiting = not mine and message.streaming and not message.content
+        with MessageFrame(message.role, message.content if mine else '', waiting=waiting,
                           on_press=self._press) as self.container:
             if mine:
                 if message.attachments:
@@ -73,9 +73,7 @@ class MessageView:
     def append(self, text: str) -> None:
         """Show `text`, just appended to the message (only the new text goes to the browser)."""
         if self.markdown is not None:
-            if self.waiting:
-                self.container.stop_waiting()
-                self.waiting = False
+            self.container.stop_waiting()
             self.markdown.append(text)
 
     def append_reasoning(self, text: str) -> None:
@@ -132,7 +130,6 @@ class MessageView:
                 buttons.append(Button('edit', 'edit', 'Edit'))
         self.container.show(buttons, notice=notice, look=look,
                             stats=describe(message) if message.role == 'assistant' else '')
-        self.waiting = False
 
     def _press(self, name: str) -> Awaitable[None] | None:
         """What a toolbar button does (the toolbar passes only presses of buttons it shows, enabled)."""
