@@ -138,10 +138,9 @@ def main() -> None:
         return
     trees = {'this tree': ROOT}
     if args.against:
-        folder = Path(tempfile.mkdtemp(prefix='nicechat-bench-turns-'))
-        archive = subprocess.run(['git', 'archive', args.against], cwd=ROOT, capture_output=True, check=True).stdout
-        subprocess.run(['tar', '-x', '-C', str(folder)], input=archive, check=True)
-        trees[args.against] = folder
+        from bench.page_load.__main__ import _export
+
+        trees[args.against] = _export(args.against, Path(tempfile.mkdtemp(prefix='nicechat-bench-turns-')))
     rows: dict[str, list[dict[str, float]]] = {name: [] for name in trees}
     for number in range(args.rounds):
         for name, tree in (list(trees.items()) if number % 2 == 0 else list(reversed(trees.items()))):
