@@ -31,6 +31,14 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+def export_tree(commit: str, folder: Path) -> Path:
+    """`commit`'s files in `folder` (git archive: no checkout, no worktree left behind), to run beside this tree."""
+    folder.mkdir(parents=True, exist_ok=True)
+    archive = subprocess.run(['git', 'archive', commit], cwd=ROOT, capture_output=True, check=True).stdout
+    subprocess.run(['tar', '-x', '-C', str(folder)], input=archive, check=True)
+    return folder
+
+
 def cpu_seconds(pid: int) -> float:
     """User + system CPU of `pid` and its live descendants (Next.js runs its server in a child process)."""
     children: dict[int, list[int]] = {}

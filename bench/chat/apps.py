@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import subprocess
 import sys
 from pathlib import Path
 from typing import Any
 
 import httpx
 
-from bench.api.servers import ROOT, Server, free_port
+from bench.api.servers import ROOT, Server, export_tree, free_port
 
 # The design before the database: conversations in memory, keyed by browser tab.
 OLD_COMMIT = '602d8fe'
@@ -38,11 +37,8 @@ class App:
 
 
 def export_old(folder: Path) -> Path:
-    """The old design's files (`git archive` of OLD_COMMIT) in `folder`: run side by side, no checkout."""
-    folder.mkdir(parents=True, exist_ok=True)
-    archive = subprocess.run(['git', 'archive', OLD_COMMIT], cwd=ROOT, capture_output=True, check=True).stdout
-    subprocess.run(['tar', '-x', '-C', str(folder)], input=archive, check=True)
-    return folder
+    """The old design's files (OLD_COMMIT) in `folder`: run side by side, no checkout."""
+    return export_tree(OLD_COMMIT, folder)
 
 
 def start(name: str, app_dir: Path, upstream_url: str, log_dir: Path, person: str | None = None, **env: str) -> App:

@@ -30,7 +30,7 @@ from typing import Any
 
 import httpx
 
-from bench.api.servers import ROOT, Server, cpu_seconds, free_port
+from bench.api.servers import ROOT, Server, cpu_seconds, export_tree, free_port
 from bench.api.upstream import token
 
 from . import profile
@@ -73,7 +73,7 @@ def main() -> None:
             apps[name] = _start_app(name, ROOT, port, work, args.profile, settings)
             started.append(apps[name][0])
         if args.against:
-            tree = _export(args.against, work / 'other')
+            tree = export_tree(args.against, work / 'other')
             apps[args.against] = _start_app('other', tree, port, work, args.profile)
             started.append(apps[args.against][0])
         for name, (_, url) in apps.items():  # warm-up: imports, the first page, the upstream connection
@@ -107,14 +107,6 @@ def _start_app(name: str, tree: Path, upstream_port: int, work: Path, sample: bo
     server = Server(name, [sys.executable, str(LAUNCH), str(tree)], env, ROOT, work)
     url = f'http://127.0.0.1:{port}'
     return server.wait_until(f'{url}/bench/stats'), url
-
-
-def _export(commit: str, folder: Path) -> Path:
-    """`commit`'s files in `folder` (git archive: no checkout, no worktree left behind)."""
-    folder.mkdir(parents=True, exist_ok=True)
-    archive = subprocess.run(['git', 'archive', commit], cwd=ROOT, capture_output=True, check=True).stdout
-    subprocess.run(['tar', '-x', '-C', str(folder)], input=archive, check=True)
-    return folder
 
 
 def rss_mb(pid: int) -> float:

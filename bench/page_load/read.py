@@ -71,8 +71,7 @@ async def _child(port: int, replies: int) -> None:
 
 
 def main() -> None:
-    from bench.api.servers import ROOT, Server, free_port
-    from bench.page_load.__main__ import _export
+    from bench.api.servers import ROOT, Server, export_tree, free_port
 
     parser = argparse.ArgumentParser(prog='python -m bench.page_load.read', description=__doc__.splitlines()[0])
     parser.add_argument('--replies', type=int, default=200, help='replies streamed at once (default 200)')
@@ -86,7 +85,7 @@ def main() -> None:
     try:
         upstream.wait_until(f'http://127.0.0.1:{port}')
         if args.against:
-            trees[args.against] = _export(args.against, work / 'other')
+            trees[args.against] = export_tree(args.against, work / 'other')
         figures: dict[str, list[float]] = {name: [] for name in trees}
         for round_ in range(args.rounds):
             for name, tree in (trees.items() if round_ % 2 == 0 else reversed(trees.items())):

@@ -87,8 +87,8 @@ async def _run(args: argparse.Namespace, apps: dict[str, str]) -> dict[str, dict
 
 
 def main() -> None:
-    from bench.api.servers import ROOT, Server, free_port
-    from bench.page_load.__main__ import LAUNCH, _export
+    from bench.api.servers import ROOT, Server, export_tree, free_port
+    from bench.page_load.__main__ import LAUNCH
 
     parser = argparse.ArgumentParser(prog='python -m bench.page_load.socket_messages',
                                      description=__doc__.splitlines()[0])
@@ -100,7 +100,7 @@ def main() -> None:
     work = Path(tempfile.mkdtemp(prefix='nicechat-bench-socket-'))
     trees = {'this tree': ROOT}
     if args.against:
-        trees[args.against] = _export(args.against, work / 'other')
+        trees[args.against] = export_tree(args.against, work / 'other')
     started: list[Server] = []
     apps: dict[str, str] = {}
     try:

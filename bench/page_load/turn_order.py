@@ -138,9 +138,9 @@ def main() -> None:
         return
     trees = {'this tree': ROOT}
     if args.against:
-        from bench.page_load.__main__ import _export
+        from bench.api.servers import export_tree
 
-        trees[args.against] = _export(args.against, Path(tempfile.mkdtemp(prefix='nicechat-bench-turns-')))
+        trees[args.against] = export_tree(args.against, Path(tempfile.mkdtemp(prefix='nicechat-bench-turns-')))
     rows: dict[str, list[dict[str, float]]] = {name: [] for name in trees}
     for number in range(args.rounds):
         for name, tree in (list(trees.items()) if number % 2 == 0 else list(reversed(trees.items()))):

@@ -182,8 +182,7 @@ def _table(figures: dict[str, dict[str, float]], names: list[str]) -> str:
 
 
 def main() -> None:
-    from bench.api.servers import ROOT
-    from bench.page_load.__main__ import _export
+    from bench.api.servers import ROOT, export_tree
 
     parser = argparse.ArgumentParser(prog='python -m bench.turn_cost', description=__doc__.splitlines()[0])
     parser.add_argument('--turns', type=int, default=150, help='timed turns per run (default 150)')
@@ -194,7 +193,7 @@ def main() -> None:
     trees = {'this tree': ROOT}
     work = Path(tempfile.mkdtemp(prefix='nicechat-bench-turn-'))
     if args.against:
-        trees[args.against] = _export(args.against, work / 'other')
+        trees[args.against] = export_tree(args.against, work / 'other')
     runs: dict[str, list[dict[str, float]]] = {name: [] for name in trees}
     for round_ in range(args.rounds):
         for name, tree in (list(trees.items()) if round_ % 2 == 0 else list(reversed(trees.items()))):
