@@ -1,0 +1,70 @@
+"""The garbage collector's full passes, kept short while tabs are connected.
+
+A full pass of CPython's collector walks every tracked object of the oldest generation, and stops the event loop
+while it does. What start-up builds is frozen out of those passes (main.py), but the tabs' clients and elements are
+made later: at 200 connected tabs a full pass walked about a million objects and took 150-330 ms, and the burst of
+allocations when many people press Enter at once is what sets one off. Every turn started in that window waited
+for it (bench.page_load: the first text's p99 at 200 tabs, docs/page_load.md's eleventh round).
+
+So after each full pass, what survived it is frozen too: the next full pass walks only what was made since, a few
+milliseconds' worth. Frozen objects are still freed by reference counting, as nearly all are (a closed tab's
+elements, a finished reply); only garbage cycles among them wait, until the next reclaim: every RECLAIM_INTERVAL
+seconds everything is unfrozen and one full pass runs over all of it (the stall that came every few seconds under
+load now comes once per interval), after which its survivors are frozen again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import gc
+from typing import Any
+
+# Seconds between two full passes over everything, frozen included: how long a garbage cycle can outlive its use.
+RECLAIM_INTERVAL = 300.0
+# The generation a full pass collects (CPython's collector has three).
+OLDEST = 2
+
+
+class Collector:
+    """Freezes the survivors of every full pass (`install`), and reclaims the frozen garbage now and then (`run`)."""
+
+    def __init__(self, reclaim_interval: float = RECLAIM_INTERVAL) -> None:
+        self.reclaim_interval = reclaim_interval
+        self._task: asyncio.Task[None] | None = None
+
+    def install(self) -> None:
+        """Freeze what exists now (start-up's objects) and, from now on, the survivors of each full pass."""
+        gc.freeze()
+        if self._collected not in gc.callbacks:
+            gc.callbacks.append(self._collected)
+
+    def uninstall(self) -> None:
+        """Stop freezing survivors (what is frozen stays so until `gc.unfreeze()` or a reclaim)."""
+        if self._collected in gc.callbacks:
+            gc.callbacks.remove(self._collected)
+
+    def reclaim(self) -> None:
+        """One full pass over everything, the frozen objects included; its survivors are frozen again."""
+        gc.unfreeze()
+        gc.collect()
+        gc.freeze()  # also when not installed: the objects were frozen before, they stay out of the passes
+
+    async def start(self) -> None:
+        """Reclaim every `reclaim_interval` seconds, until `stop` (on the app's start-up and shutdown)."""
+        self._task = asyncio.create_task(self._run(), name='gc reclaim')
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            self._task = None
+
+    async def _run(self) -> None:
+        while True:
+            await asyncio.sleep(self.reclaim_interval)
+            self.reclaim()
+
+    def _collected(self, phase: str, info: dict[str, Any]) -> None:
+        # Runs in whichever thread allocated when the pass set off, after the pass: the generations are consistent,
+        # and moving them into the permanent one is all freeze does. After a full pass the younger ones are empty.
+        if phase == 'stop' and info['generation'] == OLDEST:
+            gc.freeze()
