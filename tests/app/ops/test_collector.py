@@ -75,8 +75,22 @@ def test_a_reclaim_frees_the_cycles_that_died_frozen(collector: Collector) -> No
     assert _in_oldest_generation(kept) == 0  # what survives a reclaim is frozen again
 
 
-async def test_started_it_reclaims_on_its_interval(collector: Collector) -> None:
-    collector.reclaim_interval = 0.01
+def test_a_reclaim_is_due_after_its_interval_or_once_the_frozen_objects_grew(collector: Collector) -> None:
+    collector.reclaim()
+    assert not collector.due()
+    collector.reclaim_growth = 1.001  # of the test process's objects: a few hundred more
+    kept = [Thing() for _ in range(max(1000, gc.get_freeze_count() // 500))]
+    gc.collect()
+    assert collector.due()
+    collector.reclaim()
+    assert not collector.due()
+    collector.reclaim_interval = 0.0
+    assert collector.due()
+    del kept
+
+
+async def test_started_it_reclaims_when_due(collector: Collector) -> None:
+    collector.check_interval, collector.reclaim_interval = 0.01, 0.0
     cycle = _dead_cycle()
     freed = asyncio.Event()
     weakref.finalize(cycle(), freed.set)
