@@ -2,7 +2,7 @@
 
 A full pass of CPython's collector walks every tracked object of the oldest generation, and stops the event loop
 while it does. What start-up builds is frozen out of those passes (main.py), but the tabs' clients and elements are
-made later: at 200 connected tabs a full pass walked about a million objects and took 150-330 ms, and the burst of
+made later: at 200 connected tabs a full pass walked several hundred thousand objects in 150-330 ms, and the burst of
 allocations when many people press Enter at once is what sets one off. Every turn started in that window waited
 for it (bench.page_load: the first text's p99 at 200 tabs, docs/page_load.md's eleventh round).
 
@@ -33,7 +33,7 @@ OLDEST = 2
 
 
 class Collector:
-    """Freezes the survivors of every full pass (`install`), and reclaims the frozen garbage now and then (`run`)."""
+    """Freezes the survivors of every full pass (`install`), and reclaims the frozen garbage now and then (`start`)."""
 
     def __init__(self, reclaim_interval: float = RECLAIM_INTERVAL, reclaim_growth: float = RECLAIM_GROWTH,
                  check_interval: float = CHECK_INTERVAL) -> None:
