@@ -5,7 +5,6 @@ from app.web import shared_storage  # noqa: F401  # first: NiceGUI reads NICEGUI
 # isort: split
 import asyncio
 import dataclasses
-import gc
 import logging
 import os
 import sys
@@ -29,6 +28,7 @@ from app.limits import Limits
 from app.live.hub import Live
 from app.ops import metrics, readiness
 from app.ops import routes as ops
+from app.ops.collector import Collector
 from app.server.headers import SecureCookies
 from app.server.protocol import guarded_protocol
 from app.store import Store, StoreError, open_store
@@ -131,8 +131,12 @@ else:
             print(f'Warning: the chat page is open to anyone who can reach {settings.host}:{settings.port} and spends '
                   'your upstream credits; set APP_PASSWORD to require a password.', file=sys.stderr, flush=True)
         # What is built by now lives as long as the process: kept out of the collector's full passes, each of which
-        # walked ~350,000 objects (~100 ms, a stall for every stream) every few seconds under streaming load.
-        gc.freeze()
+        # walked ~350,000 objects (~100 ms, a stall for every stream) every few seconds under streaming load; and
+        # so are the survivors of each full pass from now on (the tabs' objects), with a reclaim every few minutes.
+        collector = Collector()
+        collector.install()
+        nicegui_app.on_startup(collector.start)
+        nicegui_app.on_shutdown(collector.stop)
         # The dispatcher sends the API's requests straight to their handlers, skipping the app's layers per chunk.
         # The guarded protocol adds header/body deadlines and a lingering close (a 413 reaches every client);
         # X-Forwarded-Proto/-For are believed only from TRUSTED_PROXIES, unless uvicorn's own FORWARDED_ALLOW_IPS is

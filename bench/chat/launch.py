@@ -108,7 +108,8 @@ def _probe_turns() -> None:
 
     Keyed by the `tab=<tag>` of the bench's prompt; each step is stamped once (the first time). Steps: `handler`
     (ChatPage.send starts), `save` / `saved` (Chats.save_turn called / returned), `write` / `written` (the turn's
-    transaction under the write lock, whoever writes it), `stream` (the reply task starts), `delta` (the first text
+    transaction under the write lock, whoever writes it), `stream` (the reply task is made), `task` (it runs; then
+    the upstream request's steps, see _probe_request), `delta` (the first text
     read from upstream), `view` (the reply's MessageView built), `sent` (its first text put in the outbox).
     """
     try:
@@ -116,7 +117,9 @@ def _probe_turns() -> None:
         from components import chat, message, streaming_markdown
     except ImportError:
         return
+    import contextvars
     import re
+    current: contextvars.ContextVar[dict[str, float] | None] = contextvars.ContextVar('bench_turn', default=None)
     by_conversation: dict[int, dict[str, float]] = {}
     by_message: dict[str, dict[str, float]] = {}
     by_markdown: dict[int, dict[str, float]] = {}
@@ -165,9 +168,16 @@ def _probe_turns() -> None:
     stream = conversation.Conversation._stream
 
     def timed_stream(self: Any, reply: Any, *args: Any, **kwargs: Any) -> Any:
-        stamp(by_message.get(reply.id), 'stream')  # called when the task is made: its coroutine is made there
-        return stream(self, reply, *args, **kwargs)
+        record = by_message.get(reply.id)
+        stamp(record, 'stream')  # called when the task is made: its coroutine is made there
+
+        async def run() -> Any:
+            stamp(record, 'task')  # the task's first step
+            current.set(record)  # the task's own context: the upstream request's steps below find their record
+            return await stream(self, reply, *args, **kwargs)
+        return run()
     conversation.Conversation._stream = timed_stream
+    _probe_request(current, stamp)
 
     delta = view.Views.delta
 
@@ -196,6 +206,70 @@ def _probe_turns() -> None:
                 return original(self, *args, **kwargs)
             setattr(markdown, name, timed_append)
             break
+
+
+def _probe_request(current: Any, stamp: Callable[[dict[str, float] | None, str], None]) -> None:
+    """Stamps of the upstream request's steps in aiohttp, for the turn whose reply task runs them (`current`):
+    `connect` / `connected` (a connection asked of the pool, got: from the pool, or a new one opened; for a new one,
+    see _probe_dial), `posted` (the
+    request's head buffered, its body's writer made), `flushed` (head and body handed to the transport), `headers`
+    (the response's status and headers read). Trees whose upstream is not aiohttp's get none."""
+    try:
+        from aiohttp import client_reqrep, connector
+    except ImportError:
+        return
+
+    def around(owner: Any, name: str, before: str | None, after: str) -> None:
+        original = getattr(owner, name)
+
+        @functools.wraps(original)
+        async def wrapper(*args: Any, **kwargs: Any) -> Any:
+            record = current.get()
+            if before:
+                stamp(record, before)
+            try:
+                return await original(*args, **kwargs)
+            finally:
+                stamp(record, after)
+        setattr(owner, name, wrapper)
+
+    around(connector.BaseConnector, 'connect', 'connect', 'connected')
+    _probe_dial(current, stamp)
+    around(client_reqrep.ClientRequest, 'send', None, 'posted')
+    around(client_reqrep.ClientRequest, 'write_bytes', None, 'flushed')
+    around(client_reqrep.ClientResponse, 'start', None, 'headers')
+
+
+def _probe_dial(current: Any, stamp: Callable[[dict[str, float] | None, str], None]) -> None:
+    """The steps of opening a new connection: `dial` (aiohappyeyeballs.start_connection called, the address
+    resolved), `syn` (the socket's connect() called: the kernel sends the SYN), `dialed` (the socket connected); then
+    aiohttp makes its transport (`connected`)."""
+    import socket
+
+    import aiohappyeyeballs
+
+    class StampedSocket(socket.socket):
+        def connect(self, address: Any) -> None:
+            stamp(current.get(), 'syn')
+            super().connect(address)
+
+    def stamped_socket(addr_info: Any) -> socket.socket:
+        family, kind, proto, _, _ = addr_info
+        return StampedSocket(family=family, type=kind, proto=proto)
+
+    start = aiohappyeyeballs.start_connection
+
+    @functools.wraps(start)
+    async def start_connection(*args: Any, **kwargs: Any) -> Any:
+        record = current.get()
+        stamp(record, 'dial')
+        if kwargs.get('socket_factory') is None:
+            kwargs['socket_factory'] = stamped_socket
+        try:
+            return await start(*args, **kwargs)
+        finally:
+            stamp(record, 'dialed')
+    aiohappyeyeballs.start_connection = start_connection
 
 
 def _constants() -> None:

@@ -190,6 +190,7 @@ def measure(name: str, server: Server, url: str, tabs: int, args: argparse.Names
     """One run of `tabs` tabs against one app: its row of figures."""
     pid = server.process.pid
     httpx.delete(stamps_url)
+    httpx.delete(f'{url}/bench/stalls')
     probes: dict[str, Any] = {'rss_start': rss_mb(pid), 'load_start': os.getloadavg()[0],
                               'stats_start': httpx.get(f'{url}/bench/stats', timeout=30).json()}
 
@@ -211,6 +212,8 @@ def measure(name: str, server: Server, url: str, tabs: int, args: argparse.Names
     probes['rss_closed'] = rss_mb(pid)
     probes['stats_end'] = httpx.get(f'{url}/bench/stats', timeout=30).json()
     stamps = httpx.get(stamps_url).json()
+    probes['arrivals'] = httpx.get(stamps_url.replace('/stamps', '/arrivals')).json()
+    probes['stalls'] = httpx.get(f'{url}/bench/stalls').json()
     return _figures(name, tabs, args, results, marks, probes, stamps)
 
 
@@ -258,7 +261,12 @@ def _figures(name: str, tabs: int, args: argparse.Namespace, results: list[dict[
         durations = probes['stats_end']['timings'].get(timing, [])[before:]
         row[f'{timing}_p50_ms'] = round(_percentile(durations, 0.5), 1)
         row[f'{timing}_p99_ms'] = round(_percentile(durations, 0.99), 1)
-    row['turn_steps'] = _turn_steps(results, probes['stats_end'].get('turns') or {}, stamps)
+    row['turn_steps'], row['turn_records'] = _turn_steps(results, probes['stats_end'].get('turns') or {}, stamps,
+                                                         probes['arrivals']['arrivals'])
+    row['upstream_lag_ms'] = _ms(probes['arrivals']['lag'])
+    row['stalls'] = probes['stalls']  # the app's loop, late by 20 ms or more, and the collector's long passes
+    row['loop_stall_max_ms'] = _ms(max((late for _, late in probes['stalls']['stalls']), default=0.0))
+    row['gc_full_ms'] = _ms(sum(took for _, generation, took, _ in probes['stalls']['collections'] if generation == 2))
     if 'profile' in probes:
         row['profile'] = profile.summary(probes['profile'])
         row['profile_stacks'] = probes['profile']  # raw, for other cuts than the summary's
@@ -266,17 +274,23 @@ def _figures(name: str, tabs: int, args: argparse.Namespace, results: list[dict[
 
 
 # A page turn's steps as bench/chat/launch.py stamps them, in the order they happen on main; then the tab's first text.
-# `asked`: the bench upstream got the reply's request (its first token's stamp: token 0 goes at once).
-TURN_STEPS = ('handler', 'save', 'write', 'written', 'saved', 'stream', 'asked', 'delta', 'view', 'sent',
+# From `task` to `headers`, the upstream request (aiohttp's steps, bench/chat/launch.py's _probe_request) with, from
+# the bench upstream's clock (upstream.py's /arrivals): `accepted` (the request's connection, if new, reached its
+# handler), `head` and `body` (the request read) and `asked` (its first token's stamp: token 0 goes at once).
+TURN_STEPS = ('handler', 'save', 'write', 'written', 'saved', 'stream', 'task', 'connect', 'dial', 'syn', 'dialed',
+              'connected', 'posted', 'flushed', 'accepted', 'head', 'body', 'asked', 'headers', 'delta', 'view', 'sent',
               'first_text')
 
 
 def _turn_steps(results: list[dict[str, Any]], turns: dict[str, dict[str, float]],
-                stamps: dict[str, list[float]]) -> dict[str, list[float]]:
-    """Per step, p50 and p99 ms from the tab's Enter (a step a version does not stamp is left out)."""
+                stamps: dict[str, list[float]], arrivals: dict[str, dict[str, float]],
+                ) -> tuple[dict[str, list[float]], list[dict[str, float]]]:
+    """Per step, p50 and p99 ms from the tab's Enter (a step a version does not stamp is left out); and each tab's
+    steps, ms from its Enter (in the results file, to follow the slowest turns step by step)."""
     since: dict[str, list[float]] = {step: [] for step in TURN_STEPS}
+    records: list[dict[str, float]] = []
     for result in results:
-        record = dict(turns.get(result['tag']) or {})
+        record = {**(turns.get(result['tag']) or {}), **arrivals.get(result['tag'], {})}
         if sent := stamps.get(result['tag']):
             record['asked'] = sent[0]
         if result.get('growth'):
@@ -284,8 +298,10 @@ def _turn_steps(results: list[dict[str, Any]], turns: dict[str, dict[str, float]
         for step, at in record.items():
             if step in since:
                 since[step].append(at - result['enter'])
+        records.append({'enter': result['enter'],
+                        **{step: _ms(record[step] - result['enter']) for step in TURN_STEPS if step in record}})
     return {step: [_ms(_percentile(values, 0.5)), _ms(_percentile(values, 0.99))]
-            for step, values in since.items() if values}
+            for step, values in since.items() if values}, records
 
 
 def _percentile(values: list[float], share: float) -> float:
@@ -306,7 +322,9 @@ COLUMNS = [('app', 'app'), ('tabs', 'tabs'), ('failures', 'fail'), ('resyncs', '
            ('client_cpu_s', 'client CPU s'),
            ('mb_per_tab', 'MB/tab'), ('mb_per_tab_with_reply', 'MB/tab+reply'),
            ('mb_kept_per_conversation', 'MB kept/conv'), ('build_page_p99_ms', 'page build p99'),
-           ('save_turn_p50_ms', 'save turn p50'), ('save_turn_p99_ms', 'save turn p99'), ('load', 'load')]
+           ('save_turn_p50_ms', 'save turn p50'), ('save_turn_p99_ms', 'save turn p99'),
+           ('loop_stall_max_ms', 'loop stall max ms'), ('gc_full_ms', 'full GC ms'),
+           ('upstream_lag_ms', 'upstream lag max ms'), ('load', 'load')]
 
 
 def _print_row(row: dict[str, Any]) -> None:

@@ -14,6 +14,7 @@ Standalone on purpose, like bench/chat/launch.py: APP_DIR may be another commit'
 from __future__ import annotations
 
 import collections
+import gc
 import json
 import os
 import runpy
@@ -105,6 +106,55 @@ def _socket_routes() -> None:
         return {'cpu_s': time.thread_time()}
 
 
+# Seconds between two looks at the event loop's lateness, and the lateness (seconds) worth recording as a stall.
+TICK = 0.01
+STALL = 0.02
+
+
+def _stall_routes() -> None:
+    """`GET /bench/stalls`: each time the event loop ran a TICK timer at least STALL late, as [wall time it was due,
+    seconds late] (a long step, or the process starved of CPU), and each pass of the garbage collector over
+    generation 1 or 2 that took 5 ms or more, as [wall time it started, generation, seconds, objects freed], from
+    the app's start or the last `DELETE`."""
+    import asyncio
+
+    from nicegui import app
+
+    stalls: list[tuple[float, float]] = []
+
+    async def watch() -> None:
+        while True:
+            due = time.monotonic() + TICK
+            await asyncio.sleep(TICK)
+            if (late := time.monotonic() - due) >= STALL:
+                stalls.append((time.time() - late, round(late, 4)))
+
+    tasks: set[asyncio.Task[None]] = set()
+    app.on_startup(lambda: tasks.add(asyncio.create_task(watch())))
+    collections_: list[tuple[float, int, float, int]] = []  # the collector's passes of generation 1 and 2
+    started = [0.0]
+
+    def on_collect(phase: str, info: dict[str, Any]) -> None:
+        if info['generation'] == 0:
+            return
+        if phase == 'start':
+            started[0] = time.perf_counter()
+        elif (took := time.perf_counter() - started[0]) >= 0.005:
+            collections_.append((time.time() - took, info['generation'], round(took, 4), info['collected']))
+    gc.callbacks.append(on_collect)
+
+    @app.get('/bench/stalls')
+    async def list_stalls() -> dict[str, Any]:
+        return {'stalls': stalls, 'collections': collections_, 'gc_counts': gc.get_count(),
+                'gc_frozen': gc.get_freeze_count(), 'gc_stats': gc.get_stats()}
+
+    @app.delete('/bench/stalls')
+    async def forget() -> dict[str, Any]:
+        stalls.clear()
+        collections_.clear()
+        return {}
+
+
 def _uvicorn_settings(settings: dict[str, Any]) -> None:
     import uvicorn
 
@@ -123,6 +173,7 @@ def main() -> None:
         _routes(Sampler())
     if os.environ.get('NICECHAT_BENCH_SOCKET'):
         _socket_routes()
+    _stall_routes()
     sys.argv = [str(CHAT_LAUNCH), *sys.argv[1:]]
     runpy.run_path(str(CHAT_LAUNCH), run_name='__main__')
 

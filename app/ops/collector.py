@@ -1,0 +1,89 @@
+"""The garbage collector's full passes, kept short while tabs are connected.
+
+A full pass of CPython's collector walks every tracked object of the oldest generation, and stops the event loop
+while it does. What start-up builds is frozen out of those passes (main.py), but the tabs' clients and elements are
+made later: at 200 connected tabs a full pass walked several hundred thousand objects in 150-330 ms, and the burst of
+allocations when many people press Enter at once is what sets one off. Every turn started in that window waited
+for it (bench.page_load: the first text's p99 at 200 tabs, docs/page_load.md's eleventh round).
+
+So after each full pass, what survived it is frozen too: the next full pass walks only what was made since, tens
+of milliseconds' worth at most. Frozen objects are still freed by reference counting, as most are (a finished
+reply); only garbage cycles among them wait for the next reclaim, and a closed tab leaves some (~1,300 objects, its
+client and elements). A reclaim unfreezes everything and runs one full pass over all of it (the stall that came
+every few seconds under load), then freezes its survivors again: every RECLAIM_INTERVAL seconds, or sooner once
+RECLAIM_GROWTH times as many objects are frozen as the last reclaim left (the tabs that come and go), so that
+what waits stays of the order of what lives.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import gc
+import time
+from typing import Any
+
+# Longest time, in seconds, between two full passes over everything, frozen included: how long a garbage cycle can
+# outlive its use; and the growth of the frozen objects (times what the last reclaim left) that calls one sooner.
+RECLAIM_INTERVAL = 300.0
+RECLAIM_GROWTH = 2.0
+# Seconds between two looks at whether a reclaim is due.
+CHECK_INTERVAL = 5.0
+# The generation a full pass collects (CPython's collector has three).
+OLDEST = 2
+
+
+class Collector:
+    """Freezes the survivors of every full pass (`install`), and reclaims the frozen garbage now and then (`start`)."""
+
+    def __init__(self, reclaim_interval: float = RECLAIM_INTERVAL, reclaim_growth: float = RECLAIM_GROWTH,
+                 check_interval: float = CHECK_INTERVAL) -> None:
+        self.reclaim_interval, self.reclaim_growth = reclaim_interval, reclaim_growth
+        self.check_interval = check_interval
+        self._task: asyncio.Task[None] | None = None
+        self._reclaimed_at = time.monotonic()
+        self._left = gc.get_freeze_count()  # what the last reclaim (or the install) left frozen
+
+    def install(self) -> None:
+        """Freeze what exists now (start-up's objects) and, from now on, the survivors of each full pass."""
+        gc.freeze()
+        self._reclaimed_at, self._left = time.monotonic(), gc.get_freeze_count()
+        if self._collected not in gc.callbacks:
+            gc.callbacks.append(self._collected)
+
+    def uninstall(self) -> None:
+        """Stop freezing survivors (what is frozen stays so until `gc.unfreeze()` or a reclaim)."""
+        if self._collected in gc.callbacks:
+            gc.callbacks.remove(self._collected)
+
+    def reclaim(self) -> None:
+        """One full pass over everything, the frozen objects included; its survivors are frozen again."""
+        gc.unfreeze()
+        gc.collect()
+        gc.freeze()  # also when not installed: the objects were frozen before, they stay out of the passes
+        self._reclaimed_at, self._left = time.monotonic(), gc.get_freeze_count()
+
+    def due(self) -> bool:
+        """Whether a reclaim is due: its interval since the last, or the frozen objects grew by its growth."""
+        return (time.monotonic() - self._reclaimed_at >= self.reclaim_interval
+                or gc.get_freeze_count() > self.reclaim_growth * self._left)
+
+    async def start(self) -> None:
+        """Reclaim when due (checked every `check_interval` seconds), until `stop` (the app's start-up and shutdown)."""
+        self._task = asyncio.create_task(self._run(), name='gc reclaim')
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            self._task = None
+
+    async def _run(self) -> None:
+        while True:
+            await asyncio.sleep(self.check_interval)
+            if self.due():
+                self.reclaim()
+
+    def _collected(self, phase: str, info: dict[str, Any]) -> None:
+        # Runs in whichever thread allocated when the pass set off, after the pass: the generations are consistent,
+        # and moving them into the permanent one is all freeze does. After a full pass the younger ones are empty.
+        if phase == 'stop' and info['generation'] == OLDEST:
+            gc.freeze()
