@@ -133,7 +133,7 @@ else:
         # What is built by now lives as long as the process: kept out of the collector's full passes, each of which
         # walked ~350,000 objects (~100 ms, a stall for every stream) every few seconds under streaming load; and
         # so are the survivors of each full pass from now on (the tabs' objects), with a reclaim every few minutes.
-        collector = Collector()
+        collector = Collector(busy=lambda: limits.streams.used() > 0)  # reclaims wait for no reply streaming
         collector.install()
         nicegui_app.on_startup(collector.start)
         nicegui_app.on_shutdown(collector.stop)

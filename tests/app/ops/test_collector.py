@@ -10,7 +10,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from app.ops.collector import Collector
+from app.ops.collector import OVERDUE, Collector
 
 
 class Thing:
@@ -97,5 +97,41 @@ async def test_started_it_reclaims_when_due(collector: Collector) -> None:
     await collector.start()
     try:
         await asyncio.wait_for(freed.wait(), 10)
+    finally:
+        await collector.stop()
+
+
+async def test_a_due_reclaim_waits_while_replies_stream_unless_overdue(collector: Collector) -> None:
+    streaming, declined = True, asyncio.Event()
+    asked = 0
+
+    def busy() -> bool:  # asked only when a reclaim is due and not overdue
+        nonlocal asked
+        asked += 1
+        if asked == 3:
+            declined.set()
+        return streaming
+
+    collector.busy = busy
+    collector.check_interval, collector.reclaim_interval = 0.01, 1.0  # due in 1 s, overdue in OVERDUE s
+    collector.reclaim()
+    cycle = _dead_cycle()
+    gc.collect()
+    freed = asyncio.Event()
+    weakref.finalize(cycle(), freed.set)
+    await collector.start()
+    try:
+        await asyncio.wait_for(declined.wait(), 10)  # three checks saw a due reclaim and replies streaming
+        assert cycle() is not None and not collector.due(OVERDUE)
+        streaming = False
+        await asyncio.wait_for(freed.wait(), 10)  # the first check with nothing streaming reclaims
+        streaming = True
+        second = _dead_cycle()
+        gc.collect()
+        freed.clear()
+        weakref.finalize(second(), freed.set)
+        collector.reclaim_interval = 0.0  # overdue at once: reclaimed while replies stream
+        await asyncio.wait_for(freed.wait(), 10)
+        assert busy()
     finally:
         await collector.stop()
