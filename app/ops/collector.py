@@ -30,7 +30,7 @@ from typing import Any
 RECLAIM_INTERVAL = 300.0
 RECLAIM_GROWTH = 2.0
 # How far past its interval and its growth (as a factor of each) a reclaim runs even while replies stream.
-OVERDUE = 3.0
+OVERDUE = 2.0
 # Seconds between two looks at whether a reclaim is due.
 CHECK_INTERVAL = 5.0
 # The generation a full pass collects (CPython's collector has three).
