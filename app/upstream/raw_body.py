@@ -131,9 +131,6 @@ class _Tap:
 
     def __init__(self, reply: Reply, content: aiohttp.StreamReader, protocol: ResponseHandler) -> None:
         self._reply, self._content, self._protocol = reply, content, protocol
-        self._stopped: asyncio.Future[None] | None = None
-        self._deliver: Callable[[Batch], bool] | None = None
-        self._refused: Batch | None = None
 
     @property
     def engaged(self) -> bool:
@@ -141,16 +138,38 @@ class _Tap:
         return type(self._content) is _TappedReader
 
     async def run(self, deliver: Callable[[Batch], bool]) -> Batch | None:
-        content = self._content
+        content, reply = self._content, self._reply
         if (type(content) is not aiohttp.StreamReader or self._protocol.transport is None
                 or content.exception() is not None or content.is_eof()):
             return None  # over already (the reader reports how), or a reader this tap does not know
-        stopped = self._stopped = asyncio.get_running_loop().create_future()
-        self._deliver, self._refused = deliver, None
+        stopped: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        refused: Batch | None = None
+
+        def stop(failure: Exception | None = None) -> None:
+            """Hand the reader back (later pieces of the body wait in it) and wake the task."""
+            _untap(content)
+            if failure is None:
+                stopped.set_result(None)
+            else:
+                stopped.set_exception(failure)
+
+        def feed(data: bytes) -> None:
+            """Parse and deliver one piece of the body; stop the tap when the reply needs its task."""
+            nonlocal refused
+            try:
+                batch = reply.feed(data)
+                if batch and not deliver(batch):
+                    refused = batch
+                    stop()
+                elif reply.stopped:
+                    stop()
+            except Exception as failure:  # ChatError from the events (or a bug): the relay reports it
+                stop(failure)
+
         if content._buffer:  # what arrived while nobody was reading, in one piece
-            self._feed(content.read_nowait())
+            feed(content.read_nowait())
         if not stopped.done():
-            _FEEDS[content] = self._feed
+            _FEEDS[content] = feed
             content.__class__ = _TappedReader
             # The end of the body and the reader's failures (connection lost, silence) wake the eof waiter.
             ended = asyncio.ensure_future(content.wait_eof())
@@ -158,35 +177,10 @@ class _Tap:
                 await asyncio.wait({stopped, ended}, return_when=asyncio.FIRST_COMPLETED)
             finally:
                 _untap(content)
-                if stopped.done() and not stopped.cancelled():
+                if stopped.done():
                     stopped.exception()  # retrieved even when cancelled (Stop): not logged as a lost failure
                 ended.cancel()
                 await asyncio.gather(ended, return_exceptions=True)
-        self._stopped = self._deliver = None
         if stopped.done() and (failure := stopped.exception()) is not None:
             raise failure
-        refused, self._refused = self._refused, None
         return refused
-
-    def _feed(self, data: bytes) -> None:
-        """Parse and deliver one piece of the body; stop the tap when the reply needs its task."""
-        stopped, deliver, reply = self._stopped, self._deliver, self._reply
-        assert stopped is not None and deliver is not None
-        try:
-            batch = reply.feed(data)
-            if batch and not deliver(batch):
-                self._refused = batch
-                self._stop()
-            elif reply.stopped:
-                self._stop()
-        except Exception as failure:  # ChatError from the events (or a bug): the relay reports it
-            self._stop(failure)
-
-    def _stop(self, failure: Exception | None = None) -> None:
-        """Hand the reader back (later pieces of the body wait in it) and wake the task."""
-        _untap(self._content)
-        assert self._stopped is not None
-        if failure is None:
-            self._stopped.set_result(None)
-        else:
-            self._stopped.set_exception(failure)
