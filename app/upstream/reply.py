@@ -23,7 +23,7 @@ MAX_EVENT_BYTES = 4 * 1024 * 1024
 DeltaKind = Literal['content', 'reasoning', 'tool_calls']
 Batch = list[tuple[DeltaKind, str]]
 _CR, _LF = 13, 10  # line-end bytes, as indexing bytes gives them
-LESSONS = 8  # whole-event reads a reply may learn its events' template from (Reply.feed) before it stops trying
+LESSONS = 8  # tries a reply has to learn its events' template (Reply._learn)
 _PROBE = 'probe "\\ \u00e9'  # another text, escapes and all, to check a template with
 
 
@@ -70,10 +70,11 @@ class Reply:
     _after_cr: bool = field(init=False, repr=False, default=False)  # the last read ended in CR
     _ended: bool = field(init=False, repr=False, default=False)  # no more batches: [DONE] or the body's end
     _failure: ChatError | None = field(init=False, repr=False, default=None)  # raised after the batch before it
-    # The bytes of this upstream's content events around their text, once learned (see `feed` and `_learn`).
+    # The bytes of this upstream's events around their text, once learned, and the kind of that text (see `_learn`).
     _head: bytes = field(init=False, repr=False, default=b'')
     _tail: bytes = field(init=False, repr=False, default=b'')
-    _lessons: int = field(init=False, repr=False, default=LESSONS)  # events left to learn them from
+    _kind: DeltaKind = field(init=False, repr=False, default='content')
+    _lessons: int = field(init=False, repr=False, default=LESSONS)  # tries left
 
     def __post_init__(self) -> None:
         if self.read is None:
@@ -166,17 +167,16 @@ class Reply:
             if head and chunk.startswith(head) and chunk.endswith(tail):
                 text = chunk[len(head):len(chunk) - len(tail)]
                 # A JSON string and nothing else (orjson refuses raw CR and LF in a string, so the read is still
-                # one `data:` line and a blank line): the same event as the learned one, with this text.
-                if text[:1] == b'"' and text[-1:] == b'"':
+                # one `data:` line and a blank line): the learned event with this text. An empty text goes the
+                # general way (an empty `reasoning_content` gives way to a `reasoning` field among the fixed bytes).
+                if text[:1] == b'"' and text[-1:] == b'"' and len(text) > 2:
                     try:
                         value = orjson.loads(text)
                     except orjson.JSONDecodeError:
                         value = None
-                    if type(value) is str:
-                        if not value:
-                            return []
+                    if type(value) is str and value:
                         self.delta_count += 1
-                        return [('content', value)]
+                        return [(self._kind, value)]
             if (chunk[:6] == b'data: ' and chunk.find(_LF) == len(chunk) - 2 and chunk[-1] == _LF
                     and _CR not in chunk):  # `_CR in` (an int) is a memchr; b'\r' in would be a general search
                 payload = chunk[6:-2]
@@ -184,18 +184,20 @@ class Reply:
                     self.complete = self._ended = True
                     return []
                 batch = self._parse(payload)
-                if self._lessons and len(batch) == 1 and batch[0][0] == 'content':
-                    self._learn(chunk, batch[0][1])
+                if self._lessons and len(batch) == 1 and batch[0][0] != 'tool_calls':
+                    self._learn(chunk, *batch[0])
                 return batch
         return self._feed(chunk)
 
-    def _learn(self, chunk: bytes, text: str) -> None:
-        """Learn the bytes around the text of a whole-event read that gave one content delta, if they can be.
+    def _learn(self, chunk: bytes, kind: DeltaKind, text: str) -> None:
+        """Learn the bytes around the text of a whole-event read that gave one delta, if they can be.
 
         The text, as orjson encodes it, must occur once in the read (an upstream that escapes it otherwise, or a
-        short text that also occurs elsewhere, teaches nothing: the next events are tried, up to LESSONS). Then a
-        probe, the same bytes around another text, must parse to exactly that other text as the only delta: any
-        JSON string there gives the same event with that text, so the bytes around it are a template of it.
+        short text that also occurs elsewhere, teaches nothing). Then a probe, the same bytes around another text,
+        must parse to exactly that other text as the only delta, of the same kind: any JSON string there gives the
+        same event with that text, so the bytes around it are a template of it. Called for reads the template does
+        not fit (the first events, or the switch from reasoning to content), at most LESSONS times per reply: an
+        upstream whose events differ in more than their text (a counter, a timestamp) never pays a probe per event.
         """
         self._lessons -= 1
         encoded = orjson.dumps(text)
@@ -207,8 +209,8 @@ class Reply:
             learned = self._read_event(orjson.loads(head[6:] + orjson.dumps(_PROBE) + tail[:-2]))
         except (orjson.JSONDecodeError, AttributeError, TypeError):
             return
-        if learned == [('content', _PROBE)]:
-            self._head, self._tail, self._lessons = head, tail, 0
+        if learned == [(kind, _PROBE)]:
+            self._head, self._tail, self._kind = head, tail, kind
 
     @property
     def stopped(self) -> bool:

@@ -214,6 +214,10 @@ WHOLE_READS = {
         b'data: {"x":"%c","choices":[{"index":0,"delta":{"content":"\\u0045"}}]}\n\n' % c for c in b'EFG'] + [DONE],
     'reasoning and text together': [whole('a', reasoning_content='r') for _ in range(3)] + [DONE],
     'reasoning alone': [whole(reasoning_content=f'r{n}') for n in range(3)] + [*TOKENS, DONE],
+    # Learned at `reasoning_content`; an empty one there gives way to the `reasoning` field (fixed bytes, here).
+    'both reasoning fields': [whole(reasoning_content=f'r{n}', reasoning='other') for n in range(3)]
+    + [whole(reasoning_content='', reasoning='other'), whole(reasoning_content='r9', reasoning='other'), DONE],
+    'a counter in every event': [whole(f't{n}', n=n) for n in range(12)] + [DONE],
     'an error event after learning': [*TOKENS, b'data: {"error": {"message": "overloaded"}}\n\n'],
     'bad JSON after learning': [*TOKENS, TOKENS[1][:-8] + b'\n\n'],
     'an empty data line': [*TOKENS, b'data: \n\n'],
@@ -254,3 +258,19 @@ async def test_the_events_template_is_learned_from_compact_and_spaced_json() -> 
     for data in WHOLE_READS['reasoning and text together']:
         reply.feed(data)
     assert not reply._head  # a template would drop the reasoning
+    reply = Reply(None)
+    for data in WHOLE_READS['reasoning alone'][:3]:
+        reply.feed(data)
+    assert reply._kind == 'reasoning' and b'reasoning_content' in reply._head
+    for data in WHOLE_READS['reasoning alone'][3:]:  # then the text: learned again
+        reply.feed(data)
+    assert reply._kind == 'content' and b'reasoning_content' not in reply._head
+
+
+async def test_a_reply_stops_learning_after_a_few_tries() -> None:
+    # Events that differ in more than their text (a counter): each try learns a template the next event misses;
+    # after LESSONS tries the parse stops paying for the probe.
+    reply = Reply(None)
+    for data in WHOLE_READS['a counter in every event']:
+        reply.feed(data)
+    assert reply._lessons == 0 and reply.delta_count == 12
