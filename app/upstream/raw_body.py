@@ -91,7 +91,7 @@ class _TappedReader(aiohttp.StreamReader):
         return False  # no more data waiting in a decompressor (the parser asks)
 
     def begin_http_chunk_receiving(self) -> None:
-        if self._http_chunk_splits is None:  # not while tapped (the body's first chunk came before), but to be sure
+        if self._http_chunk_splits is None:  # the body's first chunk (a tap can engage before it): as aiohttp does
             aiohttp.StreamReader.begin_http_chunk_receiving(self)
 
     def end_http_chunk_receiving(self) -> None:
