@@ -17,6 +17,7 @@ from collections.abc import Callable, Sequence
 import aiohttp
 import httpx2
 from aiohttp.client_proto import ResponseHandler
+from aiohttp.helpers import _EXC_SENTINEL
 
 from .reply import Batch, Reply
 
@@ -68,85 +69,118 @@ class _SilenceWatch:
         self._handle.cancel()
 
 
+class _TappedReader(aiohttp.StreamReader):
+    """aiohttp's body reader while a tap is engaged: the class of that very reader, swapped in and back.
+
+    aiohttp's C parser hands each decoded piece of the body to `payload.feed_data`, looked up on the reader object
+    at every call (StreamReader has __slots__, so no instance attribute can stand in; the parser keeps the reader in
+    a C field, so no other object can either). With this class, the piece goes straight to the tap's parser and
+    `deliver`: no deque append and pop, no waiter check, no `read_nowait` and `resume_reading` per read. The HTTP
+    chunk bookkeeping (offsets kept for `readchunk`, which the reply never calls) is skipped as well, so the
+    reader's counters (`total_bytes`, the cursor and the chunk offsets) leave the tapped bytes out, consistently
+    with one another. The end of the body and the reader's failures (connection lost, a parse error, the silence
+    watch) put the reader's own class back first, before they reach its waiters; so does the tap when it stops.
+    Nothing is added to the layout (`__slots__ = ()`), which is what lets `__class__` be assigned.
+    """
+
+    __slots__ = ()
+
+    def feed_data(self, data: bytes, size: int = 0) -> bool:
+        if data:
+            _FEEDS[self](data)
+        return False  # no more data waiting in a decompressor (the parser asks)
+
+    def begin_http_chunk_receiving(self) -> None:
+        if self._http_chunk_splits is None:  # the body's first chunk (a tap can engage before it): as aiohttp does
+            aiohttp.StreamReader.begin_http_chunk_receiving(self)
+
+    def end_http_chunk_receiving(self) -> None:
+        pass
+
+    def feed_eof(self) -> None:
+        _untap(self)
+        aiohttp.StreamReader.feed_eof(self)
+
+    def set_exception(self, exc: BaseException, exc_cause: BaseException = _EXC_SENTINEL) -> None:
+        _untap(self)
+        aiohttp.StreamReader.set_exception(self, exc, exc_cause)
+
+
+# The engaged taps' parsers, by the reader they stand in for (an entry exactly while the reader is a _TappedReader).
+_FEEDS: dict[aiohttp.StreamReader, Callable[[bytes], None]] = {}
+
+
+def _untap(content: aiohttp.StreamReader) -> None:
+    """Give the reader its own class back (a no-op when it has it)."""
+    if _FEEDS.pop(content, None) is not None:
+        content.__class__ = aiohttp.StreamReader
+
+
 class _Tap:
-    """Parses the body in aiohttp's `data_received`, right after aiohttp has decoded the bytes, while engaged.
+    """Parses the body as aiohttp's C parser decodes it, in the network callback, while engaged.
 
     Reading the body with `readany` wakes the reading task once per network read: a future, a task step and the
     coroutines up to the relay resume, then aiohttp's reader re-arms itself (`resume_reading`, an empty parse). A
-    paced upstream sends one token per read, so that is paid per token. Engaged, the tap wraps the connection
-    protocol's `data_received` (the transport is told again, since uvloop keeps the bound method): aiohttp still
-    parses the HTTP framing, enforces its limits and reports errors, and the decoded bytes are taken from its
-    reader at once, parsed, and given to `deliver` in the same callback. The task sleeps until the reply ends,
-    fails, goes silent (the silence watch fails the reader), the connection breaks, or `deliver` refuses a batch;
-    then the wrapper is removed and the reply is read the ordinary way for what is left.
+    paced upstream sends one token per read, so that is paid per token. Engaged, the tap turns the body's reader
+    into a _TappedReader: aiohttp still parses the HTTP framing, enforces its limits and reports errors, and each
+    decoded piece is parsed and given to `deliver` in the same callback, never stored. The task sleeps until the
+    reply ends, fails, goes silent (the silence watch fails the reader), the connection breaks, or `deliver`
+    refuses a batch; the reader is an ordinary StreamReader again from that moment, and what is left of the reply
+    is read the ordinary way.
     """
 
     def __init__(self, reply: Reply, content: aiohttp.StreamReader, protocol: ResponseHandler) -> None:
         self._reply, self._content, self._protocol = reply, content, protocol
-        self._stopped: asyncio.Future[None] | None = None
-        self._deliver: Callable[[Batch], bool] | None = None
-        self._refused: Batch | None = None
+
+    @property
+    def engaged(self) -> bool:
+        """Whether the body's reader hands its pieces to this tap right now."""
+        return type(self._content) is _TappedReader
 
     async def run(self, deliver: Callable[[Batch], bool]) -> Batch | None:
-        content, protocol = self._content, self._protocol
-        transport = protocol.transport
-        if transport is None or content.exception() is not None or content.is_eof():
-            return None  # over already: the reader reports how
-        loop = asyncio.get_running_loop()
-        stopped = self._stopped = loop.create_future()
-        self._deliver, self._refused = deliver, None
-        self._take()  # what arrived while nobody was reading
+        content, reply = self._content, self._reply
+        if (type(content) is not aiohttp.StreamReader or self._protocol.transport is None
+                or content.exception() is not None or content.is_eof()):
+            return None  # over already (the reader reports how), or a reader this tap does not know
+        stopped: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        refused: Batch | None = None
+
+        def stop(failure: Exception | None = None) -> None:
+            """Hand the reader back (later pieces of the body wait in it) and wake the task."""
+            _untap(content)
+            if failure is None:
+                stopped.set_result(None)
+            else:
+                stopped.set_exception(failure)
+
+        def feed(data: bytes) -> None:
+            """Parse and deliver one piece of the body; stop the tap when the reply needs its task."""
+            nonlocal refused
+            try:
+                batch = reply.feed(data)
+                if batch and not deliver(batch):
+                    refused = batch
+                    stop()
+                elif reply.stopped:
+                    stop()
+            except Exception as failure:  # ChatError from the events (or a bug): the relay reports it
+                stop(failure)
+
+        if content._buffer:  # what arrived while nobody was reading, in one piece
+            feed(content.read_nowait())
         if not stopped.done():
-            data_received, resume_reading = protocol.data_received, protocol.resume_reading
-
-            def tapped(data: bytes) -> None:
-                data_received(data)
-                if data:  # an empty call is aiohttp resuming its own parser
-                    self._take()
-
-            def resume(resume_parser: bool = True) -> None:
-                # Taking the reader's bytes asks the protocol to resume reading, which runs an empty parse and
-                # resumes the transport; while nothing paused it (the tap keeps the reader empty), it is a no-op.
-                if protocol._reading_paused or protocol._buffer_paused:
-                    resume_reading(resume_parser)
-
-            protocol.data_received = tapped  # type: ignore[method-assign]
-            protocol.resume_reading = resume  # type: ignore[method-assign]
-            transport.set_protocol(protocol)
+            _FEEDS[content] = feed
+            content.__class__ = _TappedReader
             # The end of the body and the reader's failures (connection lost, silence) wake the eof waiter.
             ended = asyncio.ensure_future(content.wait_eof())
             try:
                 await asyncio.wait({stopped, ended}, return_when=asyncio.FIRST_COMPLETED)
             finally:
-                self._stopped = self._deliver = None
-                del protocol.data_received, protocol.resume_reading
-                if protocol.transport is not None:
-                    protocol.transport.set_protocol(protocol)
-                if stopped.done() and not stopped.cancelled():
+                _untap(content)
+                if stopped.done():
                     stopped.exception()  # retrieved even when cancelled (Stop): not logged as a lost failure
                 ended.cancel()
                 await asyncio.gather(ended, return_exceptions=True)
-        self._stopped = self._deliver = None
         if stopped.done() and (failure := stopped.exception()) is not None:
             raise failure
-        refused, self._refused = self._refused, None
         return refused
-
-    def _take(self) -> None:
-        """Parse and deliver what the reader holds; stop the tap when the reply needs its task."""
-        stopped, deliver, reply = self._stopped, self._deliver, self._reply
-        if stopped is None or deliver is None or stopped.done():
-            return
-        try:
-            if not (data := self._content.read_nowait()):  # all the reader holds, in one piece
-                return
-            batch = reply.feed(data)
-            if batch and not deliver(batch):
-                self._refused = batch
-                stopped.set_result(None)
-            elif reply.stopped:
-                stopped.set_result(None)
-        except aiohttp.ClientError:
-            stopped.set_result(None)  # the reader's own failure: `next_batch` reads and reports it
-        except Exception as failure:  # ChatError from the events (or a bug): the relay reports it
-            stopped.set_exception(failure)

@@ -5,7 +5,9 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import AsyncIterator
+from typing import Any
 
+import orjson
 import pytest
 
 import app.upstream.reply as reply_module
@@ -172,3 +174,103 @@ async def test_events_of_the_wrong_shape_are_a_clear_error(payload: bytes) -> No
     with pytest.raises(ChatError) as caught:
         await parse(payload)
     assert caught.value.code == 'bad_upstream_response'
+
+
+def whole(text: Any = None, compact: bool = True, finish_reason: str | None = None, **fields: Any) -> bytes:
+    """One whole event as one read, as a paced upstream sends a token (compact JSON as OpenAI's, or json.dumps')."""
+    delta = {'content': text, **fields} if text is not None else fields
+    chunk = {'id': 'c1', 'model': 'm', 'choices': [{'index': 0, 'delta': delta, 'finish_reason': finish_reason}]}
+    return b'data: ' + (orjson.dumps(chunk) if compact else json.dumps(chunk).encode()) + b'\n\n'
+
+
+DONE = b'data: [DONE]\n\n'
+TOKENS = [whole(f't{n} ') for n in range(4)]
+# Reads of whole events take Reply.feed's shortcuts (the learned template, one `data:` line); each case mixes them
+# with reads that must not take them. Each must parse as the same bytes read one at a time (never a shortcut).
+WHOLE_READS = {
+    'paced tokens': [whole('', role='assistant'), *TOKENS, whole(finish_reason='stop'), DONE],
+    'json.dumps spacing': [whole(f't{n}', compact=False) for n in range(4)] + [whole('end', False, 'stop'), DONE],
+    'escapes and unicode after learning': [*TOKENS, whole('a "quoted"\\ line\nnext'), whole('é ✓ 😀'), DONE],
+    'another finish reason, usage': [
+        *TOKENS, whole('last', finish_reason='length'),
+        b'data: {"choices": [], "usage": {"prompt_tokens": 1, "completion_tokens": 5}}\n\n', DONE],
+    'not a string where the text was': [*TOKENS, TOKENS[0].replace(b'"t0 "', b'42')],
+    'a string with space around it': [*TOKENS, TOKENS[0].replace(b'"t0 "', b' "t0 " '), DONE],
+    'a list where the text was': [*TOKENS, TOKENS[0].replace(b'"t0 "', b'["t0 "]')],
+    'an empty text after learning': [*TOKENS, whole(''), *TOKENS, DONE],
+    'a CR in the bytes around the text': [*TOKENS, TOKENS[1].replace(b'data: ', b'data:\r'), DONE],
+    'a line split by CR at the text': [*TOKENS, TOKENS[1].replace(b'"t1 "', b'"t1"\r,"x":"y"'), DONE],
+    'a line end after the text': [*TOKENS, TOKENS[1].replace(b'"t1 "', b'"t1 "\n'), DONE],
+    'a CR before the text': [*TOKENS, TOKENS[1].replace(b'"t1 "', b'\r"t1 "'), DONE],
+    'a read that ends in CR, then LF': [*TOKENS, TOKENS[2][:-1].replace(b'\n', b'\r'), b'\n' + TOKENS[3], DONE],
+    'an event split between reads': [*TOKENS, TOKENS[1][:20], TOKENS[1][20:] + TOKENS[2], TOKENS[3], DONE],
+    'two events in one read': [*TOKENS, TOKENS[1] + TOKENS[2], DONE],
+    'a multi-line event after learning': [*TOKENS, b'data: {"choices": [{"index": 0,\n',
+                                          b'data: "delta": {"content": "joined"}}]}\n\n', TOKENS[3], DONE],
+    'data: with no space, comments': [*TOKENS, TOKENS[1].replace(b'data: ', b'data:'), b': ping\n\n', DONE],
+    'the text also elsewhere': [whole('m'), whole('c1'), *TOKENS, DONE],
+    # The text occurs once, as another field's value, and the delta's own text is escaped otherwise: not a template.
+    'the text elsewhere, escaped in the delta': [
+        b'data: {"x":"%c","choices":[{"index":0,"delta":{"content":"\\u0045"}}]}\n\n' % c for c in b'EFG'] + [DONE],
+    'reasoning and text together': [whole('a', reasoning_content='r') for _ in range(3)] + [DONE],
+    'reasoning alone': [whole(reasoning_content=f'r{n}') for n in range(3)] + [*TOKENS, DONE],
+    # Learned at `reasoning_content`; an empty one there gives way to the `reasoning` field (fixed bytes, here).
+    'both reasoning fields': [whole(reasoning_content=f'r{n}', reasoning='other') for n in range(3)]
+    + [whole(reasoning_content='', reasoning='other'), whole(reasoning_content='r9', reasoning='other'), DONE],
+    'a counter in every event': [whole(f't{n}', n=n) for n in range(12)] + [DONE],
+    'an error event after learning': [*TOKENS, b'data: {"error": {"message": "overloaded"}}\n\n'],
+    'bad JSON after learning': [*TOKENS, TOKENS[1][:-8] + b'\n\n'],
+    'an empty data line': [*TOKENS, b'data: \n\n'],
+    'no [DONE]': [*TOKENS],
+}
+
+
+async def outcome(reads: list[bytes]) -> tuple[Any, ...]:
+    """What a reply makes of these reads: its deltas, its error code (or None) and its metadata."""
+
+    async def from_reads() -> AsyncIterator[bytes]:
+        for data in reads:
+            yield data
+
+    reply, deltas, code = Reply(from_reads()), [], None
+    try:
+        async for delta in reply.deltas():
+            deltas.append(delta)
+    except ChatError as error:
+        code = error.code
+    return deltas, code, reply.complete, reply.finish_reason, reply.usage, reply.id, reply.model, reply.delta_count
+
+
+@pytest.mark.parametrize('reads', WHOLE_READS.values(), ids=WHOLE_READS.keys())
+async def test_whole_event_reads_parse_as_the_same_bytes_read_one_at_a_time(reads: list[bytes]) -> None:
+    body = b''.join(reads)
+    assert await outcome(reads) == await outcome([body[at:at + 1] for at in range(len(body))])
+
+
+async def test_the_events_template_is_learned_from_compact_and_spaced_json() -> None:
+    # Not a result of its own (the test above proves the results equal): that the shortcut it covers is taken.
+    for reads in WHOLE_READS['paced tokens'], WHOLE_READS['json.dumps spacing']:
+        reply = Reply(None, read=None)
+        for data in reads:
+            reply.feed(data)
+        assert reply._head.startswith(b'data: {') and reply._tail.endswith(b'}\n\n')
+    reply = Reply(None)
+    for data in WHOLE_READS['reasoning and text together']:
+        reply.feed(data)
+    assert not reply._head  # a template would drop the reasoning
+    reply = Reply(None)
+    for data in WHOLE_READS['reasoning alone'][:3]:
+        reply.feed(data)
+    assert reply._kind == 'reasoning' and b'reasoning_content' in reply._head
+    for data in WHOLE_READS['reasoning alone'][3:]:  # then the text: learned again
+        reply.feed(data)
+    assert reply._kind == 'content' and b'reasoning_content' not in reply._head
+
+
+async def test_a_reply_stops_learning_after_a_few_tries() -> None:
+    # Events that differ in more than their text (a counter): each try learns a template the next event misses;
+    # after LESSONS tries the parse stops paying for the probe.
+    reply = Reply(None)
+    for data in WHOLE_READS['a counter in every event']:
+        reply.feed(data)
+    assert reply._lessons == 0 and reply.delta_count == 12

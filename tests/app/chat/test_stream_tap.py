@@ -72,9 +72,9 @@ def capture_replies(chats: Chats) -> list[Reply]:
 
 
 def tapped(reply: Reply) -> bool:
-    """Whether the tap's wrappers are on the reply's connection protocol right now."""
-    protocol = reply.tap._protocol  # type: ignore[union-attr]
-    return bool({'data_received', 'resume_reading'} & set(vars(protocol)))
+    """Whether the reply's body reader hands its pieces to the tap right now (rather than storing them)."""
+    engaged: bool = reply.tap.engaged  # type: ignore[union-attr]
+    return engaged
 
 
 async def test_the_pages_deltas_are_delivered_from_the_network_callback(
@@ -92,7 +92,7 @@ async def test_the_pages_deltas_are_delivered_from_the_network_callback(
     # callback that brought it (as many calls as reads: tokens can share one on a busy machine).
     assert view.in_task.count(True) <= 1 and view.in_task.count(False) >= 1, view.in_task
     (reply,) = replies
-    assert reply.tap is not None and not tapped(reply)  # the connection's protocol has its own methods back
+    assert reply.tap is not None and not tapped(reply)  # the body's reader has its own class back
     saved = (await store.messages(conversation.id))[-1]
     assert (saved.content, saved.reasoning, saved.status) == (''.join(TOKENS), 'Let me think. ', COMPLETE)
     assert saved.timing is not None and saved.timing['ttft_s'] is not None
