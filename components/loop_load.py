@@ -22,10 +22,10 @@ WIDEN_PER_LAG = 4.0
 # Seconds over which the share of time the loop's thread works is measured (one clock read per window: cheap).
 BUSY_WINDOW = 0.5
 # Share of its time the loop's thread works from which batches widen, and at which they reach WIDEST_AGE (linearly
-# between). Below BUSY_FROM (~330 tabs streaming at 50 ms a delta on this machine) a message goes as on an idle
+# between). Below BUSY_FROM (~250 tabs streaming at 50 ms a delta on this machine) a message goes as on an idle
 # loop; the widening costs a reader up to WIDEST_AGE - MAX_AGE, less than a saturated loop's queue costs.
-BUSY_FROM = 0.6
-BUSY_FULL = 0.85
+BUSY_FROM = 0.5
+BUSY_FULL = 0.8
 # Most a delta may wait for company, however late the loop runs. With the lag that brings it (~30 ms), a frame to
 # render and loopback, a reader sees the text within ~250 ms; a loop lagging more is late whatever we do, and
 # fewer messages are what lets it catch up.
