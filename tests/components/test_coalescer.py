@@ -9,7 +9,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from components.coalescer import MAX_AGE, MIN_BATCH, MIN_INTERVAL, Coalescer
-from components.loop_load import BUSY_FROM, BUSY_FULL, BUSY_WINDOW, WIDEST_AGE, LoopLoad
+from components.loop_load import WIDEST_AGE, LoopLoad
 
 # Float slack for comparing simulated times.
 EPS = 1e-9
@@ -132,23 +132,6 @@ def test_the_age_widens_with_the_loops_lag_and_no_further() -> None:
     assert load.max_age() == WIDEST_AGE
     load.timer_ran(5.0, 4.0)  # a timer cannot run early: counts as on time
     assert load.lag >= 0
-
-
-def test_the_age_widens_when_the_loop_works_most_of_the_time_and_only_then() -> None:
-    load, now, cpu = LoopLoad(), 1000.0, 0.0
-
-    def windows(busy: float) -> float:
-        nonlocal now, cpu
-        for _ in range(4):  # timers on time, the thread working `busy` of each window
-            now += BUSY_WINDOW
-            cpu += busy * BUSY_WINDOW
-            load.timer_ran(now, now, cpu)
-        return load.max_age()
-
-    assert windows(BUSY_FROM - 0.1) == MAX_AGE  # time to spare: short batches, as on an idle loop
-    assert windows((BUSY_FROM + BUSY_FULL) / 2) == pytest.approx((MAX_AGE + WIDEST_AGE) / 2)
-    assert windows(1.0) == WIDEST_AGE == load.age  # saturated: the widest batches, no wider
-    assert windows(0.3) == MAX_AGE  # and back within a window once the load is gone
 
 
 # (pause before the delta, its text): any mix of bursts, LLM pace and long pauses.
