@@ -8,7 +8,8 @@ there. A message due now (the first delta of a reply, a slow stream's delta, a f
 turn, in one callback with every other message due now, after the rest of this turn's deltas joined it.
 
 A send runs at the end of its tick: at most TICK later than its message asked, never earlier (so a batch keeps the
-coalescer's fewest seconds between sends, and the deltas it waited for).
+coalescer's fewest seconds between sends, and the deltas it waited for; uvloop's and asyncio's timers may run up to
+a millisecond early, which the tick absorbs).
 """
 
 from __future__ import annotations
@@ -22,9 +23,11 @@ from .loop_load import loop_load
 
 log = logging.getLogger(__name__)
 
-# Seconds per tick: the most a send runs after its due time (besides the loop's own lag). Small against the age of
-# a batch (MAX_AGE, 80 ms) and a frame (17 ms); at most 1/TICK timers a second while anything streams.
-TICK = 0.005
+# Seconds per tick: the most a send runs after its due time (besides the loop's own lag), and uvloop's timer
+# resolution. At most 1/TICK timers a second while anything streams (there were ~2,000 a second at 200 tabs and
+# ~4,000 at 400); with a 5 ms tick delta p99 at 200 tabs was higher than 19692d1's in 3 of 3 pairs, with 1 ms
+# lower in 2 of 3 (docs/page_load.md, eleventh round).
+TICK = 0.001
 # The slot of a sender due now: before every tick.
 NOW = -1
 
@@ -103,10 +106,11 @@ class SendClock:
         now = loop.time()
         fired = self._timer_tick
         loop_load.timer_ran(fired * TICK, now)  # how late the loop runs timers
-        last = max(math.floor(now / TICK), fired)  # (uvloop's timers count whole milliseconds: one may run early)
-        filed = self._filed
-        for tick in sorted(tick for tick in self._ticks if tick <= last):
-            for sender in self._ticks.pop(tick):
+        first = int(fired)  # no tick filed is earlier: a sooner one would have set the timer for itself
+        last = max(math.floor(now / TICK), first)  # (uvloop's timers count whole milliseconds: one may run early)
+        filed, ticks = self._filed, self._ticks
+        for tick in range(first, last + 1):
+            for sender in ticks.pop(tick, ()):
                 if filed.get(sender) == tick:
                     del filed[sender]
                     self._send(sender)

@@ -100,8 +100,8 @@ async def test_senders_due_in_one_tick_are_sent_by_one_timer() -> None:
 
     clock._tick = counted  # type: ignore[method-assign]
     senders = [Sender(loop) for _ in range(50)]
-    due = (int(loop.time() / TICK) + 4) * TICK  # all in one tick, a few ticks ahead
+    middle = (int(loop.time() / TICK) + 20.5) * TICK  # the middle of a tick a few ahead: all due within it
     for index, sender in enumerate(senders):
-        clock.schedule(sender, due - index * TICK / 100)
+        clock.schedule(sender, middle - index * TICK / 200)
     await asyncio.wait_for(asyncio.gather(*(sender.done.wait() for sender in senders)), 1)
     assert fired == 1
