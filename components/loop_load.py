@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from .coalescer import MAX_AGE
 
-# Weight of the newest lateness in the running mean: about the last 20 ticks of the send clock count (~0.1 s).
+# Weight of the newest lateness in the running mean: about the last 20 sends of the whole process count.
 WEIGHT = 0.05
 # Seconds of batching age added per second of loop lag: at 30 ms of lag a send waits up to WIDEST_AGE.
 WIDEN_PER_LAG = 4.0

@@ -105,14 +105,17 @@ class SendClock:
         self._timer = None
         now = loop.time()
         fired = self._timer_tick
-        loop_load.timer_ran(fired * TICK, now)  # how late the loop runs timers
         first = int(fired)  # no tick filed is earlier: a sooner one would have set the timer for itself
         last = max(math.floor(now / TICK), first)  # (uvloop's timers count whole milliseconds: one may run early)
         filed, ticks = self._filed, self._ticks
+        timer_ran = loop_load.timer_ran
         for tick in range(first, last + 1):
             for sender in ticks.pop(tick, ()):
                 if filed.get(sender) == tick:
                     del filed[sender]
+                    # How late the loop runs sends, one sample per send as when each message had its timer: a
+                    # sample per tick weighed the long turns of a busy loop less, and batches widened less.
+                    timer_ran(tick * TICK, now)
                     self._send(sender)
         self._timer_tick = math.inf
         if self._ticks:
