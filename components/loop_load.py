@@ -30,11 +30,11 @@ class LoopLoad:
     def timer_ran(self, due: float, now: float) -> None:
         """A timer due at `due` ran at `now` (loop clock)."""
         self.lag += WEIGHT * (max(0.0, now - due) - self.lag)
-        self.age = min(WIDEST_AGE, MAX_AGE + WIDEN_PER_LAG * self.lag)
+        self.age = self.max_age()
 
     def max_age(self) -> float:
         """How long buffered text may wait now: MAX_AGE on an idle loop, up to WIDEST_AGE on a busy one."""
-        return self.age
+        return min(WIDEST_AGE, MAX_AGE + WIDEN_PER_LAG * self.lag)
 
 
 # The page's event loop is one per process, and so is this.

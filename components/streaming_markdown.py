@@ -20,7 +20,6 @@ from nicegui import events, ui
 
 from .coalescer import Coalescer
 from .loop_load import loop_load
-from .send_clock import send_clock
 
 log = logging.getLogger(__name__)
 
@@ -44,6 +43,8 @@ class StreamingMarkdown(ui.element, component='streaming_markdown.js',
         self._shipped = text  # all text sent to the browser, in order: what a resync answers from
         self._shipped_units = utf16_length(text)  # its length in the browser (what offsets count)
         self._coalescer = Coalescer()
+        self._timer: asyncio.Handle | None = None  # the scheduled send (uvloop's handles have no .when())
+        self._timer_due = 0.0
         self._finished = not streaming
         self._resync_from: int | None = None  # smallest offset asked for and not yet answered
         self._resync_timer: asyncio.TimerHandle | None = None
@@ -57,14 +58,20 @@ class StreamingMarkdown(ui.element, component='streaming_markdown.js',
         return self._shipped + self._coalescer.peek()
 
     def append(self, text: str) -> None:
-        """Add `text` at the end; it reaches the browser with the next coalesced send (components/send_clock.py).
+        """Add `text` at the end; it reaches the browser with the next coalesced send.
 
         The hottest call of a stream (once per delta per tab: a conversation's views hand deltas straight here, see
-        `ChatPage.sink`): mostly a list append, as the batch's send is set by its first delta.
+        `ChatPage.sink`): mostly a list append, as the batch's send is set by its first delta (or the one that fills
+        it) and the coalescer says None for the others.
         """
-        due = self._coalescer.add(text, asyncio.get_running_loop().time(), loop_load.age)
-        if due is not None:
-            send_clock.schedule(self, due)
+        loop = asyncio.get_running_loop()
+        due = self._coalescer.add(text, loop.time(), loop_load.age)
+        if due is None or (self._timer is not None and self._timer_due <= due):
+            return
+        if self._timer is not None:
+            self._timer.cancel()
+        self._timer = loop.call_at(due, self._timer_fired)
+        self._timer_due = due
 
     def finish(self) -> None:
         """Send what is buffered now and let the browser render the final form."""
@@ -77,8 +84,14 @@ class StreamingMarkdown(ui.element, component='streaming_markdown.js',
             self._props['streaming'] = False
         self.run_method('finish', self._shipped_units)
 
-    def send_due(self) -> None:
-        """The send clock's call: the buffered text is due."""
+    def _timer_fired(self) -> None:
+        loop_load.timer_ran(self._timer_due, asyncio.get_running_loop().time())  # how late the loop runs timers
+        self._send()
+
+    def _send(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
         if self.is_deleted:
             return
         text = self._coalescer.take(asyncio.get_running_loop().time())
@@ -86,11 +99,6 @@ class StreamingMarkdown(ui.element, component='streaming_markdown.js',
             self._append(self._shipped_units, text)
             self._shipped += text
             self._shipped_units += utf16_length(text)
-
-    def _send(self) -> None:
-        """Send what is buffered now, ahead of its time (the reply ended, or a resync)."""
-        send_clock.forget(self)
-        self.send_due()
 
     def _append(self, offset: int, text: str) -> None:
         """Call the browser element's `append(offset, text)`, through the client's outbox like `run_method`.
@@ -141,10 +149,10 @@ class StreamingMarkdown(ui.element, component='streaming_markdown.js',
         return [self.text]  # what ElementFilter (and the `user` fixture's should_see) match against
 
     def _handle_delete(self) -> None:
-        send_clock.forget(self)
-        if self._resync_timer is not None:
-            self._resync_timer.cancel()
-            self._resync_timer = None
+        for timer in (self._timer, self._resync_timer):
+            if timer is not None:
+                timer.cancel()
+        self._timer = self._resync_timer = None
         super()._handle_delete()
 
 
