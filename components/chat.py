@@ -176,6 +176,12 @@ class ChatPage:
         if view := self.views.get(message.id):
             view.append(text)
 
+    def sink(self, message: Message) -> Callable[[str], None] | None:
+        """Where `message`'s next deltas may go straight (app/chat/view.py's Views.delta), once `on_delta` has shown
+        the first: its markdown's buffer. The conversation asks again after any other change to the page."""
+        view = self.views.get(message.id)
+        return view.sink() if view is not None else None
+
     def on_reasoning(self, message: Message, text: str) -> None:
         if view := self.views.get(message.id):
             view.append_reasoning(text)

@@ -41,26 +41,35 @@ class Coalescer:
         self._gap = math.inf  # quiet time before the batch's first delta: tells a slow stream from a fast one
         self._sent_at = -math.inf
         self._max_age = MAX_AGE  # the age the current batch may reach (set when its first delta arrives)
+        self._full = float(MIN_BATCH)  # characters that make the current batch due at once (scale with its age)
 
     def peek(self) -> str:
         """The buffered text, left in the buffer."""
         return ''.join(self._parts)
 
     def add(self, text: str, now: float, max_age: float = MAX_AGE) -> float | None:
-        """Buffer `text` (arrived at `now`); returns when the buffer is due to be sent.
+        """Buffer `text` (arrived at `now`); returns when the buffer is due to be sent if that is sooner than this
+        batch was due before (its first delta, or the one that fills it), else None: no sooner than already said.
 
-        `max_age` is how long a new batch's first delta may wait (MAX_AGE, or more when the server is busy).
+        `max_age` is how long a new batch's first delta may wait (MAX_AGE, or more when the server is busy). Most
+        deltas of a fast stream only join the batch (the element's send is already set): no due time is worked out.
         """
         if not text:
-            return self.due()
-        if not self._parts:
+            return None
+        size = self._size + len(text)
+        self._size = size
+        self._parts.append(text)
+        if len(self._parts) == 1:
             self._first_at = now
             self._gap = now - self._last_at
             self._max_age = max_age
+            self._full = MIN_BATCH * max_age / MAX_AGE
+            self._last_at = now
+            return self.due()
         self._last_at = now
-        self._parts.append(text)
-        self._size += len(text)
-        return self.due()
+        if size >= self._full > size - len(text):
+            return self.due()
+        return None
 
     def due(self) -> float | None:
         """When the buffered text should be sent (same clock as `now`), or None when nothing is buffered."""
@@ -68,7 +77,7 @@ class Coalescer:
             return None
         age = self._max_age
         widened = age / MAX_AGE  # a wider batch also waits for more text, and counts longer gaps as fast
-        if self._size >= MIN_BATCH * widened:
+        if self._size >= self._full:
             wanted = self._last_at
         elif self._gap >= SLOW_GAP * widened:
             wanted = self._last_at  # a slow stream: sent on the loop's next turn, with whatever came in this one

@@ -25,10 +25,12 @@ class LoopLoad:
 
     def __init__(self) -> None:
         self.lag = 0.0
+        self.age = MAX_AGE  # `max_age()`, kept up to date: the streaming element reads it once per delta
 
     def timer_ran(self, due: float, now: float) -> None:
         """A timer due at `due` ran at `now` (loop clock)."""
         self.lag += WEIGHT * (max(0.0, now - due) - self.lag)
+        self.age = self.max_age()
 
     def max_age(self) -> float:
         """How long buffered text may wait now: MAX_AGE on an idle loop, up to WIDEST_AGE on a busy one."""

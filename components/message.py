@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Protocol
 
 from nicegui import ui
@@ -75,6 +75,10 @@ class MessageView:
         if self.markdown is not None:
             self.container.stop_waiting()
             self.markdown.append(text)
+
+    def sink(self) -> Callable[[str], None] | None:
+        """What `append` comes to once it has shown the first text (the waiting dots gone): the markdown's append."""
+        return self.markdown.append if self.markdown is not None else None
 
     def append_reasoning(self, text: str) -> None:
         """Show `text`, just appended to the model's reasoning (in a collapsed section of its own)."""

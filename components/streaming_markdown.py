@@ -58,9 +58,14 @@ class StreamingMarkdown(ui.element, component='streaming_markdown.js',
         return self._shipped + self._coalescer.peek()
 
     def append(self, text: str) -> None:
-        """Add `text` at the end; it reaches the browser with the next coalesced send."""
+        """Add `text` at the end; it reaches the browser with the next coalesced send.
+
+        The hottest call of a stream (once per delta per tab: a conversation's views hand deltas straight here, see
+        `ChatPage.sink`): mostly a list append, as the batch's send is set by its first delta (or the one that fills
+        it) and the coalescer says None for the others.
+        """
         loop = asyncio.get_running_loop()
-        due = self._coalescer.add(text, loop.time(), loop_load.max_age())
+        due = self._coalescer.add(text, loop.time(), loop_load.age)
         if due is None or (self._timer is not None and self._timer_due <= due):
             return
         if self._timer is not None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from functools import partial
 from typing import Protocol
 
 from .message import Message
@@ -37,26 +38,40 @@ class View(Protocol):
         """The conversation was deleted (here, or on another instance)."""
 
 
+# Where a view takes a streaming message's text: a function of the text alone.
+Sink = Callable[[str], None]
+
+
 class Views:
-    """The views of one conversation; a view that raises is detached so it cannot end the reply for the others."""
+    """The views of one conversation; a view that raises is detached so it cannot end the reply for the others.
+
+    A streaming reply's deltas are the hot path (one call per delta per view, hundreds of views streaming at once):
+    after the first delta of a message has gone through `on_delta`, a view may name its sink for the next ones (a
+    method `sink(message)`, see components/chat.py), and they go straight there until anything else happens to the
+    views (a view added or removed, any other change told), which goes back to `on_delta` for the next delta.
+    """
 
     def __init__(self) -> None:
         self._views: list[View] = []
+        self._sinks: tuple[Message, list[tuple[View, Sink]]] | None = None  # a message's sinks, while they hold
 
     def __len__(self) -> int:
         return len(self._views)
 
     def add(self, view: View) -> None:
         """Start telling `view` about changes."""
+        self._sinks = None
         self._views.append(view)
 
     def remove(self, view: View) -> None:
         """Stop telling `view`."""
+        self._sinks = None
         if view in self._views:
             self._views.remove(view)
 
     def notify(self, call: Callable[[View], None]) -> None:
         """Call `call` on every view."""
+        self._sinks = None  # whatever changed may have moved where a view shows a streaming message
         for view in list(self._views):
             try:
                 call(view)
@@ -65,10 +80,33 @@ class Views:
                 self.remove(view)
 
     def delta(self, message: Message, text: str) -> None:
-        """`on_delta` on every view: `notify` without a function made per delta, the hottest call of a stream."""
+        """`on_delta` on every view, or its sink for `message` once it has one."""
+        held = self._sinks
+        if held is not None and held[0] is message:
+            for view, sink in held[1]:
+                try:
+                    sink(text)
+                except Exception:
+                    log.exception('a conversation view failed; detaching it')
+                    self.remove(view)
+            return
         for view in tuple(self._views):
             try:
                 view.on_delta(message, text)
             except Exception:
                 log.exception('a conversation view failed; detaching it')
                 self.remove(view)
+        sinks: list[tuple[View, Sink]] = []
+        for view in tuple(self._views):
+            try:
+                sinks.append((view, _sink(view, message)))
+            except Exception:
+                log.exception('a conversation view failed; detaching it')
+                self.remove(view)
+        self._sinks = message, sinks
+
+
+def _sink(view: View, message: Message) -> Sink:
+    """Where `view` takes `message`'s next deltas: its own sink, if it names one, else its `on_delta`."""
+    named: Callable[[Message], Sink | None] | None = getattr(view, 'sink', None)
+    return (named(message) if named is not None else None) or partial(view.on_delta, message)

@@ -224,6 +224,7 @@ def _figures(name: str, tabs: int, args: argparse.Namespace, results: list[dict[
         end += len(token(index))
         ends.append(end)
     latencies: list[float] = []
+    sent_at: list[float] = []  # when the upstream wrote each delta of `latencies`
     first_text: list[float] = []
     failures = [f'open: {e}' for e in marks['open_errors']] + [f'{r["tag"]}: {r["error"]}' for r in results
                                                                if r.get('error')]
@@ -237,13 +238,18 @@ def _figures(name: str, tabs: int, args: argparse.Namespace, results: list[dict[
         for at, units in growth:
             while shown < len(sent) and ends[shown] <= units:
                 latencies.append(at - sent[shown])
+                sent_at.append(sent[shown])
                 shown += 1
+    # Deltas the upstream wrote once every tab had its first text: the streams alone, without turns starting.
+    started = max((r['growth'][0][0] for r in results if r.get('growth')), default=math.inf)
+    steady = [latency for latency, at in zip(latencies, sent_at, strict=True) if at >= started]
     deltas = sum(len(stamps.get(r['tag'], [])) for r in results)
     cpu = probes['cpu_done'] - probes['cpu_go']
     row = {'app': name, 'tabs': tabs, 'failures': len(failures), 'failure_samples': failures[:3],
            'resyncs': sum(r.get('resyncs', 0) for r in results),
            'latency_p50_ms': _ms(_percentile(latencies, 0.5)), 'latency_p99_ms': _ms(_percentile(latencies, 0.99)),
            'latency_max_ms': _ms(max(latencies, default=math.nan)),
+           'latency_steady_p99_ms': _ms(_percentile(steady, 0.99)), 'steady_deltas': len(steady),
            'first_text_p50_ms': _ms(_percentile(first_text, 0.5)),
            'first_text_p99_ms': _ms(_percentile(first_text, 0.99)),
            'cpu_s': round(cpu, 2), 'cpu_per_delta_us': round(cpu / deltas * 1e6, 1) if deltas else math.nan,
@@ -317,6 +323,7 @@ def _ms(seconds: float) -> float:
 
 COLUMNS = [('app', 'app'), ('tabs', 'tabs'), ('failures', 'fail'), ('resyncs', 'resync'),
            ('latency_p50_ms', 'p50 ms'), ('latency_p99_ms', 'p99 ms'), ('latency_max_ms', 'max ms'),
+           ('latency_steady_p99_ms', 'steady p99 ms'),
            ('first_text_p50_ms', '1st p50'), ('first_text_p99_ms', '1st p99'), ('cpu_per_delta_us', 'CPU/delta µs'),
            ('messages_per_tab', 'msgs/tab'), ('deflate_tabs', 'deflate tabs'), ('window_s', 'window s'),
            ('client_cpu_s', 'client CPU s'),

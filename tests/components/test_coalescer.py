@@ -19,7 +19,8 @@ def simulate(arrivals: list[tuple[float, str]], max_age: float = MAX_AGE) -> lis
     """Feed (time, text) deltas in order, sending whenever the buffer is due, as the element's timer does.
 
     A delta at the same time as the one before it came in the same turn of the event loop (one network read): a send
-    due then runs after both.
+    due then runs after both. A due time from `add` only ever brings the send forward (None: no sooner), as the
+    element's send clock keeps the soonest it was given (components/send_clock.py).
     """
     coalescer = Coalescer()
     sends: list[tuple[float, str]] = []
@@ -29,7 +30,9 @@ def simulate(arrivals: list[tuple[float, str]], max_age: float = MAX_AGE) -> lis
         while due is not None and due <= at and at != previous:
             sends.append((due, coalescer.take(due)))
             due = coalescer.due()
-        due = coalescer.add(text, at, max_age)
+        sooner = coalescer.add(text, at, max_age)
+        if sooner is not None and (due is None or sooner < due):
+            due = sooner
         previous = at
     while due is not None:
         sends.append((due, coalescer.take(due)))
