@@ -11,25 +11,29 @@ of milliseconds' worth at most. Frozen objects are still freed by reference coun
 reply); only garbage cycles among them wait for the next reclaim, and a closed tab leaves some (~1,300 objects, its
 client and elements). A reclaim unfreezes everything and runs one full pass over all of it (the stall that came
 every few seconds under load), then freezes its survivors again: every RECLAIM_INTERVAL seconds, or sooner once
-RECLAIM_GROWTH times as many objects are frozen as the last reclaim left (the tabs that come and go), so that
-what waits stays of the order of what lives. That pass stops the loop as the old ones did (~1 s at 400 tabs), so a
-due reclaim waits for a moment when no reply is streaming (`busy`), unless it is OVERDUE: that many times its
-interval, or its growth, and it runs anyway (memory stays bounded under a load that never pauses).
+the process's resident memory is RECLAIM_GROWTH times what it was after the last reclaim (the tabs that come and
+go), so that what waits stays of the order of what lives. That pass stops the loop as the old ones did (~1 s at
+400 tabs), so a due reclaim waits for a moment when no reply is streaming (`busy`), unless it is OVERDUE: that many
+times its interval, or its growth, and it runs anyway (memory stays bounded under a load that never pauses).
+Growth is measured as memory, not with `gc.get_freeze_count()`: that walks the frozen objects' list, tens to
+hundreds of milliseconds per million objects scattered over the heap, a stall at every check.
 """
 
 from __future__ import annotations
 
 import asyncio
 import gc
+import os
 import time
 from collections.abc import Callable
 from typing import Any
 
 # Longest time, in seconds, between two full passes over everything, frozen included: how long a garbage cycle can
-# outlive its use; and the growth of the frozen objects (times what the last reclaim left) that calls one sooner.
-# With 300 s and 2x, bench.soak's RSS grew 162 -> 199 -> 227 MB over its 100 s (live objects flat): not flat.
+# outlive its use; and the growth of the process's memory (times what it was after the last reclaim) that calls one
+# sooner. With 300 s and 2x the frozen objects, bench.soak's RSS grew 162 -> 199 -> 227 MB over its 100 s (live
+# objects flat): not flat.
 RECLAIM_INTERVAL = 60.0
-RECLAIM_GROWTH = 1.5
+RECLAIM_GROWTH = 1.25
 # How far past its interval and its growth (as a factor of each) a reclaim runs even while replies stream.
 OVERDUE = 2.0
 # Seconds between two looks at whether a reclaim is due.
@@ -48,12 +52,12 @@ class Collector:
         self.check_interval, self.busy = check_interval, busy
         self._task: asyncio.Task[None] | None = None
         self._reclaimed_at = time.monotonic()
-        self._left = gc.get_freeze_count()  # what the last reclaim (or the install) left frozen
+        self._left = resident_bytes()  # the process's memory after the last reclaim (or the install)
 
     def install(self) -> None:
         """Freeze what exists now (start-up's objects) and, from now on, the survivors of each full pass."""
         gc.freeze()
-        self._reclaimed_at, self._left = time.monotonic(), gc.get_freeze_count()
+        self._reclaimed_at, self._left = time.monotonic(), resident_bytes()
         if self._collected not in gc.callbacks:
             gc.callbacks.append(self._collected)
 
@@ -67,13 +71,13 @@ class Collector:
         gc.unfreeze()
         gc.collect()
         gc.freeze()  # also when not installed: the objects were frozen before, they stay out of the passes
-        self._reclaimed_at, self._left = time.monotonic(), gc.get_freeze_count()
+        self._reclaimed_at, self._left = time.monotonic(), resident_bytes()
 
     def due(self, factor: float = 1.0) -> bool:
-        """Whether a reclaim is due: `factor` times its interval since the last, or the frozen objects grew by
-        `factor` times its growth (OVERDUE: due even while busy)."""
+        """Whether a reclaim is due: `factor` times its interval since the last, or the process's memory grew by
+        `factor` times its growth, 1.25x -> 1.5x at 2 (OVERDUE: due even while busy)."""
         return (time.monotonic() - self._reclaimed_at >= factor * self.reclaim_interval
-                or gc.get_freeze_count() > factor * self.reclaim_growth * self._left)
+                or resident_bytes() > (1 + factor * (self.reclaim_growth - 1)) * self._left > 0)
 
     async def start(self) -> None:
         """Reclaim when due and not busy, or overdue (checked every `check_interval` s), until `stop`."""
@@ -95,3 +99,16 @@ class Collector:
         # and moving them into the permanent one is all freeze does. After a full pass the younger ones are empty.
         if phase == 'stop' and info['generation'] == OLDEST:
             gc.freeze()
+
+
+_PAGE = os.sysconf('SC_PAGE_SIZE') if hasattr(os, 'sysconf') else 4096
+
+
+def resident_bytes() -> int:
+    """The process's resident memory (Linux's /proc, one small read); 0 where that is not there (then only the
+    interval calls a reclaim)."""
+    try:
+        with open('/proc/self/statm', 'rb') as statm:
+            return int(statm.read().split()[1]) * _PAGE
+    except (OSError, IndexError, ValueError):
+        return 0

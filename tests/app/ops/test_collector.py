@@ -10,7 +10,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from app.ops.collector import OVERDUE, Collector
+from app.ops.collector import OVERDUE, Collector, resident_bytes
 
 
 class Thing:
@@ -75,18 +75,24 @@ def test_a_reclaim_frees_the_cycles_that_died_frozen(collector: Collector) -> No
     assert _in_oldest_generation(kept) == 0  # what survives a reclaim is frozen again
 
 
-def test_a_reclaim_is_due_after_its_interval_or_once_the_frozen_objects_grew(collector: Collector) -> None:
+def test_a_reclaim_is_due_after_its_interval_or_once_the_process_memory_grew(collector: Collector) -> None:
     collector.reclaim()
     assert not collector.due()
-    collector.reclaim_growth = 1.001  # of the test process's objects: a few hundred more
-    kept = [Thing() for _ in range(max(1000, gc.get_freeze_count() // 500))]
-    gc.collect()
+    collector.reclaim_growth = 1.05
+    grown = bytearray(max(64 << 20, resident_bytes() // 5))  # zeroed: its pages are resident (+20% at least)
     assert collector.due()
-    collector.reclaim()
+    collector.reclaim()  # what the process holds now is the new base
     assert not collector.due()
     collector.reclaim_interval = 0.0
     assert collector.due()
-    del kept
+    del grown
+
+
+def test_the_resident_memory_is_the_process_own() -> None:
+    before = resident_bytes()
+    grown = bytearray(32 << 20)
+    assert resident_bytes() - before >= 30 << 20
+    del grown
 
 
 async def test_started_it_reclaims_when_due(collector: Collector) -> None:
