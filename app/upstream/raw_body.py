@@ -166,7 +166,10 @@ class _Tap:
             except Exception as failure:  # ChatError from the events (or a bug): the relay reports it
                 stop(failure)
 
-        if content._buffer:  # what arrived while nobody was reading, in one piece
+        # What arrived while nobody was reading. Taking it can resume a paused protocol, whose parser then feeds
+        # the bytes it held back into the reader again, after the pieces `read_nowait` drains: read until empty, or
+        # those bytes would sit in the reader while the tap takes the ones after them.
+        while content._buffer and not stopped.done():
             feed(content.read_nowait())
         if not stopped.done():
             _FEEDS[content] = feed
