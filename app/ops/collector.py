@@ -91,7 +91,7 @@ class Collector:
     async def _run(self) -> None:
         while True:
             await asyncio.sleep(self.check_interval)
-            if self.due(OVERDUE) or (self.due() and not self.busy()):
+            if self.due() and (not self.busy() or self.due(OVERDUE)):  # overdue implies due: one look mostly
                 self.reclaim()
 
     def _collected(self, phase: str, info: dict[str, Any]) -> None:

@@ -111,7 +111,7 @@ async def test_a_due_reclaim_waits_while_replies_stream_unless_overdue(collector
     streaming, declined = True, asyncio.Event()
     asked = 0
 
-    def busy() -> bool:  # asked only when a reclaim is due and not overdue
+    def busy() -> bool:  # asked only when a reclaim is due
         nonlocal asked
         asked += 1
         if asked == 3:
