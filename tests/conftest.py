@@ -18,7 +18,6 @@ from nicegui.testing import User
 from nicegui.testing.user_simulation import user_simulation
 
 from tests.fake_upstream import FakeUpstream
-from tests.services.fixtures import REDIS_PASSWORD  # noqa: F401  # tests import it from here
 
 # PostgreSQL, Redis and nginx, once per session, and the app instances behind nginx.
 pytest_plugins = ['tests.services.fixtures']

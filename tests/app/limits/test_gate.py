@@ -16,7 +16,7 @@ from app.api.access import Caller
 from app.config import Settings, load_settings
 from app.errors import ChatError
 from app.limits import Lease, Limits
-from tests.conftest import REDIS_PASSWORD
+from tests.services.fixtures import REDIS_PASSWORD
 from tests.services.redis import RedisServer, free_port
 
 # Instances sharing Redis must share the storage secret too (start-up refuses otherwise).

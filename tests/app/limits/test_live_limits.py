@@ -10,8 +10,9 @@ import httpx
 import openai
 import pytest
 
-from tests.conftest import API_TOKEN, REDIS_PASSWORD, LiveApp, app_env, start_app, stop_app
+from tests.conftest import API_TOKEN, LiveApp, app_env, start_app, stop_app
 from tests.fake_upstream import FakeUpstream, Script
+from tests.services.fixtures import REDIS_PASSWORD
 from tests.services.redis import RedisServer
 
 QUOTA_TOKEN = 'tok-live-quota-caller'
