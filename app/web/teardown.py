@@ -50,4 +50,4 @@ def cut_cycles(element: Element) -> None:
 def install() -> None:
     """Cut the cycles of every element NiceGUI removes from now on (once per process)."""
     if Client.remove_elements is not remove_elements:
-        Client.remove_elements = remove_elements  # type: ignore[method-assign]
+        Client.remove_elements = remove_elements  # type: ignore[method-assign,assignment]
