@@ -72,6 +72,13 @@ class Front:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope['type'] == 'websocket' and type(protocol := getattr(send, '__self__', None)) is WSProtocol:
             scope[PROTOCOL] = protocol
+            try:
+                await self.app(scope, receive, send)
+            finally:
+                # The protocol holds this scope: left in it, the two would be a cycle, and a closed tab's connection
+                # (its wsproto state, deflate compressor and buffers) would wait for the garbage collector.
+                del scope[PROTOCOL]
+            return
         await self.app(scope, receive, send)
 
 
