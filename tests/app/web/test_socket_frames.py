@@ -5,8 +5,11 @@ something waits before them."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import gc
 import json
 import socket as sockets
+import weakref
 from types import SimpleNamespace
 from typing import Any
 
@@ -16,6 +19,7 @@ import pytest
 import uvicorn
 from engineio import packet as eio_packet
 from engineio.async_socket import AsyncSocket
+from uvicorn.protocols.websockets.wsproto_impl import WSProtocol
 from wsproto import ConnectionType, WSConnection
 from wsproto.events import AcceptConnection, Message, Request, TextMessage
 from wsproto.extensions import PerMessageDeflate
@@ -198,3 +202,37 @@ async def test_frames_written_straight_count_as_sent_for_the_writers_wait() -> N
     finally:
         server.should_exit = True
         await task
+
+
+@pytest.mark.parametrize('fails', [False, True], ids=['ends', 'raises'])
+async def test_the_front_leaves_no_cycle_between_a_protocol_and_its_scope(fails: bool) -> None:
+    """uvicorn's protocol holds the scope it passes on; once its websocket has ended, the scope no longer holds the
+    protocol, so a closed tab's connection (wsproto's state, its deflate compressor) goes by reference counting."""
+    protocol = WSProtocol.__new__(WSProtocol)  # only its identity matters here: nothing of it is called
+    scope: dict[str, Any] = {'type': 'websocket'}
+    protocol.scope = scope
+    seen: list[Any] = []
+
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        seen.append(scope.get(socket_frames.PROTOCOL))
+        if fails:
+            raise OSError('the websocket broke')
+
+    freed = asyncio.Event()
+    weakref.finalize(protocol, freed.set)
+    gc.collect()
+    gc.disable()
+    try:
+        with contextlib.suppress(OSError):
+            await socket_frames.front(app)(scope, _receive, protocol.send)
+        assert seen == [protocol]  # the websocket's layers had it
+        seen.clear()
+        del protocol
+        assert freed.is_set(), 'the protocol waits for the collector'  # it is off: reference counting alone
+        assert socket_frames.PROTOCOL not in scope
+    finally:
+        gc.enable()
+
+
+async def _receive() -> dict[str, Any]:
+    raise AssertionError('not called')
