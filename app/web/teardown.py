@@ -8,14 +8,18 @@ children and its event listeners), but not these, nor the value-change handlers 
 which close over what made them as event listeners do (the sidebar's search box: its handler is the sidebar's
 `refresh`, and the sidebar holds the box).
 
-With app/ops/collector.py freezing what survives each full pass, a closed tab's ~60 elements left ~900 objects in
-such cycles (docs/page_load.md, the round on closed tabs' cycles), freed only by the next reclaim (a
-stop-the-world pass over everything, ~250 ms at 200 tabs): the soak's RSS stood ~55 MB above what it was before the
-collector. Cutting the cycles where NiceGUI removes elements (a closed tab's `Client.delete`, and `clear`, `remove`
-and `delete` while the page lives) lets them go by reference counting, like the rest of the element.
+With app/ops/collector.py freezing what survives each full pass, a closed tab's ~58 elements left ~870 objects in
+such cycles, and through them the rest of its page (bench.tab_cycles: 1,559 objects per closed tab in all, with the
+page's own cycles, components/chat.py and the rest), freed only by the next reclaim, a stop-the-world pass over
+everything: bench.soak's RSS stood ~55 MB above what it was before the collector. Cutting the cycles where NiceGUI
+removes elements (a closed tab's `Client.delete`, and `clear`, `remove` and `delete` while the page lives) lets
+them go by reference counting, like the rest of the element (78 objects per closed tab left, none of the page's:
+docs/page_load.md, the fourteenth round).
 
 A removed element never reaches the browser again (NiceGUI drops its updates), so its observables' handlers have
-nothing left to do; a value set on it afterwards no longer runs its change handlers (nothing here does that).
+nothing left to do. Two things do change for code that keeps using a removed element (nothing here does): a change
+of its props, classes or style no longer reaches NiceGUI's one-time warning that a deleted element is still used,
+and a value set on it no longer runs its value-change handlers.
 The NiceGUI internals this relies on are pinned in tests/app/web/test_teardown.py.
 """
 
