@@ -205,16 +205,19 @@ async def test_frames_written_straight_count_as_sent_for_the_writers_wait() -> N
 
 
 @pytest.mark.parametrize('fails', [False, True], ids=['ends', 'raises'])
-async def test_the_front_leaves_no_cycle_between_a_protocol_and_its_scope(fails: bool) -> None:
-    """uvicorn's protocol holds the scope it passes on; once its websocket has ended, the scope no longer holds the
-    protocol, so a closed tab's connection (wsproto's state, its deflate compressor) goes by reference counting."""
+async def test_once_a_websocket_has_ended_nothing_the_front_passed_on_holds_its_protocol(fails: bool) -> None:
+    """uvicorn's protocol holds the scope it passes on, and engine.io leaves garbage cycles that hold the receive and
+    send it was given; once the websocket has ended, neither holds the protocol, so a closed tab's connection
+    (wsproto's state, its deflate compressor) goes by reference counting."""
     protocol = WSProtocol.__new__(WSProtocol)  # only its identity matters here: nothing of it is called
     scope: dict[str, Any] = {'type': 'websocket'}
     protocol.scope = scope
     seen: list[Any] = []
+    kept: list[Any] = []  # what engine.io's leftovers keep of a websocket
 
     async def app(scope: Any, receive: Any, send: Any) -> None:
         seen.append(scope.get(socket_frames.PROTOCOL))
+        kept.extend((receive, send))
         if fails:
             raise OSError('the websocket broke')
 
@@ -224,15 +227,33 @@ async def test_the_front_leaves_no_cycle_between_a_protocol_and_its_scope(fails:
     gc.disable()
     try:
         with contextlib.suppress(OSError):
-            await socket_frames.front(app)(scope, _receive, protocol.send)
+            await socket_frames.front(app)(scope, protocol.receive, protocol.send)
         assert seen == [protocol]  # the websocket's layers had it
         seen.clear()
         del protocol
-        assert freed.is_set(), 'the protocol waits for the collector'  # it is off: reference counting alone
-        assert socket_frames.PROTOCOL not in scope
+        assert freed.is_set(), 'the protocol is still held'  # the collector is off: reference counting alone
+        assert socket_frames.PROTOCOL not in scope and len(kept) == 2
     finally:
         gc.enable()
 
 
-async def _receive() -> dict[str, Any]:
-    raise AssertionError('not called')
+async def test_the_front_passes_a_websockets_messages_on_until_it_has_ended() -> None:
+    received: list[Any] = []
+    sent: list[Any] = []
+
+    async def receive() -> dict[str, Any]:
+        return {'type': 'websocket.receive', 'text': '2'}
+
+    async def send(message: Any) -> None:
+        sent.append(message)
+
+    link = socket_frames._Link(receive, send)
+    received.append(await link.receive())
+    await link.send({'type': 'websocket.send', 'text': '3'})
+    assert received == [{'type': 'websocket.receive', 'text': '2'}]
+    assert sent == [{'type': 'websocket.send', 'text': '3'}]
+    link.cut()
+    assert (await link.receive())['type'] == 'websocket.disconnect'  # as a closed websocket answers
+    with pytest.raises(OSError):
+        await link.send({'type': 'websocket.send', 'text': '4'})
+    assert len(sent) == 1
