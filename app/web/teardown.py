@@ -13,7 +13,7 @@ such cycles, and through them the rest of its page (bench.tab_cycles: 1,559 obje
 page's own cycles, components/chat.py and the rest), freed only by the next reclaim, a stop-the-world pass over
 everything: bench.soak's RSS stood ~55 MB above what it was before the collector. Cutting the cycles where NiceGUI
 removes elements (a closed tab's `Client.delete`, and `clear`, `remove` and `delete` while the page lives) lets
-them go by reference counting, like the rest of the element (78 objects per closed tab left, none of the page's:
+them go by reference counting, like the rest of the element (58 objects per closed tab left, none of the page's:
 docs/page_load.md, the fourteenth round).
 
 A removed element never reaches the browser again (NiceGUI drops its updates), so its observables' handlers have
