@@ -33,7 +33,7 @@ from app.server.headers import SecureCookies
 from app.server.protocol import guarded_protocol
 from app.store import Store, StoreError, open_store
 from app.upstream import Upstream, demo
-from app.web import pages, signatures, socket_frames, socket_path
+from app.web import pages, signatures, socket_frames, socket_path, teardown
 from components.loop_load import loop_load
 
 try:
@@ -45,6 +45,7 @@ if not settings.storage_secret_set:  # a secret that changed on restart would gi
 
 socket_path.install()  # a shorter path per message to the tabs (app/web/socket_path.py)
 signatures.install()  # NiceGUI's handler signature check, cached (app/web/signatures.py)
+teardown.install()  # a removed element's cycles cut, so a closed tab goes by reference counting (app/web/teardown.py)
 upstream = Upstream(settings)
 limits = Limits(settings)  # rate limits, token quotas, concurrent streams (in Redis when REDIS_URL is set)
 usage = Usage()  # where each finished API reply's completion tokens go

@@ -90,7 +90,7 @@ class ChatPage:
             ui.run_javascript('window.scrollTo(0, document.scrollingElement.scrollHeight)')
         self._set_busy(conversation.busy)
         conversation.attach(self)
-        ui.context.client.on_delete(lambda: conversation.detach(self))
+        ui.context.client.on_delete(self._closed)
 
     async def send(self) -> None:
         """Send the prompt box's text, if any; on a refusal the text stays in the box."""
@@ -208,6 +208,12 @@ class ChatPage:
         with self.log, ui.card().classes('w-full items-center').props('flat bordered').mark('deleted'):
             ui.label('This conversation was deleted.').props('role=alert').classes('font-semibold')
             ui.link('Start a new chat', '/')
+
+    def _closed(self) -> None:
+        """The tab is gone: stop following the conversation, and let the message views go (each refers back to this
+        page, which would leave the two in a cycle for the garbage collector: app/web/teardown.py)."""
+        self.conversation.detach(self)
+        self.views.clear()
 
     async def _run(self, action: Awaitable[Any], *, raise_errors: bool = False) -> bool:
         """Run a conversation action with the busy state shown; a refusal is a notification, nothing is lost."""

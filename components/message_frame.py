@@ -81,9 +81,19 @@ class MessageFrame(ui.element, component='message_frame.js'):
             return [props.get('stats')]
         return [props.get('text'), props.get('notice'), props.get('stats'), *(button.text for button in self._buttons)]
 
+    def _handle_delete(self) -> None:
+        # `on_press` is the message view's method, and the view holds this frame: a cycle that would wait for the
+        # garbage collector (app/web/teardown.py); a removed frame takes no presses.
+        self._on_press = _ignore
+        super()._handle_delete()
+
     def _act(self, event: events.GenericEventArguments) -> Any:
         """A press from the browser: only a button shown and enabled counts (anything else is ignored)."""
         name = event.args
         if any(button.name == name and not button.disabled and name != 'version' for button in self._buttons):
             return self._on_press(name)
         return None
+
+
+def _ignore(name: str) -> None:
+    """A removed frame's `on_press`."""

@@ -56,6 +56,11 @@ class Upload(ui.upload):
 
     def _handle_delete(self) -> None:
         # Not ui.upload's: it removes the element's route (a scan of every route of the app), and there is none.
+        # The handlers go: they are their owner's methods (the attachments' `_received`), and the owner holds this
+        # element, a cycle that would wait for the garbage collector (app/web/teardown.py).
+        self._begin_upload_handlers.clear()
+        self._upload_handlers.clear()
+        self._multi_upload_handlers.clear()
         super(ui.upload, self)._handle_delete()
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+import weakref
 from collections.abc import Callable, Sequence
 
 import aiohttp
@@ -130,7 +131,9 @@ class _Tap:
     """
 
     def __init__(self, reply: Reply, content: aiohttp.StreamReader, protocol: ResponseHandler) -> None:
-        self._reply, self._content, self._protocol = reply, content, protocol
+        # The reply holds its tap: a strong reference back would make the two a cycle that outlives the reply until
+        # a full pass of the garbage collector (app/ops/collector.py freezes it until the next reclaim).
+        self._reply, self._content, self._protocol = weakref.ref(reply), content, protocol
 
     @property
     def engaged(self) -> bool:
@@ -138,8 +141,8 @@ class _Tap:
         return type(self._content) is _TappedReader
 
     async def run(self, deliver: Callable[[Batch], bool]) -> Batch | None:
-        content, reply = self._content, self._reply
-        if (type(content) is not aiohttp.StreamReader or self._protocol.transport is None
+        content, reply = self._content, self._reply()
+        if (reply is None or type(content) is not aiohttp.StreamReader or self._protocol.transport is None
                 or content.exception() is not None or content.is_eof()):
             return None  # over already (the reader reports how), or a reader this tap does not know
         stopped: asyncio.Future[None] = asyncio.get_running_loop().create_future()

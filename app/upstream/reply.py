@@ -36,7 +36,7 @@ class Tap(Protocol):
         ...
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, weakref_slot=True)  # its tap refers back to it weakly (raw_body.py)
 class Reply:
     """One streamed completion: iterate it for (kind, text) deltas; the metadata fills in as chunks arrive.
 

@@ -35,7 +35,7 @@ from typing import Any
 from engineio import exceptions as eio_exceptions
 from engineio import packet as eio_packet
 from engineio.async_socket import AsyncSocket
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from uvicorn.protocols.websockets.wsproto_impl import WSProtocol
 from wsproto.connection import Connection, ConnectionState
 from wsproto.extensions import PerMessageDeflate
@@ -72,7 +72,45 @@ class Front:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope['type'] == 'websocket' and type(protocol := getattr(send, '__self__', None)) is WSProtocol:
             scope[PROTOCOL] = protocol
+            link = _Link(receive, send)
+            try:
+                await self.app(scope, link.receive, link.send)
+            finally:
+                # Once the websocket has ended nothing refers to its protocol (its wsproto state, deflate compressor
+                # and buffers) but what is garbage: the protocol holds this scope, which would be a cycle, and
+                # engine.io leaves cycles that hold the receive and send it was given (a class it makes per request
+                # closes over them; the task that waited for the browser's messages, failed with OSError when a
+                # browser closes its tab, is held by its own exception's traceback). Reference counting frees it.
+                del scope[PROTOCOL]
+                link.cut()
+            return
         await self.app(scope, receive, send)
+
+
+class _Link:
+    """uvicorn's `receive` and `send` for one websocket, passed on until `cut` (when the websocket has ended)."""
+
+    __slots__ = ('_receive', '_send')
+
+    def __init__(self, receive: Receive, send: Send) -> None:
+        self._receive, self._send = receive, send
+
+    async def receive(self) -> Message:
+        return await self._receive()
+
+    async def send(self, message: Message) -> None:
+        await self._send(message)
+
+    def cut(self) -> None:
+        self._receive, self._send = _ended_receive, _ended_send
+
+
+async def _ended_receive() -> Message:
+    return {'type': 'websocket.disconnect', 'code': 1006}
+
+
+async def _ended_send(message: Message) -> None:
+    raise OSError('the websocket has ended')
 
 
 def front(app: ASGIApp) -> ASGIApp:

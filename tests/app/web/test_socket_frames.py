@@ -5,8 +5,11 @@ something waits before them."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import gc
 import json
 import socket as sockets
+import weakref
 from types import SimpleNamespace
 from typing import Any
 
@@ -16,6 +19,7 @@ import pytest
 import uvicorn
 from engineio import packet as eio_packet
 from engineio.async_socket import AsyncSocket
+from uvicorn.protocols.websockets.wsproto_impl import WSProtocol
 from wsproto import ConnectionType, WSConnection
 from wsproto.events import AcceptConnection, Message, Request, TextMessage
 from wsproto.extensions import PerMessageDeflate
@@ -198,3 +202,58 @@ async def test_frames_written_straight_count_as_sent_for_the_writers_wait() -> N
     finally:
         server.should_exit = True
         await task
+
+
+@pytest.mark.parametrize('fails', [False, True], ids=['ends', 'raises'])
+async def test_once_a_websocket_has_ended_nothing_the_front_passed_on_holds_its_protocol(fails: bool) -> None:
+    """uvicorn's protocol holds the scope it passes on, and engine.io leaves garbage cycles that hold the receive and
+    send it was given; once the websocket has ended, neither holds the protocol, so a closed tab's connection
+    (wsproto's state, its deflate compressor) goes by reference counting."""
+    protocol = WSProtocol.__new__(WSProtocol)  # only its identity matters here: nothing of it is called
+    scope: dict[str, Any] = {'type': 'websocket'}
+    protocol.scope = scope
+    seen: list[Any] = []
+    kept: list[Any] = []  # what engine.io's leftovers keep of a websocket
+
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        seen.append(scope.get(socket_frames.PROTOCOL))
+        kept.extend((receive, send))
+        if fails:
+            raise OSError('the websocket broke')
+
+    freed = asyncio.Event()
+    weakref.finalize(protocol, freed.set)
+    gc.collect()
+    gc.disable()
+    try:
+        with contextlib.suppress(OSError):
+            await socket_frames.front(app)(scope, protocol.receive, protocol.send)
+        assert seen == [protocol]  # the websocket's layers had it
+        seen.clear()
+        del protocol
+        assert freed.is_set(), 'the protocol is still held'  # the collector is off: reference counting alone
+        assert socket_frames.PROTOCOL not in scope and len(kept) == 2
+    finally:
+        gc.enable()
+
+
+async def test_the_front_passes_a_websockets_messages_on_until_it_has_ended() -> None:
+    received: list[Any] = []
+    sent: list[Any] = []
+
+    async def receive() -> dict[str, Any]:
+        return {'type': 'websocket.receive', 'text': '2'}
+
+    async def send(message: Any) -> None:
+        sent.append(message)
+
+    link = socket_frames._Link(receive, send)
+    received.append(await link.receive())
+    await link.send({'type': 'websocket.send', 'text': '3'})
+    assert received == [{'type': 'websocket.receive', 'text': '2'}]
+    assert sent == [{'type': 'websocket.send', 'text': '3'}]
+    link.cut()
+    assert (await link.receive())['type'] == 'websocket.disconnect'  # as a closed websocket answers
+    with pytest.raises(OSError):
+        await link.send({'type': 'websocket.send', 'text': '4'})
+    assert len(sent) == 1
