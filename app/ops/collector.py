@@ -6,15 +6,16 @@ made later: at 200 connected tabs a full pass walked several hundred thousand ob
 allocations when many people press Enter at once is what sets one off. Every turn started in that window waited
 for it (bench.page_load: the first text's p99 at 200 tabs, docs/page_load.md's eleventh round).
 
-So after each full pass, what survived it is frozen too: the next full pass walks only what was made since, tens
-of milliseconds' worth at most. Frozen objects are still freed by reference counting, as most are (a finished
-reply); only garbage cycles among them wait for the next reclaim, and a closed tab leaves some (~1,300 objects, its
-client and elements). A reclaim unfreezes everything and runs one full pass over all of it (the stall that came
-every few seconds under load), then freezes its survivors again: every RECLAIM_INTERVAL seconds, or sooner once
-the process's resident memory is RECLAIM_GROWTH times what it was after the last reclaim (the tabs that come and
-go), so that what waits stays of the order of what lives. That pass stops the loop as the old ones did (~1 s at
-400 tabs), so a due reclaim waits for a moment when no reply is streaming (`busy`), unless it is OVERDUE: that many
-times its interval, or its growth, and it runs anyway (memory stays bounded under a load that never pauses).
+So after each full pass, what survived it is frozen too: the next full pass walks only what was made since, tens of
+milliseconds' worth at most. Frozen objects are still freed by reference counting, as most are (a finished reply);
+only garbage cycles among them wait for the next reclaim. A closed tab left ~1,500 objects in cycles until
+app/web/teardown.py cut them; ~60 are left (engine.io's and uvicorn's), ~3 objects per reply. A reclaim unfreezes
+everything and runs one full pass over all of it (the stall that came every few seconds under load), then freezes
+its survivors again: every RECLAIM_INTERVAL seconds, or sooner once the process's resident memory is RECLAIM_GROWTH
+times what it was after the last reclaim (the tabs that come and go), so that what waits stays of the order of what
+lives. That pass stops the loop as the old ones did (~1 s at 400 tabs), so a due reclaim waits for a moment when no
+reply is streaming (`busy`), unless it is OVERDUE: that many times its interval, or its growth, and it runs anyway
+(memory stays bounded under a load that never pauses).
 Growth is measured as memory, not with `gc.get_freeze_count()`: that walks the frozen objects' list, tens to
 hundreds of milliseconds per million objects scattered over the heap, a stall at every check.
 """
@@ -30,9 +31,13 @@ from typing import Any
 
 # Longest time, in seconds, between two full passes over everything, frozen included: how long a garbage cycle can
 # outlive its use; and the growth of the process's memory (times what it was after the last reclaim) that calls one
-# sooner. With 300 s and 2x the frozen objects, bench.soak's RSS grew 162 -> 199 -> 227 MB over its 100 s (live
-# objects flat): not flat.
-RECLAIM_INTERVAL = 60.0
+# sooner. While closed tabs left ~1,500 objects each in cycles, 300 s and 2x let bench.soak's RSS grow 162 -> 199 ->
+# 227 MB over its 100 s (live objects flat): not flat, hence 60 s then. Since they go by reference counting, a soak of
+# 4,000 API + 4,000 page replies (142 s) with no reclaim at all ends at the same RSS as with one every 60 s (161.8 ->
+# 172.4 -> 173.6 against 160.3 -> 172.3 -> 173.9 MB; 23,000 objects waiting at the end): a reclaim, ~0.9 s with the
+# loop stopped at 400 tabs, is needed far less often, and one that is overdue under a load that never pauses
+# (OVERDUE times this) comes every 20 minutes instead of every 2. The growth still calls one sooner.
+RECLAIM_INTERVAL = 600.0
 RECLAIM_GROWTH = 1.25
 # How far past its interval and its growth (as a factor of each) a reclaim runs even while replies stream.
 OVERDUE = 2.0
