@@ -7,9 +7,7 @@ hash updated) before it is trusted.
 
 from __future__ import annotations
 
-import hashlib
-import inspect
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx2
@@ -22,6 +20,7 @@ from app.config import load_settings
 from app.upstream.client import Upstream
 from app.upstream.sdk import CHAT_PATH, SdkClient
 from tests.fake_upstream import FakeUpstream, Script
+from tests.pins import Pinned, changed
 
 KEY = 'sk-sdk-test-key'
 BODY = b'{"model":"m","messages":[{"role":"user","content":"hi"}],"stream":true}'
@@ -155,7 +154,7 @@ async def test_retries_over_http_send_what_the_stock_client_sends(upstream: Fake
 # versions (requirements.lock). A new version that changes one of them fails here: read sdk.py against it (does the
 # request loop still build each attempt with `_build_request(options, retries_taken=...)` from a shallow copy of the
 # options? does the built request still depend only on what the template holds?), then update the hash.
-PINNED: dict[str, tuple[Callable[..., Any], str]] = {
+PINNED: Pinned = {
     'AsyncAPIClient.request': (AsyncAPIClient.request, '52506e6c8ba17cff'),
     'BaseClient._build_request': (BaseClient._build_request, '23cad049a0154f76'),
     'BaseClient._build_headers': (BaseClient._build_headers, 'c5876332cda1627e'),
@@ -166,11 +165,6 @@ PINNED: dict[str, tuple[Callable[..., Any], str]] = {
 }
 
 
-def source_hash(function: Callable[..., Any]) -> str:
-    return hashlib.sha256(inspect.getsource(function).encode()).hexdigest()[:16]
-
-
 def test_the_sdk_internals_sdk_py_relies_on_are_unchanged() -> None:
-    changed = {name: source_hash(function) for name, (function, digest) in PINNED.items()
-               if source_hash(function) != digest}
-    assert not changed, f'openai {openai.__version__}: changed since sdk.py was written against them: {changed}'
+    now = changed(PINNED)
+    assert not now, f'openai {openai.__version__}: changed since sdk.py was written against them: {now}'

@@ -6,11 +6,6 @@ on the chat page: tests/components/test_closed_tab.py.
 
 from __future__ import annotations
 
-import hashlib
-import inspect
-from collections.abc import Callable
-from typing import Any
-
 import nicegui
 from nicegui import Client
 from nicegui.classes import Classes
@@ -21,6 +16,7 @@ from nicegui.props import Props
 from nicegui.style import Style
 
 from app.web import teardown
+from tests.pins import Pinned, changed
 
 # What teardown.py relies on, by the SHA-256 (first 16 hex digits) of its source in the pinned NiceGUI
 # (requirements.lock): every removal of elements (a client's delete, an element's clear, remove and delete) goes
@@ -30,7 +26,7 @@ from app.web import teardown
 # `_change_handlers` on the element; NiceGUI's `_handle_delete` (which clears slots and event listeners) leaves
 # those lists alone. An upgrade that changes any of them fails here: read teardown.py against it (a removed
 # element's handlers must still have nothing left to do, and the cycles may be gone or elsewhere), then update.
-PINNED: dict[str, tuple[Callable[..., Any], str]] = {
+PINNED: Pinned = {
     'Client.remove_elements': (teardown._remove_elements, 'd056219068c946e1'),
     'Client.remove_all_elements': (Client.remove_all_elements, 'fc1cce7f3d68c2e4'),
     'Client.delete': (Client.delete, 'aa5e09ec2f35ea6c'),
@@ -48,11 +44,6 @@ PINNED: dict[str, tuple[Callable[..., Any], str]] = {
 }
 
 
-def source_hash(function: Callable[..., Any]) -> str:
-    return hashlib.sha256(inspect.getsource(function).encode()).hexdigest()[:16]
-
-
 def test_the_nicegui_internals_teardown_relies_on_are_unchanged() -> None:
-    changed = {name: source_hash(function) for name, (function, digest) in PINNED.items()
-               if source_hash(function) != digest}
-    assert not changed, f'NiceGUI {nicegui.__version__}: changed since teardown.py was written against it: {changed}'
+    now = changed(PINNED)
+    assert not now, f'NiceGUI {nicegui.__version__}: changed since teardown.py was written against it: {now}'
