@@ -76,8 +76,7 @@ class Views:
             try:
                 call(view)
             except Exception:
-                log.exception('a conversation view failed; detaching it')
-                self.remove(view)
+                self._failed(view)
 
     def delta(self, message: Message, text: str) -> None:
         """`on_delta` on every view, or its sink for `message` once it has one."""
@@ -87,23 +86,21 @@ class Views:
                 try:
                     sink(text)
                 except Exception:
-                    log.exception('a conversation view failed; detaching it')
-                    self.remove(view)
+                    self._failed(view)
             return
-        for view in tuple(self._views):
-            try:
-                view.on_delta(message, text)
-            except Exception:
-                log.exception('a conversation view failed; detaching it')
-                self.remove(view)
         sinks: list[tuple[View, Sink]] = []
         for view in tuple(self._views):
             try:
+                view.on_delta(message, text)
                 sinks.append((view, _sink(view, message)))
             except Exception:
-                log.exception('a conversation view failed; detaching it')
-                self.remove(view)
+                self._failed(view)
         self._sinks = message, sinks
+
+    def _failed(self, view: View) -> None:
+        """`view` raised (called in the handler of what it raised): log it and detach it."""
+        log.exception('a conversation view failed; detaching it')
+        self.remove(view)
 
 
 def _sink(view: View, message: Message) -> Sink:
