@@ -47,6 +47,10 @@ class Browser:
 
     def __exit__(self, kind: type[BaseException] | None, error: BaseException | None,
                  traceback: TracebackType | None) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Quit Chromium and remove its profile."""
         self.driver.quit()
         self._profile.cleanup()
 

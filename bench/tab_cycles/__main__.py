@@ -21,7 +21,6 @@ import argparse
 import asyncio
 import json
 import os
-import shutil
 import signal
 import tempfile
 import time
@@ -92,16 +91,11 @@ class _Chromium:
     a person closes a tab: the websocket ends from the browser's side, without socket.io's goodbye."""
 
     def __init__(self, url: str) -> None:
-        from selenium import webdriver
-        from selenium.webdriver.chrome.service import Service
+        from bench.render.browser import Browser  # selenium, only with --chromium
 
-        options = webdriver.ChromeOptions()
-        options.binary_location = shutil.which('chromium') or 'chromium'
-        for flag in ('--headless=new', '--no-sandbox', '--disable-gpu', '--disable-dev-shm-usage', '--no-first-run',
-                     f'--user-data-dir={tempfile.mkdtemp(prefix="nicechat-tab-cycles-chromium-")}'):
-            options.add_argument(flag)
         self.url = url
-        self.driver = webdriver.Chrome(service=Service(executable_path=shutil.which('chromedriver')), options=options)
+        self._browser = Browser()  # the render bench's: its flags for a machine with no network, a fresh profile
+        self.driver = self._browser.driver
         self.driver.implicitly_wait(10)
         self.home = self.driver.current_window_handle  # a blank tab that stays open: the browser lives on
 
@@ -124,7 +118,7 @@ class _Chromium:
         return []
 
     def quit(self) -> None:
-        self.driver.quit()
+        self._browser.close()
 
 
 def show(name: str, found: dict[str, Any], tabs: int) -> None:
