@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import gc
 import weakref
+from collections import Counter
 from collections.abc import Iterator
 from typing import Any
 
@@ -73,20 +74,11 @@ async def test_a_closed_tab_leaves_nothing_for_the_garbage_collector(configured:
     parts: dict[str, Any] = {'client': client, 'chat page': page, 'message frame': frame, 'search box': search,
                              'upload': upload, 'prompt box': prompt, 'props': prompt._props,
                              'classes': prompt._classes, 'style': prompt._style}
-    gone = asyncio.Event()
-    alive = set(parts)
-
-    def freed(name: str) -> None:
-        alive.discard(name)
-        if not alive:
-            gone.set()
-
-    for name, part in parts.items():
-        weakref.finalize(part, freed, name)
+    gone, alive = _watch(parts)
     user.client = None
     client.outbox.__dict__.pop('_emit', None)  # the simulated user's hook, a closure over the user: not the app's
     client.delete()  # what NiceGUI does once a closed tab has not come back within its reconnect timeout
-    del client, frame, search, upload, prompt, page, parts, part
+    del client, frame, search, upload, prompt, page, parts
     try:
         await asyncio.wait_for(gone.wait(), 5)  # freed by reference counting: the collector is off
     except TimeoutError:
@@ -106,17 +98,8 @@ async def test_messages_redrawn_while_the_page_lives_go_by_reference_counting(co
     with user.client:
         frames = list(ElementFilter(kind=MessageFrame))
     assert len(frames) == 2
-    gone = asyncio.Event()
-    alive = {id(frame) for frame in frames}
-
-    def freed(key: int) -> None:
-        alive.discard(key)
-        if not alive:
-            gone.set()
-
-    for frame in frames:
-        weakref.finalize(frame, freed, id(frame))
-    del frames, frame
+    gone, alive = _watch({f'frame {number}': frame for number, frame in enumerate(frames)})
+    del frames
     press(user, 'regenerate')  # a new version: the page draws the conversation's messages again (ChatPage.on_branch)
     await user.should_see('Second answer', retries=STREAM_RETRIES)
     try:
@@ -126,8 +109,20 @@ async def test_messages_redrawn_while_the_page_lives_go_by_reference_counting(co
     assert not (left := _left_in_cycles()), f'left in cycles: {_summary(left)}'
 
 
+def _watch(parts: dict[str, Any]) -> tuple[asyncio.Event, set[str]]:
+    """An event set once every one of `parts` has been freed, and the names of those still alive (held weakly)."""
+    gone, alive = asyncio.Event(), set(parts)
+
+    def freed(name: str) -> None:
+        alive.discard(name)
+        if not alive:
+            gone.set()
+
+    for name, part in parts.items():
+        weakref.finalize(part, freed, name)
+    return gone, alive
+
+
 def _summary(names: list[str]) -> dict[str, int]:
-    counts: dict[str, int] = {}
-    for name in names:
-        counts[name] = counts.get(name, 0) + 1
-    return dict(sorted(counts.items(), key=lambda item: -item[1])[:12])
+    """The most common of `names`, with their counts."""
+    return dict(Counter(names).most_common(12))
